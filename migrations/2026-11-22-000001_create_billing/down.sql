@@ -1,0 +1,10 @@
+DROP TABLE idempotency_keys;
+DROP TABLE api_keys;
+DROP TABLE order_events;
+DROP TABLE balance_ledger;
+DROP TABLE refunds;
+DROP TABLE payments;
+DROP TABLE order_items;
+DROP TABLE orders;
+DROP TABLE users;
+DROP FUNCTION forbid_history_rewrite();

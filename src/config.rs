@@ -1,0 +1,106 @@
+//! Configuration from environment variables (documented in the README).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Which payment provider handles new payment attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Manual,
+    Stripe,
+}
+
+/// Runtime configuration. `Config::from_env` reads it; tests build it directly.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`; when absent the binary manages a private cluster under `data_dir`.
+    pub database_url: Option<String>,
+    pub bind_addr: SocketAddr,
+    pub pool_size: usize,
+    pub pool_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub data_dir: PathBuf,
+    pub callback_secret: String,
+    pub payment_provider: ProviderKind,
+    pub stripe_api_base: String,
+    pub stripe_secret_key: String,
+    pub graphql_max_depth: usize,
+    pub graphql_max_complexity: usize,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            pool_size: 16,
+            pool_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(15),
+            data_dir: PathBuf::from(".data"),
+            callback_secret: "dev-callback-secret".to_owned(),
+            payment_provider: ProviderKind::Manual,
+            stripe_api_base: "https://api.stripe.com".to_owned(),
+            stripe_secret_key: String::new(),
+            graphql_max_depth: 12,
+            graphql_max_complexity: 5_000,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let d = Self::default();
+        let payment_provider = match var("PAYMENT_PROVIDER").as_deref() {
+            None | Some("manual") => ProviderKind::Manual,
+            Some("stripe") => ProviderKind::Stripe,
+            Some(other) => bail!("PAYMENT_PROVIDER={other:?} is not valid: use manual or stripe"),
+        };
+        let pool_size: usize = parsed("DATABASE_POOL_SIZE", d.pool_size)?;
+        if pool_size == 0 {
+            bail!("DATABASE_POOL_SIZE must be at least 1");
+        }
+        Ok(Self {
+            database_url: var("DATABASE_URL"),
+            bind_addr: parsed("BIND_ADDR", d.bind_addr).context("BIND_ADDR")?,
+            pool_size,
+            pool_timeout: Duration::from_millis(parsed("DATABASE_POOL_TIMEOUT_MS", 5_000)?),
+            statement_timeout: Duration::from_millis(parsed(
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                15_000,
+            )?),
+            data_dir: var("DATA_DIR").map_or(d.data_dir, PathBuf::from),
+            callback_secret: var("CALLBACK_SECRET").unwrap_or(d.callback_secret),
+            payment_provider,
+            stripe_api_base: var("STRIPE_API_BASE").unwrap_or(d.stripe_api_base),
+            stripe_secret_key: var("STRIPE_SECRET_KEY").unwrap_or_default(),
+            graphql_max_depth: parsed("GRAPHQL_MAX_DEPTH", d.graphql_max_depth)?,
+            graphql_max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", d.graphql_max_complexity)?,
+            body_limit_bytes: parsed("REQUEST_BODY_LIMIT_BYTES", d.body_limit_bytes)?,
+            request_timeout: Duration::from_millis(parsed("REQUEST_TIMEOUT_MS", 30_000)?),
+        })
+    }
+}

@@ -1,0 +1,217 @@
+//! Diesel models: a read struct and, where rows are inserted, a `New*` struct beside it.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value as Json;
+
+use super::schema::{
+    api_keys, balance_ledger, order_events, order_items, orders, payments, refunds, users,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub balance_cents: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub balance_cents: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = balance_ledger, check_for_backend(diesel::pg::Pg))]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub user_id: i64,
+    pub amount_cents: i64,
+    pub balance_after_cents: i64,
+    pub kind: String,
+    pub order_id: Option<i64>,
+    pub refund_id: Option<i64>,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = balance_ledger)]
+pub struct NewLedgerEntry<'a> {
+    pub user_id: i64,
+    pub amount_cents: i64,
+    pub balance_after_cents: i64,
+    pub kind: &'a str,
+    pub order_id: Option<i64>,
+    pub refund_id: Option<i64>,
+    pub note: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
+pub struct Order {
+    pub id: i64,
+    pub number: String,
+    pub user_id: i64,
+    pub status: i16,
+    pub payment_status: i16,
+    pub payment_intent_id: Option<String>,
+    pub payment_reference: Option<String>,
+    pub payment_failure_code: Option<String>,
+    pub payment_failure_message: Option<String>,
+    pub total_cents: i64,
+    pub currency: String,
+    pub payment_method: String,
+    pub plan_id: Option<i64>,
+    pub plan_snapshot: Json,
+    pub metadata: Json,
+    pub cancel_reason: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub refunded_cents: i64,
+    pub refunded_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = orders)]
+pub struct NewOrder<'a> {
+    pub id: i64,
+    pub number: &'a str,
+    pub user_id: i64,
+    pub total_cents: i64,
+    pub currency: &'a str,
+    pub payment_method: &'a str,
+    pub plan_id: Option<i64>,
+    pub plan_snapshot: &'a Json,
+    pub metadata: &'a Json,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = order_items, check_for_backend(diesel::pg::Pg))]
+pub struct OrderItem {
+    pub id: i64,
+    pub order_id: i64,
+    pub name: String,
+    pub sku: Option<String>,
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+    pub total_cents: i64,
+    pub metadata: Json,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = order_items)]
+pub struct NewOrderItem<'a> {
+    pub order_id: i64,
+    pub name: &'a str,
+    pub sku: Option<&'a str>,
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+    pub total_cents: i64,
+    pub metadata: &'a Json,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
+pub struct Payment {
+    pub id: i64,
+    pub order_id: i64,
+    pub status: i16,
+    pub provider: String,
+    pub payment_method: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub reference: Option<String>,
+    pub payment_intent_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub note: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = payments)]
+pub struct NewPayment<'a> {
+    pub order_id: i64,
+    pub status: i16,
+    pub provider: &'a str,
+    pub payment_method: &'a str,
+    pub amount_cents: i64,
+    pub currency: &'a str,
+    pub reference: Option<&'a str>,
+    pub payment_intent_id: Option<&'a str>,
+    pub note: Option<&'a str>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
+pub struct Refund {
+    pub id: i64,
+    pub order_id: i64,
+    pub payment_id: Option<i64>,
+    pub status: i16,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub metadata: Json,
+    pub credit_balance: bool,
+    pub provider_refund_id: Option<String>,
+    pub refunded_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = order_events, check_for_backend(diesel::pg::Pg))]
+pub struct OrderEvent {
+    pub id: i64,
+    pub order_id: i64,
+    pub kind: String,
+    pub actor: String,
+    pub data: Json,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = order_events)]
+pub struct NewOrderEvent<'a> {
+    pub order_id: i64,
+    pub kind: &'a str,
+    pub actor: &'a str,
+    pub data: &'a Json,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub user_id: Option<i64>,
+    pub key_prefix: String,
+    pub key_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct NewApiKey<'a> {
+    pub name: &'a str,
+    pub role: &'a str,
+    pub user_id: Option<i64>,
+    pub key_prefix: &'a str,
+    pub key_hash: &'a str,
+}

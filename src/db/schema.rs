@@ -1,0 +1,165 @@
+// @generated-shape: mirrors `diesel print-schema` for migrations/. Keep in sync with up.sql.
+
+diesel::table! {
+    api_keys (id) {
+        id -> Int8,
+        name -> Text,
+        role -> Text,
+        user_id -> Nullable<Int8>,
+        key_prefix -> Text,
+        key_hash -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    balance_ledger (id) {
+        id -> Int8,
+        user_id -> Int8,
+        amount_cents -> Int8,
+        balance_after_cents -> Int8,
+        kind -> Text,
+        order_id -> Nullable<Int8>,
+        refund_id -> Nullable<Int8>,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (id) {
+        id -> Int8,
+        scope -> Text,
+        key -> Text,
+        request_hash -> Text,
+        response_status -> Nullable<Int4>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    order_events (id) {
+        id -> Int8,
+        order_id -> Int8,
+        kind -> Text,
+        actor -> Text,
+        data -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    order_items (id) {
+        id -> Int8,
+        order_id -> Int8,
+        name -> Text,
+        sku -> Nullable<Text>,
+        quantity -> Int4,
+        unit_price_cents -> Int8,
+        total_cents -> Int8,
+        metadata -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Int8,
+        number -> Text,
+        user_id -> Int8,
+        status -> Int2,
+        payment_status -> Int2,
+        payment_intent_id -> Nullable<Text>,
+        payment_reference -> Nullable<Text>,
+        payment_failure_code -> Nullable<Text>,
+        payment_failure_message -> Nullable<Text>,
+        total_cents -> Int8,
+        currency -> Bpchar,
+        payment_method -> Text,
+        plan_id -> Nullable<Int8>,
+        plan_snapshot -> Jsonb,
+        metadata -> Jsonb,
+        cancel_reason -> Nullable<Text>,
+        paid_at -> Nullable<Timestamptz>,
+        cancelled_at -> Nullable<Timestamptz>,
+        refunded_cents -> Int8,
+        refunded_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Int8,
+        order_id -> Int8,
+        status -> Int2,
+        provider -> Text,
+        payment_method -> Text,
+        amount_cents -> Int8,
+        currency -> Bpchar,
+        reference -> Nullable<Text>,
+        payment_intent_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        note -> Nullable<Text>,
+        paid_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Int8,
+        order_id -> Int8,
+        payment_id -> Nullable<Int8>,
+        status -> Int2,
+        amount_cents -> Int8,
+        currency -> Bpchar,
+        reason -> Nullable<Text>,
+        metadata -> Jsonb,
+        credit_balance -> Bool,
+        provider_refund_id -> Nullable<Text>,
+        refunded_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        email -> Text,
+        name -> Text,
+        balance_cents -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(balance_ledger -> orders (order_id));
+diesel::joinable!(balance_ledger -> refunds (refund_id));
+diesel::joinable!(balance_ledger -> users (user_id));
+diesel::joinable!(order_events -> orders (order_id));
+diesel::joinable!(order_items -> orders (order_id));
+diesel::joinable!(orders -> users (user_id));
+diesel::joinable!(payments -> orders (order_id));
+diesel::joinable!(refunds -> orders (order_id));
+diesel::joinable!(refunds -> payments (payment_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    balance_ledger,
+    idempotency_keys,
+    order_events,
+    order_items,
+    orders,
+    payments,
+    refunds,
+    users,
+);

@@ -1,0 +1,196 @@
+//! Who is calling: API keys (stored only as SHA-256 hashes), roles and what each may do.
+
+use chrono::Utc;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::db::{DbPool, models, queries};
+use crate::error::{AppError, AppResult};
+
+/// What a key may do. `admin`: everything; `support`: read everything, no mutations;
+/// `customer`: bound to one user, reads only that user's orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Support,
+    Customer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Support => "support",
+            Role::Customer => "customer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "support" => Some(Role::Support),
+            "customer" => Some(Role::Customer),
+            _ => None,
+        }
+    }
+}
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: i64,
+    /// The key's name; recorded as the actor of events.
+    pub name: String,
+    pub role: Role,
+    /// Set for customer keys: the only user whose data they see.
+    pub user_id: Option<i64>,
+}
+
+impl Caller {
+    /// A caller for command-line tools (seeding); never reachable over HTTP.
+    pub fn system() -> Self {
+        Caller {
+            key_id: 0,
+            name: "system".to_owned(),
+            role: Role::Admin,
+            user_id: None,
+        }
+    }
+
+    /// The user a customer key is confined to; `None` for staff keys.
+    pub fn confined_to(&self) -> Option<i64> {
+        match self.role {
+            Role::Customer => self.user_id.or(Some(0)),
+            Role::Admin | Role::Support => None,
+        }
+    }
+
+    /// Whether this caller may read the data of `user_id`.
+    pub fn can_read_user(&self, user_id: i64) -> bool {
+        self.confined_to().is_none_or(|own| own == user_id)
+    }
+
+    /// Admin-only operations.
+    pub fn require_admin(&self, action: &str) -> AppResult<()> {
+        match self.role {
+            Role::Admin => Ok(()),
+            _ => Err(AppError::Forbidden(format!(
+                "{action} requires an admin key; this key has role {}",
+                self.role.as_str()
+            ))),
+        }
+    }
+
+    /// Operations an admin may do for anyone and a customer only for its own user.
+    pub fn require_admin_or_owner(&self, action: &str, user_id: i64) -> AppResult<()> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Customer if self.user_id == Some(user_id) => Ok(()),
+            _ => Err(AppError::Forbidden(format!(
+                "{action} is not allowed for a key with role {}",
+                self.role.as_str()
+            ))),
+        }
+    }
+}
+
+/// The prefix every key starts with, so leaked keys are easy to recognise.
+pub const KEY_PREFIX: &str = "bk_";
+
+pub fn hash_key(raw: &str) -> String {
+    hex::encode(Sha256::digest(raw.as_bytes()))
+}
+
+fn generate_key() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{KEY_PREFIX}{}", hex::encode(bytes))
+}
+
+/// Resolves a raw bearer key to its caller; unknown or revoked keys are UNAUTHENTICATED.
+pub async fn authenticate(pool: &DbPool, raw_key: &str) -> AppResult<Caller> {
+    let invalid =
+        || AppError::Unauthenticated("the API key is not valid or has been revoked".to_owned());
+    if !raw_key.starts_with(KEY_PREFIX) || raw_key.len() > 128 {
+        return Err(invalid());
+    }
+    let mut conn = pool.get().await?;
+    let key = queries::find_active_key_by_hash(&mut conn, &hash_key(raw_key))
+        .await?
+        .ok_or_else(invalid)?;
+    let role = Role::parse(&key.role).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "api key {} has unknown role {:?}",
+            key.id,
+            key.role
+        ))
+    })?;
+    Ok(Caller {
+        key_id: key.id,
+        name: key.name,
+        role,
+        user_id: key.user_id,
+    })
+}
+
+/// A newly created key: the raw secret is shown once and never stored.
+#[derive(Debug)]
+pub struct CreatedKey {
+    pub key: models::ApiKey,
+    pub raw: String,
+}
+
+pub async fn create_key(
+    pool: &DbPool,
+    role: Role,
+    user_id: Option<i64>,
+    name: Option<&str>,
+) -> AppResult<CreatedKey> {
+    match (role, user_id) {
+        (Role::Customer, None) => {
+            return Err(AppError::bad_input("a customer key needs --user <id>"));
+        }
+        (Role::Admin | Role::Support, Some(_)) => {
+            return Err(AppError::bad_input(
+                "only customer keys are bound to a user; drop --user",
+            ));
+        }
+        _ => {}
+    }
+    let mut conn = pool.get().await?;
+    if let Some(user_id) = user_id
+        && queries::find_user(&mut conn, user_id).await?.is_none()
+    {
+        return Err(AppError::not_found(format!("user {user_id} not found")));
+    }
+    let raw = generate_key();
+    let default_name = format!("{}-key", role.as_str());
+    let key = queries::insert_api_key(
+        &mut conn,
+        &models::NewApiKey {
+            name: name.unwrap_or(&default_name),
+            role: role.as_str(),
+            user_id,
+            key_prefix: &raw[..KEY_PREFIX.len() + 8],
+            key_hash: &hash_key(&raw),
+        },
+    )
+    .await?;
+    Ok(CreatedKey { key, raw })
+}
+
+pub async fn revoke_key(pool: &DbPool, id: i64) -> AppResult<()> {
+    let mut conn = pool.get().await?;
+    if queries::revoke_api_key(&mut conn, id, Utc::now()).await? {
+        Ok(())
+    } else {
+        Err(AppError::not_found(format!(
+            "no active api key with id {id}"
+        )))
+    }
+}
+
+pub async fn list_keys(pool: &DbPool) -> AppResult<Vec<models::ApiKey>> {
+    let mut conn = pool.get().await?;
+    Ok(queries::list_api_keys(&mut conn).await?)
+}

@@ -1,0 +1,11 @@
+//! Business rules. Resolvers call these functions; they see neither HTTP nor GraphQL.
+
+pub mod access;
+pub mod enums;
+pub mod events;
+pub mod orders;
+pub mod paging;
+pub mod users;
+
+pub use access::{Caller, Role};
+pub use enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, RefundStatus};

@@ -1,0 +1,366 @@
+//! Orders: reads, lists and creation, plus starting a payment attempt.
+
+use chrono::Utc;
+use diesel_async::AsyncConnection;
+use serde_json::{Value, json};
+
+use super::access::Caller;
+use super::enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, decode};
+use super::events::{self, kind};
+use super::paging::{Page, PageRequest};
+use super::users::MAX_AMOUNT_CENTS;
+use crate::db::queries::{self, OrderListQuery};
+use crate::db::{DbPool, models};
+use crate::error::{AppError, AppResult};
+
+pub use crate::db::queries::OrderSortColumn as OrderSortField;
+
+/// Sort direction of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// Filters of the order list; `None` matches anything.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub payment_status: Option<PaymentStatus>,
+    pub payment_method: Option<String>,
+    /// Case-insensitive prefix of the order number.
+    pub number: Option<String>,
+    pub user_id: Option<i64>,
+}
+
+/// An order the caller may see, or `None`: another user's order looks absent to a customer.
+pub async fn get_order(
+    pool: &DbPool,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<Option<models::Order>> {
+    let mut conn = pool.get().await?;
+    let order = queries::find_order(&mut conn, id).await?;
+    Ok(order.filter(|o| caller.can_read_user(o.user_id)))
+}
+
+pub async fn get_order_by_number(
+    pool: &DbPool,
+    caller: &Caller,
+    number: &str,
+) -> AppResult<Option<models::Order>> {
+    let mut conn = pool.get().await?;
+    let order = queries::find_order_by_number(&mut conn, number.trim()).await?;
+    Ok(order.filter(|o| caller.can_read_user(o.user_id)))
+}
+
+pub async fn list_orders(
+    pool: &DbPool,
+    caller: &Caller,
+    filter: OrderFilter,
+    sort: OrderSortField,
+    direction: SortDirection,
+    page: PageRequest,
+) -> AppResult<Page<models::Order>> {
+    let mut user_id = filter.user_id;
+    if let Some(own) = caller.confined_to() {
+        // A customer asking for someone else's orders simply finds none.
+        if user_id.is_some_and(|asked| asked != own) {
+            return Ok(Page {
+                nodes: Vec::new(),
+                request: page,
+                total_count: 0,
+            });
+        }
+        user_id = Some(own);
+    }
+    let query = OrderListQuery {
+        status: filter.status.map(OrderStatus::code),
+        payment_status: filter.payment_status.map(PaymentStatus::code),
+        payment_method: filter
+            .payment_method
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty()),
+        number_prefix: filter
+            .number
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty()),
+        user_id,
+        sort,
+        descending: direction == SortDirection::Desc,
+        limit: page.per_page,
+        offset: page.offset(),
+    };
+    let mut conn = pool.get().await?;
+    let (nodes, total_count) = queries::list_orders(&mut conn, &query).await?;
+    Ok(Page {
+        nodes,
+        request: page,
+        total_count,
+    })
+}
+
+/// One line of `createOrder`.
+#[derive(Debug, Clone)]
+pub struct NewItemInput {
+    pub name: String,
+    pub sku: Option<String>,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+    pub metadata: Option<Value>,
+}
+
+/// Input of `createOrder`.
+#[derive(Debug, Clone)]
+pub struct NewOrderInput {
+    pub user_id: i64,
+    pub currency: String,
+    pub payment_method: String,
+    pub items: Vec<NewItemInput>,
+    pub plan_id: Option<i64>,
+    pub plan_snapshot: Option<Value>,
+    pub metadata: Option<Value>,
+}
+
+pub const MAX_ITEMS: usize = 100;
+
+/// Validates a payment method name: a lower-case word such as `card` or `bank_transfer`.
+pub fn validate_payment_method(field: &str, method: &str) -> AppResult<()> {
+    let ok = !method.is_empty()
+        && method.len() <= 32
+        && method.starts_with(|c: char| c.is_ascii_lowercase())
+        && method
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(format!(
+            "{field} must be a lower-case word of at most 32 characters such as card or bank_transfer (got {method:?})"
+        )))
+    }
+}
+
+fn json_object(field: &str, value: Option<Value>) -> AppResult<Value> {
+    match value {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(AppError::bad_input(format!(
+            "{field} must be a JSON object"
+        ))),
+    }
+}
+
+struct ValidItem {
+    name: String,
+    sku: Option<String>,
+    quantity: i32,
+    unit_price_cents: i64,
+    total_cents: i64,
+    metadata: Value,
+}
+
+fn validate_item(index: usize, item: NewItemInput) -> AppResult<ValidItem> {
+    let at = |field: &str| format!("items[{index}].{field}");
+    let name = item.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::bad_input(format!(
+            "{} must be 1 to 200 characters",
+            at("name")
+        )));
+    }
+    let sku = item
+        .sku
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    if sku.as_ref().is_some_and(|s| s.chars().count() > 100) {
+        return Err(AppError::bad_input(format!(
+            "{} must be at most 100 characters",
+            at("sku")
+        )));
+    }
+    let quantity = i32::try_from(item.quantity)
+        .ok()
+        .filter(|q| (1..=1_000_000).contains(q))
+        .ok_or_else(|| {
+            AppError::bad_input(format!(
+                "{} must be between 1 and 1000000 (got {})",
+                at("quantity"),
+                item.quantity
+            ))
+        })?;
+    if !(1..=MAX_AMOUNT_CENTS).contains(&item.unit_price_cents) {
+        return Err(AppError::bad_input(format!(
+            "{} must be between 1 and {MAX_AMOUNT_CENTS} (got {})",
+            at("unitPriceCents"),
+            item.unit_price_cents
+        )));
+    }
+    let total_cents = item
+        .unit_price_cents
+        .checked_mul(i64::from(quantity))
+        .filter(|t| *t <= MAX_AMOUNT_CENTS)
+        .ok_or_else(|| {
+            AppError::bad_input(format!("{} exceeds {MAX_AMOUNT_CENTS}", at("total")))
+        })?;
+    Ok(ValidItem {
+        name,
+        sku,
+        quantity,
+        unit_price_cents: item.unit_price_cents,
+        total_cents,
+        metadata: json_object(&at("metadata"), item.metadata)?,
+    })
+}
+
+/// The human-facing order number: date of creation and the zero-padded id.
+pub fn order_number(id: i64, at: chrono::DateTime<Utc>) -> String {
+    format!("ORD-{}-{id:06}", at.format("%Y%m%d"))
+}
+
+pub async fn create_order(
+    pool: &DbPool,
+    caller: &Caller,
+    input: NewOrderInput,
+) -> AppResult<models::Order> {
+    caller.require_admin_or_owner("createOrder", input.user_id)?;
+    let currency = input.currency.trim().to_owned();
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(AppError::bad_input(format!(
+            "currency must be a 3-letter upper-case ISO-4217 code such as USD (got {currency:?})"
+        )));
+    }
+    let payment_method = input.payment_method.trim().to_owned();
+    validate_payment_method("paymentMethod", &payment_method)?;
+    if input.items.is_empty() || input.items.len() > MAX_ITEMS {
+        return Err(AppError::bad_input(format!(
+            "items must hold 1 to {MAX_ITEMS} items"
+        )));
+    }
+    if input.plan_id.is_some_and(|p| p <= 0) {
+        return Err(AppError::bad_input("planId must be a positive id"));
+    }
+    let items = input
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| validate_item(i, item))
+        .collect::<AppResult<Vec<_>>>()?;
+    let total_cents = items
+        .iter()
+        .try_fold(0i64, |sum, item| sum.checked_add(item.total_cents))
+        .filter(|t| *t <= MAX_AMOUNT_CENTS)
+        .ok_or_else(|| {
+            AppError::bad_input(format!("the order total exceeds {MAX_AMOUNT_CENTS}"))
+        })?;
+    let plan_snapshot = json_object("planSnapshot", input.plan_snapshot)?;
+    let metadata = json_object("metadata", input.metadata)?;
+    let user_id = input.user_id;
+    let actor = caller.name.clone();
+
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        if queries::find_user(conn, user_id).await?.is_none() {
+            return Err(AppError::not_found(format!("user {user_id} not found")));
+        }
+        let id = queries::next_order_id(conn).await?;
+        let number = order_number(id, Utc::now());
+        let order = queries::insert_order(
+            conn,
+            &models::NewOrder {
+                id,
+                number: &number,
+                user_id,
+                total_cents,
+                currency: &currency,
+                payment_method: &payment_method,
+                plan_id: input.plan_id,
+                plan_snapshot: &plan_snapshot,
+                metadata: &metadata,
+            },
+        )
+        .await?;
+        let rows: Vec<models::NewOrderItem<'_>> = items
+            .iter()
+            .map(|item| models::NewOrderItem {
+                order_id: order.id,
+                name: &item.name,
+                sku: item.sku.as_deref(),
+                quantity: item.quantity,
+                unit_price_cents: item.unit_price_cents,
+                total_cents: item.total_cents,
+                metadata: &item.metadata,
+            })
+            .collect();
+        queries::insert_order_items(conn, &rows).await?;
+        events::record(
+            conn,
+            order.id,
+            kind::CREATED,
+            &actor,
+            json!({ "total_cents": total_cents, "currency": currency, "items": rows.len() }),
+        )
+        .await?;
+        Ok(order)
+    })
+    .await
+}
+
+/// Starts a payment attempt (PENDING) for a PENDING order that is not paid.
+pub async fn create_payment(
+    pool: &DbPool,
+    caller: &Caller,
+    order_id: i64,
+    payment_method: Option<String>,
+) -> AppResult<models::Payment> {
+    if let Some(method) = &payment_method {
+        validate_payment_method("paymentMethod", method.trim())?;
+    }
+    let actor = caller.name.clone();
+    let caller = caller.clone();
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+            let order = queries::lock_order(conn, order_id)
+                .await?
+                .filter(|o| caller.can_read_user(o.user_id))
+                .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
+            caller.require_admin_or_owner("createPayment", order.user_id)?;
+            let status = decode(order.status, OrderStatus::from_code, "order status")?;
+            let payment_status = decode(order.payment_status, PaymentStatus::from_code, "payment status")?;
+            if status != OrderStatus::Pending || payment_status == PaymentStatus::Paid {
+                return Err(AppError::Conflict(format!(
+                    "order {} is {status}/{payment_status}; a payment can only start for a PENDING order that is not paid",
+                    order.number
+                )));
+            }
+            let method = payment_method.map(|m| m.trim().to_owned()).unwrap_or_else(|| order.payment_method.clone());
+            let payment = queries::insert_payment(
+                conn,
+                &models::NewPayment {
+                    order_id: order.id,
+                    status: PaymentAttemptStatus::Pending.code(),
+                    provider: "manual",
+                    payment_method: &method,
+                    amount_cents: order.total_cents,
+                    currency: &order.currency,
+                    reference: None,
+                    payment_intent_id: None,
+                    note: None,
+                    paid_at: None,
+                },
+            )
+            .await?;
+            queries::set_order_payment_status(conn, order.id, PaymentStatus::Processing.code(), Utc::now()).await?;
+            events::record(
+                conn,
+                order.id,
+                kind::PAYMENT_STARTED,
+                &actor,
+                json!({ "payment_id": payment.id, "provider": payment.provider, "payment_method": method, "amount_cents": payment.amount_cents }),
+            )
+            .await?;
+            Ok(payment)
+    })
+    .await
+}

@@ -1,0 +1,55 @@
+//! Page arithmetic shared by every list.
+
+use crate::error::{AppError, AppResult};
+
+pub const DEFAULT_PER_PAGE: i64 = 20;
+pub const MAX_PER_PAGE: i64 = 100;
+/// Bounds the offset so it can never overflow and deep scans stay bounded.
+pub const MAX_PAGE: i64 = 1_000_000;
+
+/// A validated page request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl PageRequest {
+    /// Validates page numbers; `page_name`/`per_page_name` are the argument names the
+    /// caller used, so the message names what was wrong.
+    pub fn new(page: i64, per_page: i64, page_name: &str, per_page_name: &str) -> AppResult<Self> {
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(AppError::bad_input(format!(
+                "{page_name} must be between 1 and {MAX_PAGE} (got {page})"
+            )));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(AppError::bad_input(format!(
+                "{per_page_name} must be between 1 and {MAX_PER_PAGE} (got {per_page})"
+            )));
+        }
+        Ok(Self { page, per_page })
+    }
+
+    pub fn offset(self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+}
+
+/// One page of results with the numbers a client needs to move through the list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub nodes: Vec<T>,
+    pub request: PageRequest,
+    pub total_count: i64,
+}
+
+impl<T> Page<T> {
+    pub fn has_next_page(&self) -> bool {
+        self.request.offset() + (self.nodes.len() as i64) < self.total_count
+    }
+
+    pub fn has_previous_page(&self) -> bool {
+        self.request.page > 1
+    }
+}

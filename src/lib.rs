@@ -1,0 +1,7 @@
+//! Billing API: orders, payments, refunds and user balances, served over GraphQL with a
+//! legacy REST face that runs the same GraphQL operations in process.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
