@@ -1,1 +1,304 @@
-fn main() {}
+//! `billing-api`: serve (default), migrate, seed, keys, schema.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use billing_api::app::App;
+use billing_api::config::Config;
+use billing_api::domain::{Role, access};
+use billing_api::pgcluster::{self, Durability, LocalCluster};
+use billing_api::{db, graphql, http, seed};
+use clap::{Parser, Subcommand};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "billing-api",
+    version,
+    about = "Billing API: orders, payments, refunds and balances"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Run pending database migrations.
+    Migrate,
+    /// Load bulk data: users with balances, orders with items, payments, refunds and events.
+    Seed {
+        #[arg(long, default_value_t = 100)]
+        users: u32,
+        #[arg(long, default_value_t = 1000)]
+        orders: u32,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Print the GraphQL schema (SDL), as committed in schema.graphql.
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; the key is printed alone on the last line and never again.
+    Create {
+        /// admin, support or customer.
+        #[arg(long)]
+        role: String,
+        /// The user a customer key is bound to.
+        #[arg(long)]
+        user: Option<i64>,
+        /// A name for the key (recorded as the actor of what it does).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke a key by id.
+    Revoke { id: i64 },
+    /// List keys (prefixes only; keys are stored as hashes).
+    List,
+}
+
+/// The database this process works on, and the private cluster if we manage one.
+struct Database {
+    url: String,
+    cluster: Option<LocalCluster>,
+    started_cluster: bool,
+}
+
+impl Database {
+    async fn open(config: &Config) -> anyhow::Result<Self> {
+        if let Some(url) = &config.database_url {
+            AsyncPgConnection::establish(url).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot reach the database at {}: {e} (check DATABASE_URL, or unset it to run a private cluster under {})",
+                    db::redact_url(url),
+                    config.data_dir.display()
+                )
+            })?;
+            return Ok(Self {
+                url: url.clone(),
+                cluster: None,
+                started_cluster: false,
+            });
+        }
+        let root = config.data_dir.join("postgres");
+        let (cluster, started) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let cluster = LocalCluster::open(&root, Durability::Durable)?;
+            let started = cluster.start()?;
+            Ok((cluster, started))
+        })
+        .await??;
+        pgcluster::ensure_database(&cluster, "billing").await?;
+        Ok(Self {
+            url: cluster.url("billing"),
+            cluster: Some(cluster),
+            started_cluster: started,
+        })
+    }
+
+    /// Stops the private cluster if this process started it.
+    fn close(self) {
+        if let (Some(cluster), true) = (self.cluster, self.started_cluster)
+            && let Err(error) = cluster.stop()
+        {
+            eprintln!("warning: stopping the private PostgreSQL cluster: {error:#}");
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Schema = command {
+        print!("{}", graphql::sdl());
+        return Ok(());
+    }
+    let database = Database::open(&config).await?;
+    let result = run_with_database(command, &config, &database).await;
+    database.close();
+    result
+}
+
+async fn run_with_database(
+    command: Command,
+    config: &Config,
+    database: &Database,
+) -> anyhow::Result<()> {
+    db::run_migrations(&database.url).await?;
+    match command {
+        Command::Serve => serve(config, database).await,
+        Command::Migrate => {
+            println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Seed { users, orders } => {
+            let started = std::time::Instant::now();
+            let counts = seed::seed(&database.url, users, orders).await?;
+            println!(
+                "seeded {} users and {} orders in {:.1?}",
+                counts.users,
+                counts.orders,
+                started.elapsed()
+            );
+            Ok(())
+        }
+        Command::Keys { action } => keys(config, database, action).await,
+        Command::Schema => Ok(()),
+    }
+}
+
+async fn keys(config: &Config, database: &Database, action: KeysCommand) -> anyhow::Result<()> {
+    let app = App::new(config.clone(), &database.url)?;
+    match action {
+        KeysCommand::Create { role, user, name } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!("--role must be admin, support or customer (got {role:?})")
+            })?;
+            let created = access::create_key(app.pool(), role, user, name.as_deref()).await?;
+            println!(
+                "created {} key {} ({}); store it now, it is not shown again:",
+                created.key.role, created.key.id, created.key.name
+            );
+            println!("{}", created.raw);
+        }
+        KeysCommand::Revoke { id } => {
+            access::revoke_key(app.pool(), id).await?;
+            println!("revoked key {id}");
+        }
+        KeysCommand::List => {
+            for key in access::list_keys(app.pool()).await? {
+                println!(
+                    "{}\t{}\t{}\t{}…\tuser={}\t{}",
+                    key.id,
+                    key.role,
+                    key.name,
+                    key.key_prefix,
+                    key.user_id.map_or("-".to_owned(), |u| u.to_string()),
+                    key.revoked_at
+                        .map_or("active".to_owned(), |t| format!("revoked {t}"))
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// On the first start of a private cluster: demo data and a development admin key, kept in
+/// `.data/dev-admin-key` so later starts print the same key.
+async fn first_start(
+    config: &Config,
+    app: &App,
+    database: &Database,
+) -> anyhow::Result<Option<String>> {
+    if database.cluster.is_none() {
+        return Ok(None);
+    }
+    let key_file = config.data_dir.join("dev-admin-key");
+    if let Ok(key) = std::fs::read_to_string(&key_file) {
+        return Ok(Some(key.trim().to_owned()));
+    }
+    let counts = seed::seed(&database.url, 24, 240).await?;
+    tracing::info!(
+        users = counts.users,
+        orders = counts.orders,
+        "loaded demo data"
+    );
+    let created = access::create_key(app.pool(), Role::Admin, None, Some("dev-admin")).await?;
+    write_private(&key_file, &created.raw)?;
+    Ok(Some(created.raw))
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
+    let app = App::new(config.clone(), &database.url)?;
+    let dev_key = first_start(config, &app, database).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "binding {} (set BIND_ADDR to another address)",
+                config.bind_addr
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    println!("billing-api listening on http://{addr}");
+    println!("GraphiQL: http://{addr}/graphiql");
+    if let Some(key) = dev_key {
+        println!("development admin key: {key}");
+        println!(
+            "try: curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/admin/orders?per_page=2"
+        );
+    }
+    axum::serve(listener, http::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

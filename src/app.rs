@@ -1,0 +1,51 @@
+//! The application state shared by every request: pool, configuration, counters.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::{self, DbPool, PoolSettings, StatementCounter};
+
+/// Shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    pool: DbPool,
+    config: Config,
+    statements: StatementCounter,
+}
+
+impl App {
+    /// Builds the pool for `database_url`; no connection is opened yet.
+    pub fn new(config: Config, database_url: &str) -> anyhow::Result<Self> {
+        let statements = StatementCounter::default();
+        let settings = PoolSettings {
+            max_size: config.pool_size,
+            wait_timeout: config.pool_timeout,
+            statement_timeout: config.statement_timeout,
+        };
+        let pool = db::build_pool(database_url, &settings, statements.clone())?;
+        Ok(Self {
+            inner: Arc::new(AppInner {
+                pool,
+                config,
+                statements,
+            }),
+        })
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.inner.pool
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// SQL statements sent so far by this app's connections.
+    pub fn statements(&self) -> &StatementCounter {
+        &self.inner.statements
+    }
+}

@@ -1,0 +1,133 @@
+//! GraphQL input types.
+
+use async_graphql::{ID, InputObject, Json};
+use serde_json::Value;
+
+use super::types::{OrderStatus, PaymentStatus, parse_id};
+use crate::domain::orders::{NewItemInput, NewOrderInput, OrderFilter as DomainFilter};
+use crate::domain::users::NewUserInput;
+use crate::error::AppResult;
+
+/// Filters of the order list; every field is optional and they combine with AND.
+#[derive(InputObject, Default)]
+pub struct OrderFilter {
+    /// Only orders with this status.
+    pub status: Option<OrderStatus>,
+    /// Only orders with this payment status.
+    pub payment_status: Option<PaymentStatus>,
+    /// Only orders with this payment method (exact, e.g. `card`).
+    pub payment_method: Option<String>,
+    /// Case-insensitive prefix of the order number, e.g. `ord-2026`.
+    pub number: Option<String>,
+    /// Only orders of this user.
+    pub user_id: Option<ID>,
+}
+
+impl OrderFilter {
+    pub fn into_domain(self) -> AppResult<DomainFilter> {
+        Ok(DomainFilter {
+            status: self.status.map(Into::into),
+            payment_status: self.payment_status.map(Into::into),
+            payment_method: self.payment_method,
+            number: self.number,
+            user_id: self
+                .user_id
+                .as_ref()
+                .map(|id| parse_id("filter.userId", id))
+                .transpose()?,
+        })
+    }
+}
+
+/// A new user.
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    /// E-mail address, unique (case-insensitive).
+    pub email: String,
+    /// Display name, 1 to 200 characters.
+    pub name: String,
+    /// Opening balance in minor units (recorded in the ledger).
+    #[graphql(default)]
+    pub balance_cents: i64,
+}
+
+impl From<CreateUserInput> for NewUserInput {
+    fn from(i: CreateUserInput) -> Self {
+        Self {
+            email: i.email,
+            name: i.name,
+            balance_cents: i.balance_cents,
+        }
+    }
+}
+
+/// One line of a new order.
+#[derive(InputObject)]
+pub struct OrderItemInput {
+    /// What is bought, 1 to 200 characters.
+    pub name: String,
+    /// Stock-keeping unit.
+    pub sku: Option<String>,
+    /// How many, 1 to 1,000,000.
+    pub quantity: i32,
+    /// Price of one, in minor units, at least 1.
+    pub unit_price_cents: i64,
+    /// Free-form client data (a JSON object).
+    pub metadata: Option<Json<Value>>,
+}
+
+/// A new order; its total is the sum of its items.
+#[derive(InputObject)]
+pub struct CreateOrderInput {
+    /// The user who owns the order.
+    pub user_id: ID,
+    /// ISO-4217 currency code, upper case.
+    pub currency: String,
+    /// How the order is to be paid: a lower-case word such as `card`.
+    pub payment_method: String,
+    /// At least one item, at most 100.
+    pub items: Vec<OrderItemInput>,
+    /// Subscription plan the order is for.
+    pub plan_id: Option<ID>,
+    /// The plan as it is now (a JSON object).
+    pub plan_snapshot: Option<Json<Value>>,
+    /// Free-form client data (a JSON object).
+    pub metadata: Option<Json<Value>>,
+}
+
+impl CreateOrderInput {
+    pub fn into_domain(self) -> AppResult<NewOrderInput> {
+        Ok(NewOrderInput {
+            user_id: parse_id("input.userId", &self.user_id)?,
+            currency: self.currency,
+            payment_method: self.payment_method,
+            items: self
+                .items
+                .into_iter()
+                .map(|i| NewItemInput {
+                    name: i.name,
+                    sku: i.sku,
+                    quantity: i.quantity.into(),
+                    unit_price_cents: i.unit_price_cents,
+                    metadata: i.metadata.map(|m| m.0),
+                })
+                .collect(),
+            plan_id: self
+                .plan_id
+                .as_ref()
+                .map(|id| parse_id("input.planId", id))
+                .transpose()?,
+            plan_snapshot: self.plan_snapshot.map(|m| m.0),
+            metadata: self.metadata.map(|m| m.0),
+        })
+    }
+}
+
+/// Starts a payment attempt for an order.
+#[derive(InputObject)]
+pub struct CreatePaymentInput {
+    /// The order to pay.
+    pub order_id: ID,
+    /// How it is paid; defaults to the order's payment method.
+    pub payment_method: Option<String>,
+}

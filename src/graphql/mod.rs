@@ -1,0 +1,61 @@
+//! The GraphQL schema. It knows nothing of HTTP: the HTTP layer and the REST adapters hand it
+//! requests that carry the caller (see [`with_caller`]).
+
+mod errors;
+pub mod inputs;
+pub mod loaders;
+mod mutation;
+mod query;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, Request, Schema};
+
+use crate::app::App;
+use crate::domain::Caller;
+use crate::error::AppError;
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The schema with its limits from configuration and the app as shared data.
+pub fn build_schema(app: App) -> AppSchema {
+    let config = app.config().clone();
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(app)
+        .limit_depth(config.graphql_max_depth)
+        .limit_complexity(config.graphql_max_complexity)
+        .extension(errors::ErrorCodes)
+        .finish()
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+/// Attaches the per-request data: the caller and fresh DataLoaders (never shared between
+/// callers, so a batch never mixes what two keys may see).
+pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
+    request
+        .data(caller)
+        .data(loaders::Loaders::new(app.pool().clone()))
+}
+
+pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {
+    ctx.data::<App>()
+}
+
+/// The caller of this request; a request without one is unauthenticated.
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller, AppError> {
+    ctx.data_opt::<Caller>().ok_or_else(|| {
+        AppError::Unauthenticated("an API key is required: send Authorization: Bearer <key>".into())
+    })
+}
+
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a loaders::Loaders> {
+    ctx.data::<loaders::Loaders>()
+}

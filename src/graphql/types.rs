@@ -1,0 +1,553 @@
+//! GraphQL object types. Doc comments here are the schema's descriptions.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, Json, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{caller, loaders};
+use crate::db::models;
+use crate::domain::enums::decode;
+use crate::domain::orders::{
+    self, OrderSortField as DomainSortField, SortDirection as DomainDirection,
+};
+use crate::domain::paging::{Page, PageRequest};
+use crate::domain::{self, OrderStatus as DomainOrderStatus};
+use crate::error::{AppError, AppResult};
+
+/// Lifecycle of an order (REST code in brackets).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "OrderStatus", remote = "crate::domain::OrderStatus")]
+pub enum OrderStatus {
+    /// Created, not yet paid or cancelled (1).
+    Pending,
+    /// Paid (2).
+    Completed,
+    /// Cancelled before payment (3).
+    Cancelled,
+    /// Fully refunded (4).
+    Refunded,
+}
+
+/// Where the money of an order stands (REST code in brackets).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "PaymentStatus", remote = "crate::domain::PaymentStatus")]
+pub enum PaymentStatus {
+    /// No payment has started (1).
+    Unpaid,
+    /// A payment attempt is under way (2).
+    Processing,
+    /// Paid in full (3).
+    Paid,
+    /// The last payment attempt failed (4).
+    Failed,
+    /// Paid, and part of it refunded (5).
+    PartiallyRefunded,
+    /// Paid, and all of it refunded (6).
+    Refunded,
+}
+
+/// State of one payment attempt (REST code in brackets).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(
+    name = "PaymentAttemptStatus",
+    remote = "crate::domain::PaymentAttemptStatus"
+)]
+pub enum PaymentAttemptStatus {
+    /// Started, outcome not known yet (1).
+    Pending,
+    /// The money was taken (2).
+    Succeeded,
+    /// The provider declined or the attempt errored (3).
+    Failed,
+    /// Abandoned, e.g. because the order was cancelled (4).
+    Cancelled,
+}
+
+/// State of one refund (REST code in brackets).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "RefundStatus", remote = "crate::domain::RefundStatus")]
+pub enum RefundStatus {
+    /// Requested, not yet confirmed by the provider (1).
+    Pending,
+    /// The money went back (2).
+    Succeeded,
+    /// The provider refused the refund (3).
+    Failed,
+}
+
+/// Field an order list is sorted by; ties are broken by id in the same direction.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::domain::orders::OrderSortField")]
+pub enum OrderSortField {
+    /// Database id.
+    Id,
+    /// Order number.
+    Number,
+    /// Order status code.
+    Status,
+    /// Order total.
+    TotalCents,
+    /// Creation time (the default).
+    CreatedAt,
+    /// Last change.
+    UpdatedAt,
+    /// Payment time; unpaid orders come last in either direction.
+    PaidAt,
+}
+
+/// Sort direction.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::domain::orders::SortDirection")]
+pub enum SortDirection {
+    /// Smallest first.
+    Asc,
+    /// Largest first (the default).
+    Desc,
+}
+
+pub(crate) fn id(value: i64) -> ID {
+    ID(value.to_string())
+}
+
+/// Parses a decimal database id given by the client; `field` names the argument.
+pub(crate) fn parse_id(field: &str, value: &ID) -> AppResult<i64> {
+    value
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| {
+            AppError::bad_input(format!(
+                "{field} must be a positive decimal id (got {:?})",
+                value.as_str()
+            ))
+        })
+}
+
+/// An order: what a user buys, what it costs and where its money stands.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Order {
+    /// Database id.
+    pub id: ID,
+    /// Human-facing order number, `ORD-<yyyymmdd>-<id>`.
+    pub number: String,
+    /// The user who owns the order.
+    pub user_id: ID,
+    /// Lifecycle status.
+    pub status: OrderStatus,
+    /// Payment status.
+    pub payment_status: PaymentStatus,
+    /// Provider payment intent of the current or last attempt.
+    pub payment_intent_id: Option<String>,
+    /// Reference of the payment that paid the order.
+    pub payment_reference: Option<String>,
+    /// Failure code of the last failed attempt.
+    pub payment_failure_code: Option<String>,
+    /// Failure message of the last failed attempt.
+    pub payment_failure_message: Option<String>,
+    /// Sum of the items, in minor units of `currency`.
+    pub total_cents: i64,
+    /// ISO-4217 currency code, upper case.
+    pub currency: String,
+    /// How the order is (to be) paid: `card`, `bank_transfer`, `balance`, ...
+    pub payment_method: String,
+    /// Subscription plan the order is for, if any.
+    pub plan_id: Option<ID>,
+    /// The plan as it was when ordered.
+    pub plan_snapshot: Json<Value>,
+    /// Free-form client data.
+    pub metadata: Json<Value>,
+    /// Reason given when the order was cancelled.
+    pub cancel_reason: Option<String>,
+    /// When the order was paid.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// When the order was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Amount refunded so far, in minor units (never more than `totalCents`).
+    pub refunded_cents: i64,
+    /// When the last refund happened.
+    pub refunded_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub(crate) raw_id: i64,
+    #[graphql(skip)]
+    pub(crate) raw_user_id: i64,
+}
+
+impl TryFrom<models::Order> for Order {
+    type Error = AppError;
+
+    fn try_from(o: models::Order) -> AppResult<Self> {
+        Ok(Self {
+            id: id(o.id),
+            number: o.number,
+            user_id: id(o.user_id),
+            status: decode(o.status, DomainOrderStatus::from_code, "order status")?.into(),
+            payment_status: decode(
+                o.payment_status,
+                domain::PaymentStatus::from_code,
+                "payment status",
+            )?
+            .into(),
+            payment_intent_id: o.payment_intent_id,
+            payment_reference: o.payment_reference,
+            payment_failure_code: o.payment_failure_code,
+            payment_failure_message: o.payment_failure_message,
+            total_cents: o.total_cents,
+            currency: o.currency,
+            payment_method: o.payment_method,
+            plan_id: o.plan_id.map(id),
+            plan_snapshot: Json(o.plan_snapshot),
+            metadata: Json(o.metadata),
+            cancel_reason: o.cancel_reason,
+            paid_at: o.paid_at,
+            cancelled_at: o.cancelled_at,
+            refunded_cents: o.refunded_cents,
+            refunded_at: o.refunded_at,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            raw_id: o.id,
+            raw_user_id: o.user_id,
+        })
+    }
+}
+
+fn convert_all<M, T: TryFrom<M, Error = AppError>>(rows: Vec<M>) -> AppResult<Vec<T>> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+#[ComplexObject]
+impl Order {
+    /// Line items, in the order they were added.
+    async fn items(&self, ctx: &Context<'_>) -> Result<Vec<OrderItem>> {
+        let rows = loaders(ctx)?
+            .items
+            .load_one(self.raw_id)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(OrderItem::from).collect())
+    }
+
+    /// Refunds, oldest first.
+    async fn refunds(&self, ctx: &Context<'_>) -> Result<Vec<Refund>> {
+        let rows = loaders(ctx)?
+            .refunds
+            .load_one(self.raw_id)
+            .await?
+            .unwrap_or_default();
+        Ok(convert_all(rows)?)
+    }
+
+    /// Payment attempts, oldest first.
+    async fn payments(&self, ctx: &Context<'_>) -> Result<Vec<Payment>> {
+        let rows = loaders(ctx)?
+            .payments
+            .load_one(self.raw_id)
+            .await?
+            .unwrap_or_default();
+        Ok(convert_all(rows)?)
+    }
+
+    /// The user who owns the order.
+    async fn user(&self, ctx: &Context<'_>) -> Result<User> {
+        let user = loaders(ctx)?
+            .users
+            .load_one(self.raw_user_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "order {} has no user {}",
+                    self.raw_id,
+                    self.raw_user_id
+                ))
+            })?;
+        Ok(User::from(user))
+    }
+
+    /// The order's history, oldest first.
+    async fn events(&self, ctx: &Context<'_>) -> Result<Vec<OrderEvent>> {
+        let rows = loaders(ctx)?
+            .events
+            .load_one(self.raw_id)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(OrderEvent::from).collect())
+    }
+}
+
+/// One line of an order.
+#[derive(SimpleObject)]
+pub struct OrderItem {
+    /// Database id.
+    pub id: ID,
+    /// What was bought.
+    pub name: String,
+    /// Stock-keeping unit, if the product has one.
+    pub sku: Option<String>,
+    /// How many.
+    pub quantity: i32,
+    /// Price of one, in minor units.
+    pub unit_price_cents: i64,
+    /// `quantity × unitPriceCents`.
+    pub total_cents: i64,
+    /// Free-form client data.
+    pub metadata: Json<Value>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<models::OrderItem> for OrderItem {
+    fn from(i: models::OrderItem) -> Self {
+        Self {
+            id: id(i.id),
+            name: i.name,
+            sku: i.sku,
+            quantity: i.quantity,
+            unit_price_cents: i.unit_price_cents,
+            total_cents: i.total_cents,
+            metadata: Json(i.metadata),
+            created_at: i.created_at,
+        }
+    }
+}
+
+/// One attempt to pay an order.
+#[derive(SimpleObject)]
+pub struct Payment {
+    /// Database id.
+    pub id: ID,
+    /// The order being paid.
+    pub order_id: ID,
+    /// Attempt status.
+    pub status: PaymentAttemptStatus,
+    /// Who processes it: `manual`, `stripe` or `balance`.
+    pub provider: String,
+    /// How it is paid: `card`, `bank_transfer`, `balance`, ...
+    pub payment_method: String,
+    /// Amount, in minor units.
+    pub amount_cents: i64,
+    /// ISO-4217 currency code.
+    pub currency: String,
+    /// Provider or manual reference.
+    pub reference: Option<String>,
+    /// Provider payment intent.
+    pub payment_intent_id: Option<String>,
+    /// Why it failed (provider code).
+    pub failure_code: Option<String>,
+    /// Why it failed (human text).
+    pub failure_message: Option<String>,
+    /// When the money was taken.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<models::Payment> for Payment {
+    type Error = AppError;
+
+    fn try_from(p: models::Payment) -> AppResult<Self> {
+        Ok(Self {
+            id: id(p.id),
+            order_id: id(p.order_id),
+            status: decode(
+                p.status,
+                domain::PaymentAttemptStatus::from_code,
+                "payment attempt status",
+            )?
+            .into(),
+            provider: p.provider,
+            payment_method: p.payment_method,
+            amount_cents: p.amount_cents,
+            currency: p.currency,
+            reference: p.reference,
+            payment_intent_id: p.payment_intent_id,
+            failure_code: p.failure_code,
+            failure_message: p.failure_message,
+            paid_at: p.paid_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        })
+    }
+}
+
+/// Money given back for an order.
+#[derive(SimpleObject)]
+pub struct Refund {
+    /// Database id.
+    pub id: ID,
+    /// The refunded order.
+    pub order_id: ID,
+    /// The payment the money came from.
+    pub payment_id: Option<ID>,
+    /// Refund status.
+    pub status: RefundStatus,
+    /// Amount, in minor units.
+    pub amount_cents: i64,
+    /// ISO-4217 currency code.
+    pub currency: String,
+    /// Why it was refunded.
+    pub reason: Option<String>,
+    /// Free-form client data.
+    pub metadata: Json<Value>,
+    /// True when the amount went to the user's balance instead of the payment provider.
+    pub credit_balance: bool,
+    /// When the money went back.
+    pub refunded_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<models::Refund> for Refund {
+    type Error = AppError;
+
+    fn try_from(r: models::Refund) -> AppResult<Self> {
+        Ok(Self {
+            id: id(r.id),
+            order_id: id(r.order_id),
+            payment_id: r.payment_id.map(id),
+            status: decode(r.status, domain::RefundStatus::from_code, "refund status")?.into(),
+            amount_cents: r.amount_cents,
+            currency: r.currency,
+            reason: r.reason,
+            metadata: Json(r.metadata),
+            credit_balance: r.credit_balance,
+            refunded_at: r.refunded_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// Something that happened to an order (append-only).
+#[derive(SimpleObject)]
+pub struct OrderEvent {
+    /// Database id.
+    pub id: ID,
+    /// What happened: `created`, `payment_started`, `paid`, `payment_failed`, `cancelled`,
+    /// `refunded`, `reconciled`, `callback_ignored`, ...
+    pub kind: String,
+    /// Who did it: the API key's name, or the payment provider.
+    pub actor: String,
+    /// Details of the event.
+    pub data: Json<Value>,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<models::OrderEvent> for OrderEvent {
+    fn from(e: models::OrderEvent) -> Self {
+        Self {
+            id: id(e.id),
+            kind: e.kind,
+            actor: e.actor,
+            data: Json(e.data),
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// A customer account with a balance that can pay for orders.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct User {
+    /// Database id.
+    pub id: ID,
+    /// E-mail address (unique, case-insensitive).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Balance in minor units; never negative.
+    pub balance_cents: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub(crate) raw_id: i64,
+}
+
+impl From<models::User> for User {
+    fn from(u: models::User) -> Self {
+        Self {
+            id: id(u.id),
+            email: u.email,
+            name: u.name,
+            balance_cents: u.balance_cents,
+            created_at: u.created_at,
+            raw_id: u.id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl User {
+    /// The user's orders, newest first.
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 1)] page: i32,
+        #[graphql(default = 20)] per_page: i32,
+    ) -> Result<OrderPage> {
+        let app = super::app(ctx)?;
+        let request = PageRequest::new(page.into(), per_page.into(), "page", "perPage")?;
+        let filter = orders::OrderFilter {
+            user_id: Some(self.raw_id),
+            ..Default::default()
+        };
+        let page = orders::list_orders(
+            app.pool(),
+            caller(ctx)?,
+            filter,
+            DomainSortField::CreatedAt,
+            DomainDirection::Desc,
+            request,
+        )
+        .await?;
+        Ok(OrderPage::try_from(page)?)
+    }
+}
+
+/// Where a page sits in its list.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// This page's number, from 1.
+    pub page: i32,
+    /// Page size.
+    pub per_page: i32,
+    /// How many items match, on all pages.
+    pub total_count: i64,
+    /// Whether a later page has items.
+    pub has_next_page: bool,
+    /// Whether this is not the first page.
+    pub has_previous_page: bool,
+}
+
+/// A page of orders.
+#[derive(SimpleObject)]
+pub struct OrderPage {
+    /// The orders of this page.
+    pub nodes: Vec<Order>,
+    /// Paging numbers.
+    pub page_info: PageInfo,
+}
+
+impl TryFrom<Page<models::Order>> for OrderPage {
+    type Error = AppError;
+
+    fn try_from(page: Page<models::Order>) -> AppResult<Self> {
+        let page_info = PageInfo {
+            page: i32::try_from(page.request.page).unwrap_or(i32::MAX),
+            per_page: i32::try_from(page.request.per_page).unwrap_or(i32::MAX),
+            total_count: page.total_count,
+            has_next_page: page.has_next_page(),
+            has_previous_page: page.has_previous_page(),
+        };
+        Ok(Self {
+            nodes: convert_all(page.nodes)?,
+            page_info,
+        })
+    }
+}

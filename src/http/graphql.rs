@@ -1,0 +1,315 @@
+//! `POST /graphql` and `GET /graphql` following the GraphQL-over-HTTP specification.
+//!
+//! - `Accept: application/graphql-response+json`: request errors (bad JSON, bad parameters,
+//!   parse and validation failures) are 400 without a `data` entry.
+//! - `Accept: application/json`, `*/*` or none: request errors are 200 with `errors`.
+//! - GET runs queries only (a mutation is 405); POST needs `Content-Type: application/json`.
+//! - Batched (array) requests are refused.
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{Request, Variables};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::HttpState;
+use super::auth::authenticate;
+use crate::graphql::with_caller;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    Json,
+    GraphqlResponseJson,
+}
+
+impl MediaType {
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            MediaType::Json => "application/json; charset=utf-8",
+            MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+        })
+    }
+}
+
+fn media_ranges(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|range| {
+            range
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|range| !range.is_empty())
+        .collect()
+}
+
+/// Picks the response media type; `None` means nothing acceptable (406).
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let ranges = media_ranges(headers);
+    if ranges.is_empty() {
+        return Some(MediaType::Json);
+    }
+    if ranges
+        .iter()
+        .any(|r| r == "application/graphql-response+json")
+    {
+        return Some(MediaType::GraphqlResponseJson);
+    }
+    if ranges
+        .iter()
+        .any(|r| r == "application/json" || r == "*/*" || r == "application/*")
+    {
+        return Some(MediaType::Json);
+    }
+    None
+}
+
+fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, media.content_type());
+    response
+}
+
+fn error_body(message: &str, code: &str) -> Value {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+}
+
+/// A request the server refuses before executing it.
+fn request_error(media: MediaType, message: &str) -> Response {
+    let status = match media {
+        MediaType::Json => StatusCode::OK,
+        MediaType::GraphqlResponseJson => StatusCode::BAD_REQUEST,
+    };
+    json_response(status, media, &error_body(message, "BAD_USER_INPUT"))
+}
+
+fn not_acceptable() -> Response {
+    let body = error_body(
+        "the Accept header allows no response type this endpoint produces: use application/graphql-response+json or application/json",
+        "BAD_USER_INPUT",
+    );
+    json_response(StatusCode::NOT_ACCEPTABLE, MediaType::Json, &body)
+}
+
+/// The parameters of one GraphQL request, from a JSON body or a query string.
+struct Params {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Map<String, Value>>,
+}
+
+fn params_from_object(mut object: Map<String, Value>) -> Result<Params, String> {
+    let query = match object.remove("query") {
+        Some(Value::String(q)) => q,
+        None | Some(Value::Null) => return Err("the request has no query parameter".to_owned()),
+        Some(_) => return Err("the query parameter must be a string".to_owned()),
+    };
+    let operation_name = match object.remove("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name),
+        Some(_) => return Err("the operationName parameter must be a string or null".to_owned()),
+    };
+    let variables = match object.remove("variables") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map),
+        Some(_) => return Err("the variables parameter must be an object or null".to_owned()),
+    };
+    match object.remove("extensions") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err("the extensions parameter must be an object or null".to_owned()),
+    }
+    Ok(Params {
+        query,
+        operation_name,
+        variables,
+    })
+}
+
+fn params_from_query_string(raw: &str) -> Result<Params, String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+        .map_err(|_| "the query string is not valid URL encoding".to_owned())?;
+    let mut object = Map::new();
+    for (key, value) in pairs {
+        let value = match key.as_str() {
+            "variables" | "extensions" if !value.is_empty() => serde_json::from_str(&value)
+                .map_err(|_| format!("the {key} parameter must be a JSON-encoded object"))?,
+            _ => Value::String(value),
+        };
+        object.insert(key, value);
+    }
+    params_from_object(object)
+}
+
+/// The type of the operation that would run, when the document parses.
+fn operation_type(params: &Params) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(&params.query).ok()?;
+    match document.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => {
+            let name = params.operation_name.as_deref()?;
+            ops.iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, op)| op.node.ty)
+        }
+    }
+}
+
+async fn execute(
+    state: &HttpState,
+    headers: &HeaderMap,
+    media: MediaType,
+    params: Params,
+) -> Response {
+    let caller = match authenticate(&state.app, headers).await {
+        Ok(caller) => caller,
+        Err(error) => {
+            let status = StatusCode::from_u16(crate::error::http_status_for_code(error.code()))
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            error.log();
+            return json_response(status, media, &error_body(&error.to_string(), error.code()));
+        }
+    };
+    let mut request = Request::new(params.query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = params.variables {
+        request = request.variables(Variables::from_json(Value::Object(variables)));
+    }
+    let response = state
+        .schema
+        .execute(with_caller(request, &state.app, caller))
+        .await;
+    // A request error never started execution: no data and no error with a path.
+    let is_request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "serialising a GraphQL response");
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                media,
+                &error_body("internal error", "INTERNAL"),
+            );
+        }
+    };
+    let status = if is_request_error && media == MediaType::GraphqlResponseJson {
+        if let Some(object) = body.as_object_mut() {
+            object.remove("data");
+        }
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    json_response(status, media, &body)
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    media_ranges(headers)
+        .first()
+        .is_some_and(|r| r == "text/html")
+}
+
+pub async fn get(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let raw = raw.unwrap_or_default();
+    if raw.is_empty() && wants_html(&headers) {
+        return graphiql().await.into_response();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let params = match params_from_query_string(&raw) {
+        Ok(params) => params,
+        Err(message) => return request_error(media, &message),
+    };
+    if operation_type(&params) == Some(OperationType::Mutation) {
+        let body = error_body("mutations are only accepted with POST", "BAD_USER_INPUT");
+        let mut response = json_response(StatusCode::METHOD_NOT_ALLOWED, media, &body);
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, &headers, media, params).await
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut parts = value.split(';').map(|p| p.trim().to_ascii_lowercase());
+    let essence_ok = parts
+        .next()
+        .is_some_and(|essence| essence == "application/json");
+    let charset_ok = parts.all(|param| match param.split_once('=') {
+        Some(("charset", charset)) => charset.trim_matches('"') == "utf-8",
+        _ => true,
+    });
+    essence_ok && charset_ok
+}
+
+pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    if !is_json_content_type(&headers) {
+        let body = error_body(
+            "Content-Type must be application/json (UTF-8)",
+            "BAD_USER_INPUT",
+        );
+        return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, &body);
+    }
+    if body.is_empty() {
+        return request_error(
+            media,
+            "the request body is empty: send a JSON object with a query",
+        );
+    }
+    let object = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(object)) => object,
+        Ok(Value::Array(_)) => {
+            return request_error(
+                media,
+                "batched requests are not supported: send one JSON object",
+            );
+        }
+        Ok(_) => return request_error(media, "the request body must be a JSON object"),
+        Err(error) => {
+            return request_error(
+                media,
+                &format!("the request body is not valid JSON: {error}"),
+            );
+        }
+    };
+    match params_from_object(object) {
+        Ok(params) => execute(&state, &headers, media, params).await,
+        Err(message) => request_error(media, &message),
+    }
+}
+
+/// GraphiQL, for developers exploring the API.
+pub async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Billing API — GraphiQL")
+            .finish(),
+    )
+}

@@ -1,0 +1,37 @@
+//! HTTP: the axum router that mounts the GraphQL schema, the REST adapters, GraphiQL and
+//! health checks. It authenticates callers and hands them to the schema as request data.
+
+pub mod auth;
+mod graphql;
+mod health;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::app::App;
+use crate::graphql::{AppSchema, build_schema};
+
+/// What every handler gets: the app and the schema built over it.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: App,
+    pub schema: AppSchema,
+}
+
+/// The whole service as one router.
+pub fn router(app: App) -> Router {
+    let body_limit = app.config().body_limit_bytes;
+    let state = HttpState {
+        schema: build_schema(app.clone()),
+        app,
+    };
+    Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphiql", get(graphql::graphiql))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(crate::rest::routes())
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .with_state(state)
+}

@@ -1,0 +1,285 @@
+//! A private PostgreSQL cluster in a directory, for `cargo run` without `DATABASE_URL` and for
+//! the test harness. Uses the machine's server binaries (initdb, pg_ctl); PostgreSQL refuses
+//! to run as root, so as root every server command runs as the `postgres` user.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+/// The one line printed when the server binaries are missing.
+pub const MISSING_POSTGRES: &str = "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them \
+(Debian/Ubuntu: apt-get install postgresql), set PG_BIN_DIR to their directory, or set DATABASE_URL to a running server";
+
+/// Finds the directory holding `initdb` and `pg_ctl`.
+pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
+    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os("PG_BIN_DIR").map(PathBuf::from) {
+        if has_tools(&dir) {
+            return Ok(dir);
+        }
+        bail!(
+            "PG_BIN_DIR={} holds no initdb/pg_ctl. {MISSING_POSTGRES}",
+            dir.display()
+        );
+    }
+    // Debian keeps server binaries off PATH, one directory per major version: take the newest.
+    let mut versioned: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, dir)| has_tools(dir))
+        .collect();
+    versioned.sort();
+    if let Some((_, dir)) = versioned.pop() {
+        return Ok(dir);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .find(|dir| has_tools(dir))
+        .ok_or_else(|| anyhow::anyhow!(MISSING_POSTGRES))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn postgres_ids() -> anyhow::Result<(u32, u32)> {
+    let id = |flag: &str| -> anyhow::Result<u32> {
+        let out = Command::new("id").args([flag, "postgres"]).output()?;
+        if !out.status.success() {
+            bail!(
+                "running as root needs a `postgres` system user to own the cluster (useradd --system postgres)"
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    };
+    Ok((id("-u")?, id("-g")?))
+}
+
+/// A cluster living in `root` (data in `root/data`, log in `root/server.log`).
+#[derive(Debug, Clone)]
+pub struct LocalCluster {
+    root: PathBuf,
+    bin_dir: PathBuf,
+    as_postgres: bool,
+    port: u16,
+}
+
+/// Settings appended to `postgresql.conf` when the cluster is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Normal durable settings, for development data worth keeping.
+    Durable,
+    /// fsync off and friends: fast, for throw-away test clusters.
+    Ephemeral,
+}
+
+impl LocalCluster {
+    /// Opens (creating on first use) the cluster in `root`; does not start it.
+    pub fn open(root: &Path, durability: Durability) -> anyhow::Result<Self> {
+        let bin_dir = find_bin_dir()?;
+        fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        let root = root.canonicalize()?;
+        let as_postgres = is_root();
+        let port_file = root.join("port");
+        let mut cluster = Self {
+            root,
+            bin_dir,
+            as_postgres,
+            port: 0,
+        };
+        if cluster.data_dir().join("PG_VERSION").is_file() {
+            cluster.port = fs::read_to_string(&port_file)
+                .context("reading the cluster's port file")?
+                .trim()
+                .parse()
+                .context("parsing the cluster's port file")?;
+            return Ok(cluster);
+        }
+        cluster.port = free_port()?;
+        cluster.init(durability)?;
+        fs::write(&port_file, cluster.port.to_string())?;
+        Ok(cluster)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of `database` on this cluster (trust authentication on loopback).
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin_dir.join(program);
+        if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn run(&self, mut command: Command, what: &str) -> anyhow::Result<()> {
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {what}"))?;
+        if !output.status.success() {
+            bail!(
+                "{what} failed: {}{}",
+                String::from_utf8_lossy(&output.stderr).trim(),
+                String::from_utf8_lossy(&output.stdout).trim()
+            );
+        }
+        Ok(())
+    }
+
+    fn init(&self, durability: Durability) -> anyhow::Result<()> {
+        let data = self.data_dir();
+        fs::create_dir_all(&data)?;
+        if self.as_postgres {
+            let (uid, gid) = postgres_ids()?;
+            for dir in [&self.root, &data] {
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+                    .with_context(|| format!("giving {} to the postgres user", dir.display()))?;
+            }
+        }
+        let mut initdb = self.command("initdb");
+        initdb.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ]);
+        self.run(initdb, "initdb")?;
+        let mut settings = format!(
+            "\n# billing-api\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 300\n",
+            self.port
+        );
+        if durability == Durability::Ephemeral {
+            settings.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = fs::read_to_string(&conf)?;
+        text.push_str(&settings);
+        fs::write(&conf, text)?;
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        let mut status = self.command("pg_ctl");
+        status.arg("-D").arg(self.data_dir()).arg("status");
+        status
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        status.status().is_ok_and(|s| s.success())
+    }
+
+    /// Starts the server unless it runs; returns whether this call started it.
+    pub fn start(&self) -> anyhow::Result<bool> {
+        if self.is_running() {
+            return Ok(false);
+        }
+        let mut start = self.command("pg_ctl");
+        start
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.root.join("server.log"))
+            .args(["-w", "-t", "60", "start"])
+            // The server inherits these; a pipe would keep our caller waiting forever.
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
+        let status = start.status().context("running pg_ctl start")?;
+        if !status.success() {
+            let log = fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            bail!(
+                "PostgreSQL did not start (see {}): {}",
+                self.root.join("server.log").display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            );
+        }
+        Ok(true)
+    }
+
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let mut stop = self.command("pg_ctl");
+        stop.arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "fast", "-w", "stop"]);
+        stop.stdout(Stdio::null()).stderr(Stdio::null());
+        self.run(stop, "pg_ctl stop")
+    }
+
+    /// A command line (for a watchdog shell) that stops this cluster at once.
+    pub fn stop_command_line(&self) -> String {
+        let pg_ctl = self.bin_dir.join("pg_ctl");
+        let prefix = if self.as_postgres {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        format!(
+            "{prefix}'{}' -D '{}' -m immediate stop",
+            pg_ctl.display(),
+            self.data_dir().display()
+        )
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Creates `database` on the cluster's `postgres` database unless it exists.
+pub async fn ensure_database(cluster: &LocalCluster, database: &str) -> anyhow::Result<()> {
+    use diesel::prelude::*;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    let mut conn = AsyncPgConnection::establish(&cluster.url("postgres")).await?;
+    let found: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(database)
+            .get_result(&mut conn)
+            .await?;
+    if !found.exists {
+        conn.batch_execute(&format!("CREATE DATABASE \"{database}\""))
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! `GET /api/v1/admin/orders` and `GET /api/v1/admin/orders/:id`.
+
+use async_graphql::{Request, Variables};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::ApiError;
+use super::params::QueryParams;
+use super::shape::{GqlOrder, GqlPageInfo, ORDER_FIELDS, RestOrder, RestPagination};
+use crate::domain::paging::{DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE};
+use crate::domain::{Caller, OrderStatus, PaymentStatus};
+use crate::graphql::with_caller;
+use crate::http::HttpState;
+use crate::http::auth::authenticate;
+
+/// Runs one GraphQL operation for `caller` and returns its `data`, or the first error.
+async fn run(
+    state: &HttpState,
+    caller: Caller,
+    query: String,
+    variables: Value,
+) -> Result<Value, ApiError> {
+    let request = Request::new(query).variables(Variables::from_json(variables));
+    let response = state
+        .schema
+        .execute(with_caller(request, &state.app, caller))
+        .await;
+    if let Some(error) = response.errors.first() {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .and_then(|code| match code {
+                async_graphql::Value::String(code) => Some(code.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "INTERNAL".to_owned());
+        return Err(ApiError::new(&code, error.message.clone()));
+    }
+    response.data.into_json().map_err(|e| {
+        tracing::error!(error = %e, "GraphQL data is not JSON");
+        ApiError::new("INTERNAL", "internal error")
+    })
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| {
+        tracing::error!(error = %e, "GraphQL answer does not match the REST shape");
+        ApiError::new("INTERNAL", "internal error")
+    })
+}
+
+const SORTS: &[(&str, &str)] = &[
+    ("id", "ID"),
+    ("number", "NUMBER"),
+    ("status", "STATUS"),
+    ("total_cents", "TOTAL_CENTS"),
+    ("created_at", "CREATED_AT"),
+    ("updated_at", "UPDATED_AT"),
+    ("paid_at", "PAID_AT"),
+];
+
+/// Builds the variables of the `orders` operation from the legacy query parameters.
+fn list_variables(params: &QueryParams) -> Result<Value, ApiError> {
+    let page = params.int("page", 1, 1..=MAX_PAGE)?;
+    let per_page = params.int("per_page", DEFAULT_PER_PAGE, 1..=MAX_PER_PAGE)?;
+    let sort_names: Vec<&str> = SORTS.iter().map(|(rest, _)| *rest).collect();
+    let sort = params.choice("sort", "created_at", &sort_names)?;
+    let sort = SORTS
+        .iter()
+        .find(|(rest, _)| *rest == sort)
+        .map_or("CREATED_AT", |(_, gql)| *gql);
+    let direction = params
+        .choice("direction", "desc", &["asc", "desc"])?
+        .to_ascii_uppercase();
+
+    let mut filter = Map::new();
+    let status = params.int("status", 0, 0..=i64::from(OrderStatus::max_code()))?;
+    if let Some(status) = OrderStatus::from_code(status) {
+        filter.insert("status".into(), json!(status.as_str()));
+    }
+    let payment_status = params.int(
+        "payment_status",
+        0,
+        0..=i64::from(PaymentStatus::max_code()),
+    )?;
+    if let Some(payment_status) = PaymentStatus::from_code(payment_status) {
+        filter.insert("paymentStatus".into(), json!(payment_status.as_str()));
+    }
+    if let Some(method) = params.text("payment_method") {
+        filter.insert("paymentMethod".into(), json!(method));
+    }
+    if let Some(number) = params.text("number") {
+        filter.insert("number".into(), json!(number));
+    }
+    let user_id = params.int("user_id", 0, 0..=i64::MAX)?;
+    if user_id > 0 {
+        filter.insert("userId".into(), json!(user_id.to_string()));
+    }
+    Ok(json!({
+        "filter": filter,
+        "sort": sort,
+        "direction": direction,
+        "page": page,
+        "perPage": per_page,
+    }))
+}
+
+pub async fn list(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(&state.app, &headers).await?;
+    let params = QueryParams::parse(raw.as_deref())?;
+    let variables = list_variables(&params)?;
+    let query = format!(
+        "query AdminListOrders($filter: OrderFilter, $sort: OrderSortField!, $direction: SortDirection!, $page: Int!, $perPage: Int!) {{
+           orders(filter: $filter, sort: $sort, direction: $direction, page: $page, perPage: $perPage) {{
+             nodes {{ ...LegacyOrder }}
+             pageInfo {{ page perPage totalCount hasNextPage hasPreviousPage }}
+           }}
+         }}
+         {ORDER_FIELDS}"
+    );
+    let mut data = run(&state, caller, query, variables).await?;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct GqlPage {
+        nodes: Vec<GqlOrder>,
+        page_info: GqlPageInfo,
+    }
+    let page: GqlPage = decode(data["orders"].take())?;
+    let orders = page
+        .nodes
+        .into_iter()
+        .map(RestOrder::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(
+        json!({ "orders": orders, "pagination": RestPagination::from(page.page_info) }),
+    ))
+}
+
+/// Parses the `:id` path segment.
+pub fn path_id(raw: &str) -> Result<i64, ApiError> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::bad_input(format!("id must be a positive integer (got {raw:?})")))
+}
+
+pub async fn detail(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(&state.app, &headers).await?;
+    let id = path_id(&raw_id)?;
+    let query = format!(
+        "query AdminGetOrder($id: ID!) {{ order(id: $id) {{ ...LegacyOrder }} }} {ORDER_FIELDS}"
+    );
+    let mut data = run(&state, caller, query, json!({ "id": id.to_string() })).await?;
+    let order = data["order"].take();
+    if order.is_null() {
+        return Err(ApiError::new("NOT_FOUND", format!("order {id} not found")));
+    }
+    let order = RestOrder::try_from(decode::<GqlOrder>(order)?)?;
+    Ok(Json(json!({ "order": order })))
+}
