@@ -27,13 +27,7 @@ impl App {
             statement_timeout: config.statement_timeout,
         };
         let pool = db::build_pool(database_url, &settings, statements.clone())?;
-        Ok(Self {
-            inner: Arc::new(AppInner {
-                pool,
-                config,
-                statements,
-            }),
-        })
+        Ok(Self { inner: Arc::new(AppInner { pool, config, statements }) })
     }
 
     pub fn pool(&self) -> &DbPool {

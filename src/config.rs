@@ -64,10 +64,7 @@ where
 {
     match var(name) {
         None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
+        Some(raw) => raw.trim().parse().map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
     }
 }
 
@@ -88,10 +85,7 @@ impl Config {
             bind_addr: parsed("BIND_ADDR", d.bind_addr).context("BIND_ADDR")?,
             pool_size,
             pool_timeout: Duration::from_millis(parsed("DATABASE_POOL_TIMEOUT_MS", 5_000)?),
-            statement_timeout: Duration::from_millis(parsed(
-                "DATABASE_STATEMENT_TIMEOUT_MS",
-                15_000,
-            )?),
+            statement_timeout: Duration::from_millis(parsed("DATABASE_STATEMENT_TIMEOUT_MS", 15_000)?),
             data_dir: var("DATA_DIR").map_or(d.data_dir, PathBuf::from),
             callback_secret: var("CALLBACK_SECRET").unwrap_or(d.callback_secret),
             payment_provider,

@@ -46,10 +46,7 @@ pub const ERROR_CODES: &[(&str, u16)] = &[
 
 /// HTTP status for a public error code; unknown codes are treated as internal.
 pub fn http_status_for_code(code: &str) -> u16 {
-    ERROR_CODES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(500, |(_, status)| *status)
+    ERROR_CODES.iter().find(|(c, _)| *c == code).map_or(500, |(_, status)| *status)
 }
 
 impl AppError {

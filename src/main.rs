@@ -14,11 +14,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(
-    name = "billing-api",
-    version,
-    about = "Billing API: orders, payments, refunds and balances"
-)]
+#[command(name = "billing-api", version, about = "Billing API: orders, payments, refunds and balances")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -83,11 +79,7 @@ impl Database {
                     config.data_dir.display()
                 )
             })?;
-            return Ok(Self {
-                url: url.clone(),
-                cluster: None,
-                started_cluster: false,
-            });
+            return Ok(Self { url: url.clone(), cluster: None, started_cluster: false });
         }
         let root = config.data_dir.join("postgres");
         let (cluster, started) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -97,11 +89,7 @@ impl Database {
         })
         .await??;
         pgcluster::ensure_database(&cluster, "billing").await?;
-        Ok(Self {
-            url: cluster.url("billing"),
-            cluster: Some(cluster),
-            started_cluster: started,
-        })
+        Ok(Self { url: cluster.url("billing"), cluster: Some(cluster), started_cluster: started })
     }
 
     /// Stops the private cluster if this process started it.
@@ -127,11 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-async fn run_with_database(
-    command: Command,
-    config: &Config,
-    database: &Database,
-) -> anyhow::Result<()> {
+async fn run_with_database(command: Command, config: &Config, database: &Database) -> anyhow::Result<()> {
     db::run_migrations(&database.url).await?;
     match command {
         Command::Serve => serve(config, database).await,
@@ -142,12 +126,7 @@ async fn run_with_database(
         Command::Seed { users, orders } => {
             let started = std::time::Instant::now();
             let counts = seed::seed(&database.url, users, orders).await?;
-            println!(
-                "seeded {} users and {} orders in {:.1?}",
-                counts.users,
-                counts.orders,
-                started.elapsed()
-            );
+            println!("seeded {} users and {} orders in {:.1?}", counts.users, counts.orders, started.elapsed());
             Ok(())
         }
         Command::Keys { action } => keys(config, database, action).await,
@@ -159,9 +138,8 @@ async fn keys(config: &Config, database: &Database, action: KeysCommand) -> anyh
     let app = App::new(config.clone(), &database.url)?;
     match action {
         KeysCommand::Create { role, user, name } => {
-            let role = Role::parse(&role).ok_or_else(|| {
-                anyhow::anyhow!("--role must be admin, support or customer (got {role:?})")
-            })?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be admin, support or customer (got {role:?})"))?;
             let created = access::create_key(app.pool(), role, user, name.as_deref()).await?;
             println!(
                 "created {} key {} ({}); store it now, it is not shown again:",
@@ -182,8 +160,7 @@ async fn keys(config: &Config, database: &Database, action: KeysCommand) -> anyh
                     key.name,
                     key.key_prefix,
                     key.user_id.map_or("-".to_owned(), |u| u.to_string()),
-                    key.revoked_at
-                        .map_or("active".to_owned(), |t| format!("revoked {t}"))
+                    key.revoked_at.map_or("active".to_owned(), |t| format!("revoked {t}"))
                 );
             }
         }
@@ -193,11 +170,7 @@ async fn keys(config: &Config, database: &Database, action: KeysCommand) -> anyh
 
 /// On the first start of a private cluster: demo data and a development admin key, kept in
 /// `.data/dev-admin-key` so later starts print the same key.
-async fn first_start(
-    config: &Config,
-    app: &App,
-    database: &Database,
-) -> anyhow::Result<Option<String>> {
+async fn first_start(config: &Config, app: &App, database: &Database) -> anyhow::Result<Option<String>> {
     if database.cluster.is_none() {
         return Ok(None);
     }
@@ -206,11 +179,7 @@ async fn first_start(
         return Ok(Some(key.trim().to_owned()));
     }
     let counts = seed::seed(&database.url, 24, 240).await?;
-    tracing::info!(
-        users = counts.users,
-        orders = counts.orders,
-        "loaded demo data"
-    );
+    tracing::info!(users = counts.users, orders = counts.orders, "loaded demo data");
     let created = access::create_key(app.pool(), Role::Admin, None, Some("dev-admin")).await?;
     write_private(&key_file, &created.raw)?;
     Ok(Some(created.raw))
@@ -235,25 +204,15 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
     let dev_key = first_start(config, &app, database).await?;
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
-        .with_context(|| {
-            format!(
-                "binding {} (set BIND_ADDR to another address)",
-                config.bind_addr
-            )
-        })?;
+        .with_context(|| format!("binding {} (set BIND_ADDR to another address)", config.bind_addr))?;
     let addr = listener.local_addr()?;
     println!("billing-api listening on http://{addr}");
     println!("GraphiQL: http://{addr}/graphiql");
     if let Some(key) = dev_key {
         println!("development admin key: {key}");
-        println!(
-            "try: curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/admin/orders?per_page=2"
-        );
+        println!("try: curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/admin/orders?per_page=2");
     }
-    axum::serve(listener, http::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    axum::serve(listener, http::router(app)).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
     tracing::info!("shut down");
     Ok(())
 }
@@ -262,14 +221,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -281,9 +239,7 @@ async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

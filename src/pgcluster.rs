@@ -20,10 +20,7 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
         if has_tools(&dir) {
             return Ok(dir);
         }
-        bail!(
-            "PG_BIN_DIR={} holds no initdb/pg_ctl. {MISSING_POSTGRES}",
-            dir.display()
-        );
+        bail!("PG_BIN_DIR={} holds no initdb/pg_ctl. {MISSING_POSTGRES}", dir.display());
     }
     // Debian keeps server binaries off PATH, one directory per major version: take the newest.
     let mut versioned: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
@@ -48,20 +45,14 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 fn postgres_ids() -> anyhow::Result<(u32, u32)> {
     let id = |flag: &str| -> anyhow::Result<u32> {
         let out = Command::new("id").args([flag, "postgres"]).output()?;
         if !out.status.success() {
-            bail!(
-                "running as root needs a `postgres` system user to own the cluster (useradd --system postgres)"
-            );
+            bail!("running as root needs a `postgres` system user to own the cluster (useradd --system postgres)");
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
     };
@@ -94,12 +85,7 @@ impl LocalCluster {
         let root = root.canonicalize()?;
         let as_postgres = is_root();
         let port_file = root.join("port");
-        let mut cluster = Self {
-            root,
-            bin_dir,
-            as_postgres,
-            port: 0,
-        };
+        let mut cluster = Self { root, bin_dir, as_postgres, port: 0 };
         if cluster.data_dir().join("PG_VERSION").is_file() {
             cluster.port = fs::read_to_string(&port_file)
                 .context("reading the cluster's port file")?
@@ -139,10 +125,7 @@ impl LocalCluster {
     }
 
     fn run(&self, mut command: Command, what: &str) -> anyhow::Result<()> {
-        let output = command
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("running {what}"))?;
+        let output = command.stdin(Stdio::null()).output().with_context(|| format!("running {what}"))?;
         if !output.status.success() {
             bail!(
                 "{what} failed: {}{}",
@@ -164,15 +147,7 @@ impl LocalCluster {
             }
         }
         let mut initdb = self.command("initdb");
-        initdb.arg("-D").arg(&data).args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-        ]);
+        initdb.arg("-D").arg(&data).args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"]);
         self.run(initdb, "initdb")?;
         let mut settings = format!(
             "\n# billing-api\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 300\n",
@@ -191,10 +166,7 @@ impl LocalCluster {
     pub fn is_running(&self) -> bool {
         let mut status = self.command("pg_ctl");
         status.arg("-D").arg(self.data_dir()).arg("status");
-        status
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        status.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         status.status().is_ok_and(|s| s.success())
     }
 
@@ -229,9 +201,7 @@ impl LocalCluster {
 
     pub fn stop(&self) -> anyhow::Result<()> {
         let mut stop = self.command("pg_ctl");
-        stop.arg("-D")
-            .arg(self.data_dir())
-            .args(["-m", "fast", "-w", "stop"]);
+        stop.arg("-D").arg(self.data_dir()).args(["-m", "fast", "-w", "stop"]);
         stop.stdout(Stdio::null()).stderr(Stdio::null());
         self.run(stop, "pg_ctl stop")
     }
@@ -239,16 +209,8 @@ impl LocalCluster {
     /// A command line (for a watchdog shell) that stops this cluster at once.
     pub fn stop_command_line(&self) -> String {
         let pg_ctl = self.bin_dir.join("pg_ctl");
-        let prefix = if self.as_postgres {
-            "runuser -u postgres -- "
-        } else {
-            ""
-        };
-        format!(
-            "{prefix}'{}' -D '{}' -m immediate stop",
-            pg_ctl.display(),
-            self.data_dir().display()
-        )
+        let prefix = if self.as_postgres { "runuser -u postgres -- " } else { "" };
+        format!("{prefix}'{}' -D '{}' -m immediate stop", pg_ctl.display(), self.data_dir().display())
     }
 
     pub fn root(&self) -> &Path {
@@ -272,14 +234,12 @@ pub async fn ensure_database(cluster: &LocalCluster, database: &str) -> anyhow::
         exists: bool,
     }
     let mut conn = AsyncPgConnection::establish(&cluster.url("postgres")).await?;
-    let found: Exists =
-        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-            .bind::<diesel::sql_types::Text, _>(database)
-            .get_result(&mut conn)
-            .await?;
+    let found: Exists = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+        .bind::<diesel::sql_types::Text, _>(database)
+        .get_result(&mut conn)
+        .await?;
     if !found.exists {
-        conn.batch_execute(&format!("CREATE DATABASE \"{database}\""))
-            .await?;
+        conn.batch_execute(&format!("CREATE DATABASE \"{database}\"")).await?;
     }
     Ok(())
 }

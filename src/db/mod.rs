@@ -14,9 +14,7 @@ use diesel::ConnectionError;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::FutureExt;
@@ -58,11 +56,7 @@ pub struct PoolSettings {
 }
 
 /// Builds the pool. Every new connection gets a `statement_timeout` and the counter.
-pub fn build_pool(
-    url: &str,
-    settings: &PoolSettings,
-    counter: StatementCounter,
-) -> anyhow::Result<DbPool> {
+pub fn build_pool(url: &str, settings: &PoolSettings, counter: StatementCounter) -> anyhow::Result<DbPool> {
     let statement_timeout_ms = settings.statement_timeout.as_millis();
     let mut manager_config = ManagerConfig::default();
     manager_config.recycling_method = RecyclingMethod::Fast;
@@ -78,8 +72,7 @@ pub fn build_pool(
         }
         .boxed()
     });
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
     Pool::builder(manager)
         .max_size(settings.max_size)
         .wait_timeout(Some(settings.wait_timeout))
@@ -91,15 +84,10 @@ pub fn build_pool(
 
 /// Runs pending migrations on a dedicated connection (the harness is synchronous).
 pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
-    let conn = AsyncPgConnection::establish(url)
-        .await
-        .with_context(|| format!("connecting to {}", redact_url(url)))?;
+    let conn = AsyncPgConnection::establish(url).await.with_context(|| format!("connecting to {}", redact_url(url)))?;
     let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
     tokio::task::spawn_blocking(move || {
-        wrapper
-            .run_pending_migrations(MIGRATIONS)
-            .map(|_| ())
-            .map_err(|e| anyhow::anyhow!("running migrations: {e}"))
+        wrapper.run_pending_migrations(MIGRATIONS).map(|_| ()).map_err(|e| anyhow::anyhow!("running migrations: {e}"))
     })
     .await
     .context("migration task")?
@@ -110,10 +98,7 @@ pub async fn revert_all_migrations(url: &str) -> anyhow::Result<()> {
     let conn = AsyncPgConnection::establish(url).await?;
     let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
     tokio::task::spawn_blocking(move || {
-        wrapper
-            .revert_all_migrations(MIGRATIONS)
-            .map(|_| ())
-            .map_err(|e| anyhow::anyhow!("reverting migrations: {e}"))
+        wrapper.revert_all_migrations(MIGRATIONS).map(|_| ()).map_err(|e| anyhow::anyhow!("reverting migrations: {e}"))
     })
     .await
     .context("migration task")?

@@ -4,9 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value as Json;
 
-use super::schema::{
-    api_keys, balance_ledger, order_events, order_items, orders, payments, refunds, users,
-};
+use super::schema::{api_keys, balance_ledger, order_events, order_items, orders, payments, refunds, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]

@@ -8,9 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::models::*;
-use super::schema::{
-    api_keys, balance_ledger, order_events, order_items, orders, payments, refunds, users,
-};
+use super::schema::{api_keys, balance_ledger, order_events, order_items, orders, payments, refunds, users};
 
 diesel::define_sql_function! {
     /// SQL `lower(text)`, used for case-insensitive number prefixes.
@@ -20,53 +18,28 @@ diesel::define_sql_function! {
 // ---------------------------------------------------------------- users
 
 pub async fn find_user(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<User>> {
-    users::table
-        .find(id)
-        .select(User::as_select())
-        .first(conn)
-        .await
-        .optional()
+    users::table.find(id).select(User::as_select()).first(conn).await.optional()
 }
 
 pub async fn users_by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
-    users::table
-        .filter(users::id.eq_any(ids))
-        .select(User::as_select())
-        .load(conn)
-        .await
+    users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(conn).await
 }
 
 pub async fn user_email_taken(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        users::table.filter(lower(users::email).eq(email.to_lowercase())),
-    ))
-    .get_result(conn)
-    .await
+    diesel::select(diesel::dsl::exists(users::table.filter(lower(users::email).eq(email.to_lowercase()))))
+        .get_result(conn)
+        .await
 }
 
 pub async fn insert_user(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<User> {
-    diesel::insert_into(users::table)
-        .values(new)
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await
+    diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn).await
 }
 
-pub async fn insert_ledger_entry(
-    conn: &mut AsyncPgConnection,
-    new: &NewLedgerEntry<'_>,
-) -> QueryResult<LedgerEntry> {
-    diesel::insert_into(balance_ledger::table)
-        .values(new)
-        .returning(LedgerEntry::as_returning())
-        .get_result(conn)
-        .await
+pub async fn insert_ledger_entry(conn: &mut AsyncPgConnection, new: &NewLedgerEntry<'_>) -> QueryResult<LedgerEntry> {
+    diesel::insert_into(balance_ledger::table).values(new).returning(LedgerEntry::as_returning()).get_result(conn).await
 }
 
-pub async fn ledger_for_user(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-) -> QueryResult<Vec<LedgerEntry>> {
+pub async fn ledger_for_user(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<LedgerEntry>> {
     balance_ledger::table
         .filter(balance_ledger::user_id.eq(user_id))
         .order(balance_ledger::id.asc())
@@ -164,92 +137,51 @@ fn sort_orders<'a, ST: 'a>(
         S::CreatedAt => by!(orders::created_at),
         S::UpdatedAt => by!(orders::updated_at),
         // Unpaid orders have no paid_at; they sort last in both directions.
-        S::PaidAt if descending => {
-            query.order_by((orders::paid_at.desc().nulls_last(), orders::id.desc()))
-        }
+        S::PaidAt if descending => query.order_by((orders::paid_at.desc().nulls_last(), orders::id.desc())),
         S::PaidAt => query.order_by((orders::paid_at.asc().nulls_last(), orders::id.asc())),
     }
 }
 
 /// One page of orders and the total count of orders matching the filter.
-pub async fn list_orders(
-    conn: &mut AsyncPgConnection,
-    q: &OrderListQuery,
-) -> QueryResult<(Vec<Order>, i64)> {
-    let page = sort_orders(
-        filter_orders(orders::table.select(Order::as_select()).into_boxed(), q),
-        q.sort,
-        q.descending,
-    )
-    .limit(q.limit)
-    .offset(q.offset)
-    .load(conn)
-    .await?;
-    let total = filter_orders(orders::table.select(count_star()).into_boxed(), q)
-        .get_result(conn)
-        .await?;
+pub async fn list_orders(conn: &mut AsyncPgConnection, q: &OrderListQuery) -> QueryResult<(Vec<Order>, i64)> {
+    let page =
+        sort_orders(filter_orders(orders::table.select(Order::as_select()).into_boxed(), q), q.sort, q.descending)
+            .limit(q.limit)
+            .offset(q.offset)
+            .load(conn)
+            .await?;
+    let total = filter_orders(orders::table.select(count_star()).into_boxed(), q).get_result(conn).await?;
     Ok((page, total))
 }
 
 pub async fn find_order(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Order>> {
-    orders::table
-        .find(id)
-        .select(Order::as_select())
-        .first(conn)
-        .await
-        .optional()
+    orders::table.find(id).select(Order::as_select()).first(conn).await.optional()
 }
 
-pub async fn find_order_by_number(
-    conn: &mut AsyncPgConnection,
-    number: &str,
-) -> QueryResult<Option<Order>> {
-    orders::table
-        .filter(orders::number.eq(number))
-        .select(Order::as_select())
-        .first(conn)
-        .await
-        .optional()
+pub async fn find_order_by_number(conn: &mut AsyncPgConnection, number: &str) -> QueryResult<Option<Order>> {
+    orders::table.filter(orders::number.eq(number)).select(Order::as_select()).first(conn).await.optional()
 }
 
 /// Reserves the id of the next order, so its number can be derived from it.
 pub async fn next_order_id(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "nextval('orders_id_seq')",
-    ))
-    .get_result(conn)
-    .await
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("nextval('orders_id_seq')")).get_result(conn).await
 }
 
 pub async fn insert_order(conn: &mut AsyncPgConnection, new: &NewOrder<'_>) -> QueryResult<Order> {
-    diesel::insert_into(orders::table)
-        .values(new)
-        .returning(Order::as_returning())
-        .get_result(conn)
-        .await
+    diesel::insert_into(orders::table).values(new).returning(Order::as_returning()).get_result(conn).await
 }
 
 pub async fn insert_order_items(
     conn: &mut AsyncPgConnection,
     items: &[NewOrderItem<'_>],
 ) -> QueryResult<Vec<OrderItem>> {
-    diesel::insert_into(order_items::table)
-        .values(items)
-        .returning(OrderItem::as_returning())
-        .get_results(conn)
-        .await
+    diesel::insert_into(order_items::table).values(items).returning(OrderItem::as_returning()).get_results(conn).await
 }
 
 /// Reads an order and locks its row until the transaction ends (`SELECT … FOR UPDATE`),
 /// so concurrent changes of one order serialise.
 pub async fn lock_order(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Order>> {
-    orders::table
-        .find(id)
-        .select(Order::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
+    orders::table.find(id).select(Order::as_select()).for_update().first(conn).await.optional()
 }
 
 pub async fn set_order_payment_status(
@@ -259,10 +191,7 @@ pub async fn set_order_payment_status(
     at: DateTime<Utc>,
 ) -> QueryResult<()> {
     diesel::update(orders::table.find(id))
-        .set((
-            orders::payment_status.eq(payment_status),
-            orders::updated_at.eq(at),
-        ))
+        .set((orders::payment_status.eq(payment_status), orders::updated_at.eq(at)))
         .execute(conn)
         .await
         .map(|_| ())
@@ -270,10 +199,7 @@ pub async fn set_order_payment_status(
 
 // ---------------------------------------------------------------- nested lists
 
-pub async fn items_for_orders(
-    conn: &mut AsyncPgConnection,
-    order_ids: &[i64],
-) -> QueryResult<Vec<OrderItem>> {
+pub async fn items_for_orders(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<OrderItem>> {
     order_items::table
         .filter(order_items::order_id.eq_any(order_ids))
         .order((order_items::order_id, order_items::id))
@@ -282,10 +208,7 @@ pub async fn items_for_orders(
         .await
 }
 
-pub async fn payments_for_orders(
-    conn: &mut AsyncPgConnection,
-    order_ids: &[i64],
-) -> QueryResult<Vec<Payment>> {
+pub async fn payments_for_orders(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<Payment>> {
     payments::table
         .filter(payments::order_id.eq_any(order_ids))
         .order((payments::order_id, payments::id))
@@ -294,10 +217,7 @@ pub async fn payments_for_orders(
         .await
 }
 
-pub async fn refunds_for_orders(
-    conn: &mut AsyncPgConnection,
-    order_ids: &[i64],
-) -> QueryResult<Vec<Refund>> {
+pub async fn refunds_for_orders(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<Refund>> {
     refunds::table
         .filter(refunds::order_id.eq_any(order_ids))
         .order((refunds::order_id, refunds::id))
@@ -306,10 +226,7 @@ pub async fn refunds_for_orders(
         .await
 }
 
-pub async fn events_for_orders(
-    conn: &mut AsyncPgConnection,
-    order_ids: &[i64],
-) -> QueryResult<Vec<OrderEvent>> {
+pub async fn events_for_orders(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<OrderEvent>> {
     order_events::table
         .filter(order_events::order_id.eq_any(order_ids))
         .order((order_events::order_id, order_events::id))
@@ -320,45 +237,21 @@ pub async fn events_for_orders(
 
 // ---------------------------------------------------------------- payments and events
 
-pub async fn insert_payment(
-    conn: &mut AsyncPgConnection,
-    new: &NewPayment<'_>,
-) -> QueryResult<Payment> {
-    diesel::insert_into(payments::table)
-        .values(new)
-        .returning(Payment::as_returning())
-        .get_result(conn)
-        .await
+pub async fn insert_payment(conn: &mut AsyncPgConnection, new: &NewPayment<'_>) -> QueryResult<Payment> {
+    diesel::insert_into(payments::table).values(new).returning(Payment::as_returning()).get_result(conn).await
 }
 
-pub async fn insert_event(
-    conn: &mut AsyncPgConnection,
-    new: &NewOrderEvent<'_>,
-) -> QueryResult<OrderEvent> {
-    diesel::insert_into(order_events::table)
-        .values(new)
-        .returning(OrderEvent::as_returning())
-        .get_result(conn)
-        .await
+pub async fn insert_event(conn: &mut AsyncPgConnection, new: &NewOrderEvent<'_>) -> QueryResult<OrderEvent> {
+    diesel::insert_into(order_events::table).values(new).returning(OrderEvent::as_returning()).get_result(conn).await
 }
 
 // ---------------------------------------------------------------- api keys
 
-pub async fn insert_api_key(
-    conn: &mut AsyncPgConnection,
-    new: &NewApiKey<'_>,
-) -> QueryResult<ApiKey> {
-    diesel::insert_into(api_keys::table)
-        .values(new)
-        .returning(ApiKey::as_returning())
-        .get_result(conn)
-        .await
+pub async fn insert_api_key(conn: &mut AsyncPgConnection, new: &NewApiKey<'_>) -> QueryResult<ApiKey> {
+    diesel::insert_into(api_keys::table).values(new).returning(ApiKey::as_returning()).get_result(conn).await
 }
 
-pub async fn find_active_key_by_hash(
-    conn: &mut AsyncPgConnection,
-    hash: &str,
-) -> QueryResult<Option<ApiKey>> {
+pub async fn find_active_key_by_hash(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Option<ApiKey>> {
     api_keys::table
         .filter(api_keys::key_hash.eq(hash))
         .filter(api_keys::revoked_at.is_null())
@@ -369,26 +262,14 @@ pub async fn find_active_key_by_hash(
 }
 
 pub async fn list_api_keys(conn: &mut AsyncPgConnection) -> QueryResult<Vec<ApiKey>> {
-    api_keys::table
-        .order(api_keys::id.asc())
-        .select(ApiKey::as_select())
-        .load(conn)
-        .await
+    api_keys::table.order(api_keys::id.asc()).select(ApiKey::as_select()).load(conn).await
 }
 
 /// Revokes an active key; returns whether a key was revoked.
-pub async fn revoke_api_key(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    at: DateTime<Utc>,
-) -> QueryResult<bool> {
-    diesel::update(
-        api_keys::table
-            .find(id)
-            .filter(api_keys::revoked_at.is_null()),
-    )
-    .set(api_keys::revoked_at.eq(at))
-    .execute(conn)
-    .await
-    .map(|n| n == 1)
+pub async fn revoke_api_key(conn: &mut AsyncPgConnection, id: i64, at: DateTime<Utc>) -> QueryResult<bool> {
+    diesel::update(api_keys::table.find(id).filter(api_keys::revoked_at.is_null()))
+        .set(api_keys::revoked_at.eq(at))
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
 }

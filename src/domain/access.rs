@@ -49,12 +49,7 @@ pub struct Caller {
 impl Caller {
     /// A caller for command-line tools (seeding); never reachable over HTTP.
     pub fn system() -> Self {
-        Caller {
-            key_id: 0,
-            name: "system".to_owned(),
-            role: Role::Admin,
-            user_id: None,
-        }
+        Caller { key_id: 0, name: "system".to_owned(), role: Role::Admin, user_id: None }
     }
 
     /// The user a customer key is confined to; `None` for staff keys.
@@ -86,10 +81,9 @@ impl Caller {
         match self.role {
             Role::Admin => Ok(()),
             Role::Customer if self.user_id == Some(user_id) => Ok(()),
-            _ => Err(AppError::Forbidden(format!(
-                "{action} is not allowed for a key with role {}",
-                self.role.as_str()
-            ))),
+            _ => {
+                Err(AppError::Forbidden(format!("{action} is not allowed for a key with role {}", self.role.as_str())))
+            }
         }
     }
 }
@@ -109,28 +103,15 @@ fn generate_key() -> String {
 
 /// Resolves a raw bearer key to its caller; unknown or revoked keys are UNAUTHENTICATED.
 pub async fn authenticate(pool: &DbPool, raw_key: &str) -> AppResult<Caller> {
-    let invalid =
-        || AppError::Unauthenticated("the API key is not valid or has been revoked".to_owned());
+    let invalid = || AppError::Unauthenticated("the API key is not valid or has been revoked".to_owned());
     if !raw_key.starts_with(KEY_PREFIX) || raw_key.len() > 128 {
         return Err(invalid());
     }
     let mut conn = pool.get().await?;
-    let key = queries::find_active_key_by_hash(&mut conn, &hash_key(raw_key))
-        .await?
-        .ok_or_else(invalid)?;
-    let role = Role::parse(&key.role).ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!(
-            "api key {} has unknown role {:?}",
-            key.id,
-            key.role
-        ))
-    })?;
-    Ok(Caller {
-        key_id: key.id,
-        name: key.name,
-        role,
-        user_id: key.user_id,
-    })
+    let key = queries::find_active_key_by_hash(&mut conn, &hash_key(raw_key)).await?.ok_or_else(invalid)?;
+    let role = Role::parse(&key.role)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("api key {} has unknown role {:?}", key.id, key.role)))?;
+    Ok(Caller { key_id: key.id, name: key.name, role, user_id: key.user_id })
 }
 
 /// A newly created key: the raw secret is shown once and never stored.
@@ -140,20 +121,13 @@ pub struct CreatedKey {
     pub raw: String,
 }
 
-pub async fn create_key(
-    pool: &DbPool,
-    role: Role,
-    user_id: Option<i64>,
-    name: Option<&str>,
-) -> AppResult<CreatedKey> {
+pub async fn create_key(pool: &DbPool, role: Role, user_id: Option<i64>, name: Option<&str>) -> AppResult<CreatedKey> {
     match (role, user_id) {
         (Role::Customer, None) => {
             return Err(AppError::bad_input("a customer key needs --user <id>"));
         }
         (Role::Admin | Role::Support, Some(_)) => {
-            return Err(AppError::bad_input(
-                "only customer keys are bound to a user; drop --user",
-            ));
+            return Err(AppError::bad_input("only customer keys are bound to a user; drop --user"));
         }
         _ => {}
     }
@@ -184,9 +158,7 @@ pub async fn revoke_key(pool: &DbPool, id: i64) -> AppResult<()> {
     if queries::revoke_api_key(&mut conn, id, Utc::now()).await? {
         Ok(())
     } else {
-        Err(AppError::not_found(format!(
-            "no active api key with id {id}"
-        )))
+        Err(AppError::not_found(format!("no active api key with id {id}")))
     }
 }
 

@@ -87,14 +87,7 @@ coded_enum!(
 );
 
 /// Reads a stored code back into its enum; an unknown code in the database is a bug.
-pub fn decode<T>(
-    code: i16,
-    from_code: fn(i64) -> Option<T>,
-    what: &str,
-) -> crate::error::AppResult<T> {
-    from_code(i64::from(code)).ok_or_else(|| {
-        crate::error::AppError::internal(anyhow::anyhow!(
-            "unknown {what} code {code} in the database"
-        ))
-    })
+pub fn decode<T>(code: i16, from_code: fn(i64) -> Option<T>, what: &str) -> crate::error::AppResult<T> {
+    from_code(i64::from(code))
+        .ok_or_else(|| crate::error::AppError::internal(anyhow::anyhow!("unknown {what} code {code} in the database")))
 }

@@ -19,14 +19,5 @@ pub async fn record(
     actor: &str,
     data: Value,
 ) -> AppResult<models::OrderEvent> {
-    Ok(queries::insert_event(
-        conn,
-        &models::NewOrderEvent {
-            order_id,
-            kind,
-            actor,
-            data: &data,
-        },
-    )
-    .await?)
+    Ok(queries::insert_event(conn, &models::NewOrderEvent { order_id, kind, actor, data: &data }).await?)
 }

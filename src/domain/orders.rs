@@ -35,21 +35,13 @@ pub struct OrderFilter {
 }
 
 /// An order the caller may see, or `None`: another user's order looks absent to a customer.
-pub async fn get_order(
-    pool: &DbPool,
-    caller: &Caller,
-    id: i64,
-) -> AppResult<Option<models::Order>> {
+pub async fn get_order(pool: &DbPool, caller: &Caller, id: i64) -> AppResult<Option<models::Order>> {
     let mut conn = pool.get().await?;
     let order = queries::find_order(&mut conn, id).await?;
     Ok(order.filter(|o| caller.can_read_user(o.user_id)))
 }
 
-pub async fn get_order_by_number(
-    pool: &DbPool,
-    caller: &Caller,
-    number: &str,
-) -> AppResult<Option<models::Order>> {
+pub async fn get_order_by_number(pool: &DbPool, caller: &Caller, number: &str) -> AppResult<Option<models::Order>> {
     let mut conn = pool.get().await?;
     let order = queries::find_order_by_number(&mut conn, number.trim()).await?;
     Ok(order.filter(|o| caller.can_read_user(o.user_id)))
@@ -67,25 +59,15 @@ pub async fn list_orders(
     if let Some(own) = caller.confined_to() {
         // A customer asking for someone else's orders simply finds none.
         if user_id.is_some_and(|asked| asked != own) {
-            return Ok(Page {
-                nodes: Vec::new(),
-                request: page,
-                total_count: 0,
-            });
+            return Ok(Page { nodes: Vec::new(), request: page, total_count: 0 });
         }
         user_id = Some(own);
     }
     let query = OrderListQuery {
         status: filter.status.map(OrderStatus::code),
         payment_status: filter.payment_status.map(PaymentStatus::code),
-        payment_method: filter
-            .payment_method
-            .map(|m| m.trim().to_owned())
-            .filter(|m| !m.is_empty()),
-        number_prefix: filter
-            .number
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty()),
+        payment_method: filter.payment_method.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
+        number_prefix: filter.number.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
         user_id,
         sort,
         descending: direction == SortDirection::Desc,
@@ -94,11 +76,7 @@ pub async fn list_orders(
     };
     let mut conn = pool.get().await?;
     let (nodes, total_count) = queries::list_orders(&mut conn, &query).await?;
-    Ok(Page {
-        nodes,
-        request: page,
-        total_count,
-    })
+    Ok(Page { nodes, request: page, total_count })
 }
 
 /// One line of `createOrder`.
@@ -130,9 +108,7 @@ pub fn validate_payment_method(field: &str, method: &str) -> AppResult<()> {
     let ok = !method.is_empty()
         && method.len() <= 32
         && method.starts_with(|c: char| c.is_ascii_lowercase())
-        && method
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && method.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
@@ -146,9 +122,7 @@ fn json_object(field: &str, value: Option<Value>) -> AppResult<Value> {
     match value {
         None | Some(Value::Null) => Ok(json!({})),
         Some(v @ Value::Object(_)) => Ok(v),
-        Some(_) => Err(AppError::bad_input(format!(
-            "{field} must be a JSON object"
-        ))),
+        Some(_) => Err(AppError::bad_input(format!("{field} must be a JSON object"))),
     }
 }
 
@@ -165,31 +139,15 @@ fn validate_item(index: usize, item: NewItemInput) -> AppResult<ValidItem> {
     let at = |field: &str| format!("items[{index}].{field}");
     let name = item.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(format!(
-            "{} must be 1 to 200 characters",
-            at("name")
-        )));
+        return Err(AppError::bad_input(format!("{} must be 1 to 200 characters", at("name"))));
     }
-    let sku = item
-        .sku
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
+    let sku = item.sku.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     if sku.as_ref().is_some_and(|s| s.chars().count() > 100) {
-        return Err(AppError::bad_input(format!(
-            "{} must be at most 100 characters",
-            at("sku")
-        )));
+        return Err(AppError::bad_input(format!("{} must be at most 100 characters", at("sku"))));
     }
-    let quantity = i32::try_from(item.quantity)
-        .ok()
-        .filter(|q| (1..=1_000_000).contains(q))
-        .ok_or_else(|| {
-            AppError::bad_input(format!(
-                "{} must be between 1 and 1000000 (got {})",
-                at("quantity"),
-                item.quantity
-            ))
-        })?;
+    let quantity = i32::try_from(item.quantity).ok().filter(|q| (1..=1_000_000).contains(q)).ok_or_else(|| {
+        AppError::bad_input(format!("{} must be between 1 and 1000000 (got {})", at("quantity"), item.quantity))
+    })?;
     if !(1..=MAX_AMOUNT_CENTS).contains(&item.unit_price_cents) {
         return Err(AppError::bad_input(format!(
             "{} must be between 1 and {MAX_AMOUNT_CENTS} (got {})",
@@ -201,9 +159,7 @@ fn validate_item(index: usize, item: NewItemInput) -> AppResult<ValidItem> {
         .unit_price_cents
         .checked_mul(i64::from(quantity))
         .filter(|t| *t <= MAX_AMOUNT_CENTS)
-        .ok_or_else(|| {
-            AppError::bad_input(format!("{} exceeds {MAX_AMOUNT_CENTS}", at("total")))
-        })?;
+        .ok_or_else(|| AppError::bad_input(format!("{} exceeds {MAX_AMOUNT_CENTS}", at("total"))))?;
     Ok(ValidItem {
         name,
         sku,
@@ -219,11 +175,7 @@ pub fn order_number(id: i64, at: chrono::DateTime<Utc>) -> String {
     format!("ORD-{}-{id:06}", at.format("%Y%m%d"))
 }
 
-pub async fn create_order(
-    pool: &DbPool,
-    caller: &Caller,
-    input: NewOrderInput,
-) -> AppResult<models::Order> {
+pub async fn create_order(pool: &DbPool, caller: &Caller, input: NewOrderInput) -> AppResult<models::Order> {
     caller.require_admin_or_owner("createOrder", input.user_id)?;
     let currency = input.currency.trim().to_owned();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
@@ -234,26 +186,18 @@ pub async fn create_order(
     let payment_method = input.payment_method.trim().to_owned();
     validate_payment_method("paymentMethod", &payment_method)?;
     if input.items.is_empty() || input.items.len() > MAX_ITEMS {
-        return Err(AppError::bad_input(format!(
-            "items must hold 1 to {MAX_ITEMS} items"
-        )));
+        return Err(AppError::bad_input(format!("items must hold 1 to {MAX_ITEMS} items")));
     }
     if input.plan_id.is_some_and(|p| p <= 0) {
         return Err(AppError::bad_input("planId must be a positive id"));
     }
-    let items = input
-        .items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| validate_item(i, item))
-        .collect::<AppResult<Vec<_>>>()?;
+    let items =
+        input.items.into_iter().enumerate().map(|(i, item)| validate_item(i, item)).collect::<AppResult<Vec<_>>>()?;
     let total_cents = items
         .iter()
         .try_fold(0i64, |sum, item| sum.checked_add(item.total_cents))
         .filter(|t| *t <= MAX_AMOUNT_CENTS)
-        .ok_or_else(|| {
-            AppError::bad_input(format!("the order total exceeds {MAX_AMOUNT_CENTS}"))
-        })?;
+        .ok_or_else(|| AppError::bad_input(format!("the order total exceeds {MAX_AMOUNT_CENTS}")))?;
     let plan_snapshot = json_object("planSnapshot", input.plan_snapshot)?;
     let metadata = json_object("metadata", input.metadata)?;
     let user_id = input.user_id;

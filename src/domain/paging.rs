@@ -19,9 +19,7 @@ impl PageRequest {
     /// caller used, so the message names what was wrong.
     pub fn new(page: i64, per_page: i64, page_name: &str, per_page_name: &str) -> AppResult<Self> {
         if !(1..=MAX_PAGE).contains(&page) {
-            return Err(AppError::bad_input(format!(
-                "{page_name} must be between 1 and {MAX_PAGE} (got {page})"
-            )));
+            return Err(AppError::bad_input(format!("{page_name} must be between 1 and {MAX_PAGE} (got {page})")));
         }
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
             return Err(AppError::bad_input(format!(
@@ -29,6 +27,11 @@ impl PageRequest {
             )));
         }
         Ok(Self { page, per_page })
+    }
+
+    /// From GraphQL arguments `page`/`perPage`, where null means the default.
+    pub fn from_args(page: Option<i32>, per_page: Option<i32>) -> AppResult<Self> {
+        Self::new(page.map_or(1, i64::from), per_page.map_or(DEFAULT_PER_PAGE, i64::from), "page", "perPage")
     }
 
     pub fn offset(self) -> i64 {

@@ -25,26 +25,13 @@ pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000_000;
 fn validate_email(email: &str) -> AppResult<()> {
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !email.chars().any(char::is_whitespace);
-    if valid {
-        Ok(())
-    } else {
-        Err(AppError::bad_input(format!(
-            "email {email:?} is not a valid e-mail address"
-        )))
-    }
+    if valid { Ok(()) } else { Err(AppError::bad_input(format!("email {email:?} is not a valid e-mail address"))) }
 }
 
-pub async fn create_user(
-    pool: &DbPool,
-    caller: &Caller,
-    input: NewUserInput,
-) -> AppResult<models::User> {
+pub async fn create_user(pool: &DbPool, caller: &Caller, input: NewUserInput) -> AppResult<models::User> {
     caller.require_admin("createUser")?;
     let email = input.email.trim().to_owned();
     let name = input.name.trim().to_owned();
@@ -61,17 +48,11 @@ pub async fn create_user(
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
         if queries::user_email_taken(conn, &email).await? {
-            return Err(AppError::Conflict(format!(
-                "a user with email {email} already exists"
-            )));
+            return Err(AppError::Conflict(format!("a user with email {email} already exists")));
         }
         let user = queries::insert_user(
             conn,
-            &models::NewUser {
-                email: &email,
-                name: &name,
-                balance_cents: input.balance_cents,
-            },
+            &models::NewUser { email: &email, name: &name, balance_cents: input.balance_cents },
         )
         .await?;
         if user.balance_cents > 0 {

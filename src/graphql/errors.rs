@@ -20,16 +20,11 @@ impl ExtensionFactory for ErrorCodes {
 }
 
 fn app_error(error: &ServerError) -> Option<&AppError> {
-    error
-        .source::<AppError>()
-        .or_else(|| error.source::<Arc<AppError>>().map(Arc::as_ref))
+    error.source::<AppError>().or_else(|| error.source::<Arc<AppError>>().map(Arc::as_ref))
 }
 
 fn assign_code(error: &mut ServerError) {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|ext| ext.get("code").is_some());
+    let has_code = error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
     if has_code {
         return;
     }
@@ -45,10 +40,7 @@ fn assign_code(error: &mut ServerError) {
         }
         None => "BAD_USER_INPUT",
     };
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
+    error.extensions.get_or_insert_with(Default::default).set("code", code);
 }
 
 #[async_graphql::async_trait::async_trait]

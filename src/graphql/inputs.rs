@@ -30,11 +30,7 @@ impl OrderFilter {
             payment_status: self.payment_status.map(Into::into),
             payment_method: self.payment_method,
             number: self.number,
-            user_id: self
-                .user_id
-                .as_ref()
-                .map(|id| parse_id("filter.userId", id))
-                .transpose()?,
+            user_id: self.user_id.as_ref().map(|id| parse_id("filter.userId", id)).transpose()?,
         })
     }
 }
@@ -53,11 +49,7 @@ pub struct CreateUserInput {
 
 impl From<CreateUserInput> for NewUserInput {
     fn from(i: CreateUserInput) -> Self {
-        Self {
-            email: i.email,
-            name: i.name,
-            balance_cents: i.balance_cents,
-        }
+        Self { email: i.email, name: i.name, balance_cents: i.balance_cents }
     }
 }
 
@@ -112,11 +104,7 @@ impl CreateOrderInput {
                     metadata: i.metadata.map(|m| m.0),
                 })
                 .collect(),
-            plan_id: self
-                .plan_id
-                .as_ref()
-                .map(|id| parse_id("input.planId", id))
-                .transpose()?,
+            plan_id: self.plan_id.as_ref().map(|id| parse_id("input.planId", id)).transpose()?,
             plan_snapshot: self.plan_snapshot.map(|m| m.0),
             metadata: self.metadata.map(|m| m.0),
         })

@@ -32,17 +32,13 @@ pub fn build_schema(app: App) -> AppSchema {
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
 }
 
 /// Attaches the per-request data: the caller and fresh DataLoaders (never shared between
 /// callers, so a batch never mixes what two keys may see).
 pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
-    request
-        .data(caller)
-        .data(loaders::Loaders::new(app.pool().clone()))
+    request.data(caller).data(loaders::Loaders::new(app.pool().clone()))
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {
@@ -51,9 +47,8 @@ pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {
 
 /// The caller of this request; a request without one is unauthenticated.
 pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller, AppError> {
-    ctx.data_opt::<Caller>().ok_or_else(|| {
-        AppError::Unauthenticated("an API key is required: send Authorization: Bearer <key>".into())
-    })
+    ctx.data_opt::<Caller>()
+        .ok_or_else(|| AppError::Unauthenticated("an API key is required: send Authorization: Bearer <key>".into()))
 }
 
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a loaders::Loaders> {

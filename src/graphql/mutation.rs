@@ -19,26 +19,15 @@ impl MutationRoot {
     /// Creates a PENDING, UNPAID order whose total is the sum of its items. Admins may
     /// create orders for anyone, customer keys only for their own user.
     async fn create_order(&self, ctx: &Context<'_>, input: CreateOrderInput) -> Result<Order> {
-        let order =
-            orders::create_order(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
+        let order = orders::create_order(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
         Ok(Order::try_from(order)?)
     }
 
     /// Starts a payment attempt (PENDING) for a PENDING order that is not paid; the order's
     /// payment status becomes PROCESSING.
-    async fn create_payment(
-        &self,
-        ctx: &Context<'_>,
-        input: CreatePaymentInput,
-    ) -> Result<Payment> {
+    async fn create_payment(&self, ctx: &Context<'_>, input: CreatePaymentInput) -> Result<Payment> {
         let order_id = parse_id("input.orderId", &input.order_id)?;
-        let payment = orders::create_payment(
-            app(ctx)?.pool(),
-            caller(ctx)?,
-            order_id,
-            input.payment_method,
-        )
-        .await?;
+        let payment = orders::create_payment(app(ctx)?.pool(), caller(ctx)?, order_id, input.payment_method).await?;
         Ok(Payment::try_from(payment)?)
     }
 }

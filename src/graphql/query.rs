@@ -29,23 +29,19 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         filter: Option<OrderFilter>,
-        #[graphql(default_with = "OrderSortField::CreatedAt")] sort: OrderSortField,
-        #[graphql(default_with = "SortDirection::Desc")] direction: SortDirection,
-        #[graphql(default = 1)] page: i32,
-        #[graphql(default = 20)] per_page: i32,
+        #[graphql(default_with = "Some(OrderSortField::CreatedAt)")] sort: Option<OrderSortField>,
+        #[graphql(default_with = "Some(SortDirection::Desc)")] direction: Option<SortDirection>,
+        #[graphql(default = 1)] page: Option<i32>,
+        #[graphql(default = 20)] per_page: Option<i32>,
     ) -> Result<OrderPage> {
-        let request = PageRequest::new(page.into(), per_page.into(), "page", "perPage")?;
+        // An explicit null means the default, like an omitted argument.
+        let sort = sort.unwrap_or(OrderSortField::CreatedAt);
+        let direction = direction.unwrap_or(SortDirection::Desc);
+        let request = PageRequest::from_args(page, per_page)?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let page = orders::list_orders(
-            app(ctx)?.pool(),
-            caller(ctx)?,
-            filter,
-            sort.into(),
-            direction.into(),
-            request,
-        )
-        .await?;
-        Ok(OrderPage::try_from(page)?)
+        let page =
+            orders::list_orders(app(ctx)?.pool(), caller(ctx)?, filter, sort.into(), direction.into(), request).await?;
+        OrderPage::load(ctx, page).await
     }
 
     /// One user by database id; null when absent (or not yours).

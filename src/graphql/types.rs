@@ -7,9 +7,7 @@ use serde_json::Value;
 use super::{caller, loaders};
 use crate::db::models;
 use crate::domain::enums::decode;
-use crate::domain::orders::{
-    self, OrderSortField as DomainSortField, SortDirection as DomainDirection,
-};
+use crate::domain::orders::{self, OrderSortField as DomainSortField, SortDirection as DomainDirection};
 use crate::domain::paging::{Page, PageRequest};
 use crate::domain::{self, OrderStatus as DomainOrderStatus};
 use crate::error::{AppError, AppResult};
@@ -48,10 +46,7 @@ pub enum PaymentStatus {
 
 /// State of one payment attempt (REST code in brackets).
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(
-    name = "PaymentAttemptStatus",
-    remote = "crate::domain::PaymentAttemptStatus"
-)]
+#[graphql(name = "PaymentAttemptStatus", remote = "crate::domain::PaymentAttemptStatus")]
 pub enum PaymentAttemptStatus {
     /// Started, outcome not known yet (1).
     Pending,
@@ -116,12 +111,7 @@ pub(crate) fn parse_id(field: &str, value: &ID) -> AppResult<i64> {
         .parse::<i64>()
         .ok()
         .filter(|v| *v > 0)
-        .ok_or_else(|| {
-            AppError::bad_input(format!(
-                "{field} must be a positive decimal id (got {:?})",
-                value.as_str()
-            ))
-        })
+        .ok_or_else(|| AppError::bad_input(format!("{field} must be a positive decimal id (got {:?})", value.as_str())))
 }
 
 /// An order: what a user buys, what it costs and where its money stands.
@@ -187,12 +177,7 @@ impl TryFrom<models::Order> for Order {
             number: o.number,
             user_id: id(o.user_id),
             status: decode(o.status, DomainOrderStatus::from_code, "order status")?.into(),
-            payment_status: decode(
-                o.payment_status,
-                domain::PaymentStatus::from_code,
-                "payment status",
-            )?
-            .into(),
+            payment_status: decode(o.payment_status, domain::PaymentStatus::from_code, "payment status")?.into(),
             payment_intent_id: o.payment_intent_id,
             payment_reference: o.payment_reference,
             payment_failure_code: o.payment_failure_code,
@@ -224,57 +209,33 @@ fn convert_all<M, T: TryFrom<M, Error = AppError>>(rows: Vec<M>) -> AppResult<Ve
 impl Order {
     /// Line items, in the order they were added.
     async fn items(&self, ctx: &Context<'_>) -> Result<Vec<OrderItem>> {
-        let rows = loaders(ctx)?
-            .items
-            .load_one(self.raw_id)
-            .await?
-            .unwrap_or_default();
+        let rows = loaders(ctx)?.items.load_one(self.raw_id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(OrderItem::from).collect())
     }
 
     /// Refunds, oldest first.
     async fn refunds(&self, ctx: &Context<'_>) -> Result<Vec<Refund>> {
-        let rows = loaders(ctx)?
-            .refunds
-            .load_one(self.raw_id)
-            .await?
-            .unwrap_or_default();
+        let rows = loaders(ctx)?.refunds.load_one(self.raw_id).await?.unwrap_or_default();
         Ok(convert_all(rows)?)
     }
 
     /// Payment attempts, oldest first.
     async fn payments(&self, ctx: &Context<'_>) -> Result<Vec<Payment>> {
-        let rows = loaders(ctx)?
-            .payments
-            .load_one(self.raw_id)
-            .await?
-            .unwrap_or_default();
+        let rows = loaders(ctx)?.payments.load_one(self.raw_id).await?.unwrap_or_default();
         Ok(convert_all(rows)?)
     }
 
     /// The user who owns the order.
     async fn user(&self, ctx: &Context<'_>) -> Result<User> {
-        let user = loaders(ctx)?
-            .users
-            .load_one(self.raw_user_id)
-            .await?
-            .ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!(
-                    "order {} has no user {}",
-                    self.raw_id,
-                    self.raw_user_id
-                ))
-            })?;
+        let user = loaders(ctx)?.users.load_one(self.raw_user_id).await?.ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("order {} has no user {}", self.raw_id, self.raw_user_id))
+        })?;
         Ok(User::from(user))
     }
 
     /// The order's history, oldest first.
     async fn events(&self, ctx: &Context<'_>) -> Result<Vec<OrderEvent>> {
-        let rows = loaders(ctx)?
-            .events
-            .load_one(self.raw_id)
-            .await?
-            .unwrap_or_default();
+        let rows = loaders(ctx)?.events.load_one(self.raw_id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(OrderEvent::from).collect())
     }
 }
@@ -355,12 +316,7 @@ impl TryFrom<models::Payment> for Payment {
         Ok(Self {
             id: id(p.id),
             order_id: id(p.order_id),
-            status: decode(
-                p.status,
-                domain::PaymentAttemptStatus::from_code,
-                "payment attempt status",
-            )?
-            .into(),
+            status: decode(p.status, domain::PaymentAttemptStatus::from_code, "payment attempt status")?.into(),
             provider: p.provider,
             payment_method: p.payment_method,
             amount_cents: p.amount_cents,
@@ -441,13 +397,7 @@ pub struct OrderEvent {
 
 impl From<models::OrderEvent> for OrderEvent {
     fn from(e: models::OrderEvent) -> Self {
-        Self {
-            id: id(e.id),
-            kind: e.kind,
-            actor: e.actor,
-            data: Json(e.data),
-            created_at: e.created_at,
-        }
+        Self { id: id(e.id), kind: e.kind, actor: e.actor, data: Json(e.data), created_at: e.created_at }
     }
 }
 
@@ -484,19 +434,11 @@ impl From<models::User> for User {
 
 #[ComplexObject]
 impl User {
-    /// The user's orders, newest first.
-    async fn orders(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(default = 1)] page: i32,
-        #[graphql(default = 20)] per_page: i32,
-    ) -> Result<OrderPage> {
+    /// The user's orders, newest first; `page` defaults to 1, `perPage` to 20 (at most 100).
+    async fn orders(&self, ctx: &Context<'_>, page: Option<i32>, per_page: Option<i32>) -> Result<OrderPage> {
         let app = super::app(ctx)?;
-        let request = PageRequest::new(page.into(), per_page.into(), "page", "perPage")?;
-        let filter = orders::OrderFilter {
-            user_id: Some(self.raw_id),
-            ..Default::default()
-        };
+        let request = PageRequest::from_args(page, per_page)?;
+        let filter = orders::OrderFilter { user_id: Some(self.raw_id), ..Default::default() };
         let page = orders::list_orders(
             app.pool(),
             caller(ctx)?,
@@ -506,7 +448,7 @@ impl User {
             request,
         )
         .await?;
-        Ok(OrderPage::try_from(page)?)
+        OrderPage::load(ctx, page).await
     }
 }
 
@@ -534,6 +476,15 @@ pub struct OrderPage {
     pub page_info: PageInfo,
 }
 
+impl OrderPage {
+    /// Builds the page, prefetching the nested lists the query selects.
+    pub async fn load(ctx: &Context<'_>, page: Page<models::Order>) -> Result<Self> {
+        let nodes = ctx.look_ahead().field("nodes");
+        loaders(ctx)?.prefetch_for_page(&nodes, &page.nodes).await?;
+        Ok(Self::try_from(page)?)
+    }
+}
+
 impl TryFrom<Page<models::Order>> for OrderPage {
     type Error = AppError;
 
@@ -545,9 +496,6 @@ impl TryFrom<Page<models::Order>> for OrderPage {
             has_next_page: page.has_next_page(),
             has_previous_page: page.has_previous_page(),
         };
-        Ok(Self {
-            nodes: convert_all(page.nodes)?,
-            page_info,
-        })
+        Ok(Self { nodes: convert_all(page.nodes)?, page_info })
     }
 }

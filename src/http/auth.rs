@@ -10,23 +10,14 @@ use crate::error::AppError;
 /// Resolves `Authorization: Bearer <key>` to the caller.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, AppError> {
     let value = headers.get(AUTHORIZATION).ok_or_else(|| {
-        AppError::Unauthenticated(
-            "an API key is required: send Authorization: Bearer <key>".to_owned(),
-        )
+        AppError::Unauthenticated("an API key is required: send Authorization: Bearer <key>".to_owned())
     })?;
     let key = value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            AppError::Unauthenticated(
-                "the Authorization header must be: Bearer <api key>".to_owned(),
-            )
-        })?;
+        .ok_or_else(|| AppError::Unauthenticated("the Authorization header must be: Bearer <api key>".to_owned()))?;
     access::authenticate(app.pool(), key).await
 }

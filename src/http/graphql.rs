@@ -40,14 +40,7 @@ fn media_ranges(headers: &HeaderMap) -> Vec<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|range| {
-            range
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|range| range.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|range| !range.is_empty())
         .collect()
 }
@@ -58,16 +51,10 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     if ranges.is_empty() {
         return Some(MediaType::Json);
     }
-    if ranges
-        .iter()
-        .any(|r| r == "application/graphql-response+json")
-    {
+    if ranges.iter().any(|r| r == "application/graphql-response+json") {
         return Some(MediaType::GraphqlResponseJson);
     }
-    if ranges
-        .iter()
-        .any(|r| r == "application/json" || r == "*/*" || r == "application/*")
-    {
+    if ranges.iter().any(|r| r == "application/json" || r == "*/*" || r == "application/*") {
         return Some(MediaType::Json);
     }
     None
@@ -75,9 +62,7 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 
 fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, media.content_type());
+    response.headers_mut().insert(CONTENT_TYPE, media.content_type());
     response
 }
 
@@ -129,16 +114,12 @@ fn params_from_object(mut object: Map<String, Value>) -> Result<Params, String> 
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
         Some(_) => return Err("the extensions parameter must be an object or null".to_owned()),
     }
-    Ok(Params {
-        query,
-        operation_name,
-        variables,
-    })
+    Ok(Params { query, operation_name, variables })
 }
 
 fn params_from_query_string(raw: &str) -> Result<Params, String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-        .map_err(|_| "the query string is not valid URL encoding".to_owned())?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw).map_err(|_| "the query string is not valid URL encoding".to_owned())?;
     let mut object = Map::new();
     for (key, value) in pairs {
         let value = match key.as_str() {
@@ -158,19 +139,12 @@ fn operation_type(params: &Params) -> Option<OperationType> {
         DocumentOperations::Single(op) => Some(op.node.ty),
         DocumentOperations::Multiple(ops) => {
             let name = params.operation_name.as_deref()?;
-            ops.iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, op)| op.node.ty)
+            ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op.node.ty)
         }
     }
 }
 
-async fn execute(
-    state: &HttpState,
-    headers: &HeaderMap,
-    media: MediaType,
-    params: Params,
-) -> Response {
+async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, params: Params) -> Response {
     let caller = match authenticate(&state.app, headers).await {
         Ok(caller) => caller,
         Err(error) => {
@@ -187,10 +161,7 @@ async fn execute(
     if let Some(variables) = params.variables {
         request = request.variables(Variables::from_json(Value::Object(variables)));
     }
-    let response = state
-        .schema
-        .execute(with_caller(request, &state.app, caller))
-        .await;
+    let response = state.schema.execute(with_caller(request, &state.app, caller)).await;
     // A request error never started execution: no data and no error with a path.
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -199,11 +170,7 @@ async fn execute(
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "serialising a GraphQL response");
-            return json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                media,
-                &error_body("internal error", "INTERNAL"),
-            );
+            return json_response(StatusCode::INTERNAL_SERVER_ERROR, media, &error_body("internal error", "INTERNAL"));
         }
     };
     let status = if is_request_error && media == MediaType::GraphqlResponseJson {
@@ -218,16 +185,10 @@ async fn execute(
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
-    media_ranges(headers)
-        .first()
-        .is_some_and(|r| r == "text/html")
+    media_ranges(headers).first().is_some_and(|r| r == "text/html")
 }
 
-pub async fn get(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let raw = raw.unwrap_or_default();
     if raw.is_empty() && wants_html(&headers) {
         return graphiql().await.into_response();
@@ -242,9 +203,7 @@ pub async fn get(
     if operation_type(&params) == Some(OperationType::Mutation) {
         let body = error_body("mutations are only accepted with POST", "BAD_USER_INPUT");
         let mut response = json_response(StatusCode::METHOD_NOT_ALLOWED, media, &body);
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("POST"));
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     execute(&state, &headers, media, params).await
@@ -255,9 +214,7 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
         return false;
     };
     let mut parts = value.split(';').map(|p| p.trim().to_ascii_lowercase());
-    let essence_ok = parts
-        .next()
-        .is_some_and(|essence| essence == "application/json");
+    let essence_ok = parts.next().is_some_and(|essence| essence == "application/json");
     let charset_ok = parts.all(|param| match param.split_once('=') {
         Some(("charset", charset)) => charset.trim_matches('"') == "utf-8",
         _ => true,
@@ -270,32 +227,20 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Byte
         return not_acceptable();
     };
     if !is_json_content_type(&headers) {
-        let body = error_body(
-            "Content-Type must be application/json (UTF-8)",
-            "BAD_USER_INPUT",
-        );
+        let body = error_body("Content-Type must be application/json (UTF-8)", "BAD_USER_INPUT");
         return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, &body);
     }
     if body.is_empty() {
-        return request_error(
-            media,
-            "the request body is empty: send a JSON object with a query",
-        );
+        return request_error(media, "the request body is empty: send a JSON object with a query");
     }
     let object = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(object)) => object,
         Ok(Value::Array(_)) => {
-            return request_error(
-                media,
-                "batched requests are not supported: send one JSON object",
-            );
+            return request_error(media, "batched requests are not supported: send one JSON object");
         }
         Ok(_) => return request_error(media, "the request body must be a JSON object"),
         Err(error) => {
-            return request_error(
-                media,
-                &format!("the request body is not valid JSON: {error}"),
-            );
+            return request_error(media, &format!("the request body is not valid JSON: {error}"));
         }
     };
     match params_from_object(object) {
@@ -306,10 +251,5 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Byte
 
 /// GraphiQL, for developers exploring the API.
 pub async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Billing API — GraphiQL")
-            .finish(),
-    )
+    Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("Billing API — GraphiQL").finish())
 }

@@ -22,10 +22,7 @@ pub struct HttpState {
 /// The whole service as one router.
 pub fn router(app: App) -> Router {
     let body_limit = app.config().body_limit_bytes;
-    let state = HttpState {
-        schema: build_schema(app.clone()),
-        app,
-    };
+    let state = HttpState { schema: build_schema(app.clone()), app };
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql", get(graphql::graphiql))

@@ -16,10 +16,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            message: message.into(),
-        }
+        Self { code: code.to_owned(), message: message.into() }
     }
 
     pub fn bad_input(message: impl Into<String>) -> Self {
@@ -30,21 +27,14 @@ impl ApiError {
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         error.log();
-        Self {
-            code: error.code().to_owned(),
-            message: error.to_string(),
-        }
+        Self { code: error.code().to_owned(), message: error.to_string() }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(http_status_for_code(&self.code))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
-            status,
-            Json(json!({ "code": self.code, "message": self.message })),
-        )
-            .into_response()
+        let status =
+            StatusCode::from_u16(http_status_for_code(&self.code)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
     }
 }

@@ -17,17 +17,9 @@ use crate::http::HttpState;
 use crate::http::auth::authenticate;
 
 /// Runs one GraphQL operation for `caller` and returns its `data`, or the first error.
-async fn run(
-    state: &HttpState,
-    caller: Caller,
-    query: String,
-    variables: Value,
-) -> Result<Value, ApiError> {
+async fn run(state: &HttpState, caller: Caller, query: String, variables: Value) -> Result<Value, ApiError> {
     let request = Request::new(query).variables(Variables::from_json(variables));
-    let response = state
-        .schema
-        .execute(with_caller(request, &state.app, caller))
-        .await;
+    let response = state.schema.execute(with_caller(request, &state.app, caller)).await;
     if let Some(error) = response.errors.first() {
         let code = error
             .extensions
@@ -69,24 +61,15 @@ fn list_variables(params: &QueryParams) -> Result<Value, ApiError> {
     let per_page = params.int("per_page", DEFAULT_PER_PAGE, 1..=MAX_PER_PAGE)?;
     let sort_names: Vec<&str> = SORTS.iter().map(|(rest, _)| *rest).collect();
     let sort = params.choice("sort", "created_at", &sort_names)?;
-    let sort = SORTS
-        .iter()
-        .find(|(rest, _)| *rest == sort)
-        .map_or("CREATED_AT", |(_, gql)| *gql);
-    let direction = params
-        .choice("direction", "desc", &["asc", "desc"])?
-        .to_ascii_uppercase();
+    let sort = SORTS.iter().find(|(rest, _)| *rest == sort).map_or("CREATED_AT", |(_, gql)| *gql);
+    let direction = params.choice("direction", "desc", &["asc", "desc"])?.to_ascii_uppercase();
 
     let mut filter = Map::new();
     let status = params.int("status", 0, 0..=i64::from(OrderStatus::max_code()))?;
     if let Some(status) = OrderStatus::from_code(status) {
         filter.insert("status".into(), json!(status.as_str()));
     }
-    let payment_status = params.int(
-        "payment_status",
-        0,
-        0..=i64::from(PaymentStatus::max_code()),
-    )?;
+    let payment_status = params.int("payment_status", 0, 0..=i64::from(PaymentStatus::max_code()))?;
     if let Some(payment_status) = PaymentStatus::from_code(payment_status) {
         filter.insert("paymentStatus".into(), json!(payment_status.as_str()));
     }
@@ -135,14 +118,8 @@ pub async fn list(
         page_info: GqlPageInfo,
     }
     let page: GqlPage = decode(data["orders"].take())?;
-    let orders = page
-        .nodes
-        .into_iter()
-        .map(RestOrder::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(
-        json!({ "orders": orders, "pagination": RestPagination::from(page.page_info) }),
-    ))
+    let orders = page.nodes.into_iter().map(RestOrder::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "orders": orders, "pagination": RestPagination::from(page.page_info) })))
 }
 
 /// Parses the `:id` path segment.
@@ -161,9 +138,7 @@ pub async fn detail(
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(&state.app, &headers).await?;
     let id = path_id(&raw_id)?;
-    let query = format!(
-        "query AdminGetOrder($id: ID!) {{ order(id: $id) {{ ...LegacyOrder }} }} {ORDER_FIELDS}"
-    );
+    let query = format!("query AdminGetOrder($id: ID!) {{ order(id: $id) {{ ...LegacyOrder }} }} {ORDER_FIELDS}");
     let mut data = run(&state, caller, query, json!({ "id": id.to_string() })).await?;
     let order = data["order"].take();
     if order.is_null() {

@@ -20,41 +20,27 @@ impl QueryParams {
     }
 
     /// An integer within `range`, or `default` when absent.
-    pub fn int(
-        &self,
-        name: &str,
-        default: i64,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> Result<i64, ApiError> {
+    pub fn int(&self, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, ApiError> {
         let Some(raw) = self.text(name) else {
             return Ok(default);
         };
-        raw.parse::<i64>()
-            .ok()
-            .filter(|v| range.contains(v))
-            .ok_or_else(|| {
-                ApiError::bad_input(format!(
-                    "{name} must be an integer between {} and {} (got {raw:?})",
-                    range.start(),
-                    range.end()
-                ))
-            })
+        raw.parse::<i64>().ok().filter(|v| range.contains(v)).ok_or_else(|| {
+            ApiError::bad_input(format!(
+                "{name} must be an integer between {} and {} (got {raw:?})",
+                range.start(),
+                range.end()
+            ))
+        })
     }
 
     /// One of `allowed`, or `default` when absent.
-    pub fn choice<'a>(
-        &'a self,
-        name: &str,
-        default: &'a str,
-        allowed: &[&str],
-    ) -> Result<&'a str, ApiError> {
+    pub fn choice<'a>(&'a self, name: &str, default: &'a str, allowed: &[&str]) -> Result<&'a str, ApiError> {
         match self.text(name) {
             None => Ok(default),
             Some(value) if allowed.contains(&value) => Ok(value),
-            Some(value) => Err(ApiError::bad_input(format!(
-                "{name} must be one of {} (got {value:?})",
-                allowed.join(", ")
-            ))),
+            Some(value) => {
+                Err(ApiError::bad_input(format!("{name} must be one of {} (got {value:?})", allowed.join(", "))))
+            }
         }
     }
 }

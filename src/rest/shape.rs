@@ -23,8 +23,7 @@ pub const ORDER_FIELDS: &str = "fragment LegacyOrder on Order {
 type Time = DateTime<Utc>;
 
 fn id(text: &str) -> Result<u64, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::new("INTERNAL", "internal error"))
+    text.parse().map_err(|_| ApiError::new("INTERNAL", "internal error"))
 }
 
 fn opt_id(text: Option<&String>) -> Result<Option<u64>, ApiError> {

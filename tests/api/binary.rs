@@ -1,0 +1,109 @@
+//! End-to-end tests of the real binary.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::fresh_database;
+
+const BIN: &str = env!("CARGO_BIN_EXE_billing-api");
+
+fn billing(url: Option<&str>) -> Command {
+    let mut command = Command::new(BIN);
+    command.env_remove("RUST_LOG").env_remove("DATABASE_URL");
+    if let Some(url) = url {
+        command.env("DATABASE_URL", url);
+    }
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn binary_creates_keys_seeds_and_serves() {
+    let url = fresh_database().await;
+    let seeded = billing(Some(&url)).args(["seed", "--users", "3", "--orders", "30"]).output().unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    assert!(String::from_utf8_lossy(&seeded.stdout).contains("seeded 3 users and 30 orders"));
+
+    let created = billing(Some(&url)).args(["keys", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    let key = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(key.starts_with("bk_") && !key.contains(' '), "last line is the key alone: {stdout}");
+
+    let listed = billing(Some(&url)).args(["keys", "list"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(listing.contains("admin\te2e"), "{listing}");
+    assert!(!listing.contains(&key), "keys list never shows a whole key");
+
+    let port = free_port();
+    let mut server = billing(Some(&url))
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not come up");
+    let response =
+        client.get(format!("{base}/api/v1/admin/orders?per_page=5&status=2")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["orders"].as_array().unwrap().len(), 5);
+    assert!(body["orders"].as_array().unwrap().iter().all(|o| o["status"] == 2));
+    let unauthenticated = client.get(format!("{base}/api/v1/admin/orders")).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+
+    let revoked = billing(Some(&url)).args(["keys", "revoke", "1"]).output().unwrap();
+    assert!(revoked.status.success());
+    let response = client.get(format!("{base}/api/v1/admin/orders")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(response.status(), 401, "a revoked key stops working at once");
+
+    Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
+    let status = server.wait().unwrap();
+    assert!(status.success(), "SIGTERM ends the server cleanly: {status}");
+}
+
+fn one_line_error(output: &std::process::Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "one clear line, got: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn unreachable_database_is_one_clear_line() {
+    let output = billing(Some("postgres://postgres:secret@127.0.0.1:1/none")).arg("migrate").output().unwrap();
+    let line = one_line_error(&output);
+    assert!(line.starts_with("error: cannot reach the database at postgres://postgres:***@127.0.0.1:1/none"), "{line}");
+    assert!(line.contains("DATABASE_URL"), "{line}");
+}
+
+#[test]
+fn missing_postgres_is_one_clear_line() {
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("no-pg-{}", std::process::id()));
+    let output =
+        billing(None).env("PG_BIN_DIR", "/nonexistent").env("DATA_DIR", &data).arg("migrate").output().unwrap();
+    let line = one_line_error(&output);
+    assert!(line.contains("apt-get install postgresql"), "{line}");
+}
+
+#[test]
+fn bad_configuration_is_one_clear_line() {
+    let output =
+        billing(Some("postgres://x@127.0.0.1:1/x")).env("PAYMENT_PROVIDER", "paypal").arg("migrate").output().unwrap();
+    let line = one_line_error(&output);
+    assert!(line.contains("PAYMENT_PROVIDER"), "{line}");
+}

@@ -1,0 +1,238 @@
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, error_code, id, redact};
+
+pub const FULL_ORDER: &str = "id number userId status paymentStatus paymentIntentId paymentReference
+  paymentFailureCode paymentFailureMessage totalCents currency paymentMethod planId planSnapshot metadata
+  cancelReason paidAt cancelledAt refundedCents refundedAt createdAt updatedAt
+  items { id name sku quantity unitPriceCents totalCents metadata createdAt }
+  refunds { id orderId paymentId status amountCents currency reason metadata creditBalance refundedAt createdAt }
+  payments { id orderId status provider paymentMethod amountCents currency reference paymentIntentId
+             failureCode failureMessage paidAt createdAt updatedAt }
+  user { id email name balanceCents createdAt }
+  events { id kind actor data createdAt }";
+
+async fn sql_count(t: &TestApp, sql: &str) -> i64 {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = t.conn().await;
+    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.expect(sql).n
+}
+
+pub async fn count(t: &TestApp, sql: &str) -> i64 {
+    sql_count(t, sql).await
+}
+
+#[tokio::test]
+async fn order_has_every_field_and_nested_list() {
+    let t = TestApp::new().await;
+    let user = t.create_user("ada@example.com", 5_000).await;
+    let order = t.create_order(user, &[(2, 1_250), (1, 500)]).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    t.gql_data(
+        "mutation($input: CreatePaymentInput!) { createPayment(input: $input) { id status } }",
+        json!({ "input": { "orderId": order_id } }),
+    )
+    .await;
+    let data = t
+        .gql_data(&format!("query($id: ID!) {{ order(id: $id) {{ {FULL_ORDER} }} }}"), json!({ "id": order_id }))
+        .await;
+    let order = &data["order"];
+    assert_eq!(order["totalCents"], 3_000);
+    assert_eq!(order["status"], "PENDING");
+    assert_eq!(order["paymentStatus"], "PROCESSING");
+    assert_eq!(order["items"].as_array().unwrap().len(), 2);
+    assert_eq!(order["user"]["balanceCents"], 5_000);
+    assert!(order["number"].as_str().unwrap().starts_with("ORD-"));
+    insta::assert_json_snapshot!("graphql_order_detail", redact(&data));
+}
+
+#[tokio::test]
+async fn absent_order_is_null_and_bad_id_is_bad_input() {
+    let t = TestApp::new().await;
+    let data = t.gql_data("{ order(id: \"999999\") { id } }", json!({})).await;
+    assert_eq!(data["order"], Value::Null);
+    let body = t.gql("{ order(id: \"abc\") { id } }", json!({})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("id must be a positive decimal id"));
+    let body = t.gql("{ order(id: \"-4\") { id } }", json!({})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn order_by_number_matches_exactly() {
+    let t = TestApp::new().await;
+    let user = t.create_user("num@example.com", 0).await;
+    let order = t.create_order(user, &[(1, 100)]).await;
+    let number = order["number"].as_str().unwrap();
+    let data = t.gql_data("query($n: String!) { orderByNumber(number: $n) { id } }", json!({ "n": number })).await;
+    assert_eq!(data["orderByNumber"]["id"], order["id"]);
+    let data =
+        t.gql_data("query($n: String!) { orderByNumber(number: $n) { id } }", json!({ "n": &number[..8] })).await;
+    assert_eq!(data["orderByNumber"], Value::Null);
+}
+
+const LIST: &str =
+    "query($filter: OrderFilter, $sort: OrderSortField, $direction: SortDirection, $page: Int, $perPage: Int) {
+  orders(filter: $filter, sort: $sort, direction: $direction, page: $page, perPage: $perPage) {
+    nodes { id number userId status paymentStatus paymentMethod totalCents paidAt createdAt }
+    pageInfo { page perPage totalCount hasNextPage hasPreviousPage }
+  }
+}";
+
+async fn list(t: &TestApp, variables: Value) -> Value {
+    t.gql_data(LIST, variables).await["orders"].clone()
+}
+
+#[tokio::test]
+async fn orders_filters_match_the_database() {
+    let t = TestApp::new().await;
+    t.seed(6, 120).await;
+    let cases = [
+        (json!({ "status": "CANCELLED" }), "SELECT count(*) AS n FROM orders WHERE status = 3"),
+        (json!({ "paymentStatus": "PARTIALLY_REFUNDED" }), "SELECT count(*) AS n FROM orders WHERE payment_status = 5"),
+        (
+            json!({ "paymentMethod": "bank_transfer" }),
+            "SELECT count(*) AS n FROM orders WHERE payment_method = 'bank_transfer'",
+        ),
+        (json!({ "userId": "2" }), "SELECT count(*) AS n FROM orders WHERE user_id = 2"),
+        (
+            json!({ "status": "COMPLETED", "paymentMethod": "card" }),
+            "SELECT count(*) AS n FROM orders WHERE status = 2 AND payment_method = 'card'",
+        ),
+    ];
+    for (filter, sql) in cases {
+        let expected = count(&t, sql).await;
+        assert!(expected > 0, "seed data should cover {filter}");
+        let page = list(&t, json!({ "filter": filter, "perPage": 100 })).await;
+        assert_eq!(page["pageInfo"]["totalCount"], expected, "filter {filter}");
+        assert_eq!(page["nodes"].as_array().unwrap().len() as i64, expected.min(100));
+    }
+    let cancelled = list(&t, json!({ "filter": { "status": "CANCELLED" }, "perPage": 100 })).await;
+    assert!(cancelled["nodes"].as_array().unwrap().iter().all(|o| o["status"] == "CANCELLED"));
+}
+
+#[tokio::test]
+async fn number_filter_is_a_case_insensitive_prefix() {
+    let t = TestApp::new().await;
+    let user = t.create_user("prefix@example.com", 0).await;
+    let order = t.create_order(user, &[(1, 100)]).await;
+    t.create_order(user, &[(1, 100)]).await;
+    let number = order["number"].as_str().unwrap().to_owned();
+    let whole = list(&t, json!({ "filter": { "number": number.to_lowercase() } })).await;
+    assert_eq!(whole["pageInfo"]["totalCount"], 1);
+    assert_eq!(whole["nodes"][0]["number"], json!(number));
+    let prefix = list(&t, json!({ "filter": { "number": "ord-" } })).await;
+    assert_eq!(prefix["pageInfo"]["totalCount"], 2);
+    // LIKE wildcards in the filter are literal characters.
+    let wildcard = list(&t, json!({ "filter": { "number": "%" } })).await;
+    assert_eq!(wildcard["pageInfo"]["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn orders_sort_in_both_directions() {
+    let t = TestApp::new().await;
+    t.seed(4, 60).await;
+    for (sort, key) in [("TOTAL_CENTS", "totalCents"), ("ID", "id"), ("CREATED_AT", "createdAt"), ("NUMBER", "number")]
+    {
+        for direction in ["ASC", "DESC"] {
+            let page = list(&t, json!({ "sort": sort, "direction": direction, "perPage": 100 })).await;
+            let values: Vec<Value> = page["nodes"].as_array().unwrap().iter().map(|o| o[key].clone()).collect();
+            let as_key = |v: &Value| match v {
+                Value::String(s) if key == "id" => format!("{:020}", s.parse::<i64>().unwrap()),
+                Value::String(s) => s.clone(),
+                other => format!("{:020}", other.as_i64().unwrap()),
+            };
+            let keys: Vec<String> = values.iter().map(as_key).collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            if direction == "DESC" {
+                sorted.reverse();
+            }
+            assert_eq!(keys, sorted, "sort {sort} {direction}");
+        }
+    }
+    // Unpaid orders have no paidAt and come last in both directions.
+    for direction in ["ASC", "DESC"] {
+        let page = list(&t, json!({ "sort": "PAID_AT", "direction": direction, "perPage": 100 })).await;
+        let paid: Vec<bool> = page["nodes"].as_array().unwrap().iter().map(|o| !o["paidAt"].is_null()).collect();
+        let first_unpaid = paid.iter().position(|p| !p).unwrap();
+        assert!(paid[first_unpaid..].iter().all(|p| !p), "PAID_AT {direction}: nulls last");
+    }
+}
+
+#[tokio::test]
+async fn paging_reports_its_position() {
+    let t = TestApp::new().await;
+    t.seed(2, 25).await;
+    let first = list(&t, json!({ "perPage": 10 })).await;
+    assert_eq!(
+        first["pageInfo"],
+        json!({ "page": 1, "perPage": 10, "totalCount": 25, "hasNextPage": true, "hasPreviousPage": false })
+    );
+    let last = list(&t, json!({ "perPage": 10, "page": 3 })).await;
+    assert_eq!(last["nodes"].as_array().unwrap().len(), 5);
+    assert_eq!(last["pageInfo"]["hasNextPage"], false);
+    assert_eq!(last["pageInfo"]["hasPreviousPage"], true);
+    let beyond = list(&t, json!({ "perPage": 10, "page": 9 })).await;
+    assert_eq!(beyond["nodes"], json!([]));
+    assert_eq!(beyond["pageInfo"]["hasNextPage"], false);
+    // No order appears on two pages.
+    let mut seen = std::collections::HashSet::new();
+    for page in 1..=3 {
+        for order in list(&t, json!({ "perPage": 10, "page": page })).await["nodes"].as_array().unwrap() {
+            assert!(seen.insert(order["id"].clone()), "order on two pages");
+        }
+    }
+    assert_eq!(seen.len(), 25);
+}
+
+#[tokio::test]
+async fn bad_paging_names_the_argument() {
+    let t = TestApp::new().await;
+    for (variables, needle) in [
+        (json!({ "perPage": 0 }), "perPage must be between 1 and 100"),
+        (json!({ "perPage": 101 }), "perPage must be between 1 and 100"),
+        (json!({ "page": 0 }), "page must be between 1"),
+        (json!({ "page": -3 }), "page must be between 1"),
+        (json!({ "filter": { "userId": "x" } }), "filter.userId must be a positive decimal id"),
+    ] {
+        let body = t.gql(LIST, variables.clone()).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{variables}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{variables}: {message}");
+    }
+    // An unknown enum value is refused by validation, also as BAD_USER_INPUT.
+    let body = t.gql(LIST, json!({ "sort": "COLOR" })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn user_lists_its_own_orders() {
+    let t = TestApp::new().await;
+    let ada = t.create_user("ada@example.com", 700).await;
+    let bob = t.create_user("bob@example.com", 0).await;
+    t.create_order(ada, &[(1, 100)]).await;
+    t.create_order(ada, &[(2, 100)]).await;
+    t.create_order(bob, &[(3, 100)]).await;
+    let data = t
+        .gql_data(
+            "query($id: ID!) { user(id: $id) { email balanceCents orders(perPage: 1) { nodes { userId totalCents } pageInfo { totalCount hasNextPage } } } }",
+            json!({ "id": ada.to_string() }),
+        )
+        .await;
+    assert_eq!(data["user"]["email"], "ada@example.com");
+    assert_eq!(data["user"]["balanceCents"], 700);
+    assert_eq!(data["user"]["orders"]["pageInfo"]["totalCount"], 2);
+    assert_eq!(data["user"]["orders"]["nodes"][0]["userId"], json!(ada.to_string()));
+    // Newest first.
+    assert_eq!(data["user"]["orders"]["nodes"][0]["totalCents"], 200);
+    let data = t.gql_data("{ user(id: \"424242\") { id } }", json!({})).await;
+    assert_eq!(data["user"], Value::Null);
+    assert_eq!(id(&json!(bob.to_string())), bob);
+}

@@ -1,0 +1,16 @@
+//! Integration tests: requests through the router in process against a real PostgreSQL,
+//! each test in its own database cloned from a migrated template.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on what it did not expect")]
+
+mod access;
+mod binary;
+mod common;
+mod dataloader;
+mod graphql_http;
+mod graphql_reads;
+mod graphql_writes;
+mod migrations;
+mod rest_reads;
+mod schema;
+mod seed;
