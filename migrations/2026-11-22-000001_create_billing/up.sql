@@ -35,6 +35,9 @@ CREATE TABLE orders (
     paid_at                 TIMESTAMPTZ,
     cancelled_at            TIMESTAMPTZ,
     refunded_cents          BIGINT      NOT NULL DEFAULT 0,
+    -- Refunds sent to a provider and not yet confirmed: reserved so that concurrent
+    -- refunds can never together exceed what was paid.
+    refund_pending_cents    BIGINT      NOT NULL DEFAULT 0,
     refunded_at             TIMESTAMPTZ,
     created_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -42,7 +45,10 @@ CREATE TABLE orders (
     CONSTRAINT orders_status_code CHECK (status BETWEEN 1 AND 4),
     CONSTRAINT orders_payment_status_code CHECK (payment_status BETWEEN 1 AND 6),
     CONSTRAINT orders_total_positive CHECK (total_cents > 0),
-    CONSTRAINT orders_refunded_within_total CHECK (refunded_cents >= 0 AND refunded_cents <= total_cents),
+    CONSTRAINT orders_refunded_within_total CHECK (
+        refunded_cents >= 0 AND refund_pending_cents >= 0
+        AND refunded_cents + refund_pending_cents <= total_cents
+    ),
     CONSTRAINT orders_currency_iso CHECK (currency ~ '^[A-Z]{3}$'),
     CONSTRAINT orders_payment_method_lower CHECK (payment_method ~ '^[a-z][a-z0-9_]*$'),
     CONSTRAINT orders_plan_snapshot_object CHECK (jsonb_typeof(plan_snapshot) = 'object'),

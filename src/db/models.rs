@@ -73,9 +73,30 @@ pub struct Order {
     pub paid_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub refunded_cents: i64,
+    pub refund_pending_cents: i64,
     pub refunded_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A change to an order; `None` leaves a column alone, `Some(None)` clears it.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = orders)]
+pub struct OrderChanges {
+    pub status: Option<i16>,
+    pub payment_status: Option<i16>,
+    pub payment_intent_id: Option<Option<String>>,
+    pub payment_reference: Option<Option<String>>,
+    pub payment_failure_code: Option<Option<String>>,
+    pub payment_failure_message: Option<Option<String>>,
+    pub payment_method: Option<String>,
+    pub cancel_reason: Option<Option<String>>,
+    pub paid_at: Option<Option<DateTime<Utc>>>,
+    pub cancelled_at: Option<Option<DateTime<Utc>>>,
+    pub refunded_cents: Option<i64>,
+    pub refund_pending_cents: Option<i64>,
+    pub refunded_at: Option<Option<DateTime<Utc>>>,
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -153,6 +174,19 @@ pub struct NewPayment<'a> {
     pub paid_at: Option<DateTime<Utc>>,
 }
 
+/// A change to a payment attempt; `None` leaves a column alone, `Some(None)` clears it.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = payments)]
+pub struct PaymentChanges {
+    pub status: Option<i16>,
+    pub reference: Option<Option<String>>,
+    pub payment_intent_id: Option<Option<String>>,
+    pub failure_code: Option<Option<String>>,
+    pub failure_message: Option<Option<String>>,
+    pub paid_at: Option<Option<DateTime<Utc>>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
 pub struct Refund {
@@ -169,6 +203,29 @@ pub struct Refund {
     pub refunded_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = refunds)]
+pub struct NewRefund<'a> {
+    pub order_id: i64,
+    pub payment_id: Option<i64>,
+    pub status: i16,
+    pub amount_cents: i64,
+    pub currency: &'a str,
+    pub reason: Option<&'a str>,
+    pub metadata: &'a Json,
+    pub credit_balance: bool,
+}
+
+/// A change to a refund.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = refunds)]
+pub struct RefundChanges {
+    pub status: Option<i16>,
+    pub provider_refund_id: Option<Option<String>>,
+    pub refunded_at: Option<Option<DateTime<Utc>>>,
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

@@ -273,3 +273,95 @@ pub async fn revoke_api_key(conn: &mut AsyncPgConnection, id: i64, at: DateTime<
         .await
         .map(|n| n == 1)
 }
+
+// ---------------------------------------------------------------- state changes
+
+pub async fn update_order(conn: &mut AsyncPgConnection, id: i64, changes: &OrderChanges) -> QueryResult<Order> {
+    diesel::update(orders::table.find(id)).set(changes).returning(Order::as_returning()).get_result(conn).await
+}
+
+/// Reads a user and locks the row until the transaction ends.
+pub async fn lock_user(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<User>> {
+    users::table.find(id).select(User::as_select()).for_update().first(conn).await.optional()
+}
+
+pub async fn set_user_balance(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    balance_cents: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set((users::balance_cents.eq(balance_cents), users::updated_at.eq(at)))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Reads a payment attempt of an order and locks it until the transaction ends.
+pub async fn lock_payment_of_order(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    payment_id: i64,
+) -> QueryResult<Option<Payment>> {
+    payments::table
+        .find(payment_id)
+        .filter(payments::order_id.eq(order_id))
+        .select(Payment::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn find_payment_of_order(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    payment_id: i64,
+) -> QueryResult<Option<Payment>> {
+    payments::table
+        .find(payment_id)
+        .filter(payments::order_id.eq(order_id))
+        .select(Payment::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The attempt that paid an order, if any.
+pub async fn succeeded_payment(conn: &mut AsyncPgConnection, order_id: i64) -> QueryResult<Option<Payment>> {
+    payments::table
+        .filter(payments::order_id.eq(order_id))
+        .filter(payments::status.eq(2))
+        .select(Payment::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn update_payment(conn: &mut AsyncPgConnection, id: i64, changes: &PaymentChanges) -> QueryResult<Payment> {
+    diesel::update(payments::table.find(id)).set(changes).returning(Payment::as_returning()).get_result(conn).await
+}
+
+/// Sets every attempt of an order in `from` status to `to`; returns the ids changed.
+pub async fn set_payments_status_where(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    from: i16,
+    to: i16,
+    at: DateTime<Utc>,
+) -> QueryResult<Vec<i64>> {
+    diesel::update(payments::table.filter(payments::order_id.eq(order_id)).filter(payments::status.eq(from)))
+        .set((payments::status.eq(to), payments::updated_at.eq(at)))
+        .returning(payments::id)
+        .get_results(conn)
+        .await
+}
+
+pub async fn insert_refund(conn: &mut AsyncPgConnection, new: &NewRefund<'_>) -> QueryResult<Refund> {
+    diesel::insert_into(refunds::table).values(new).returning(Refund::as_returning()).get_result(conn).await
+}
+
+pub async fn update_refund(conn: &mut AsyncPgConnection, id: i64, changes: &RefundChanges) -> QueryResult<Refund> {
+    diesel::update(refunds::table.find(id)).set(changes).returning(Refund::as_returning()).get_result(conn).await
+}

@@ -86,6 +86,7 @@ diesel::table! {
         paid_at -> Nullable<Timestamptz>,
         cancelled_at -> Nullable<Timestamptz>,
         refunded_cents -> Int8,
+        refund_pending_cents -> Int8,
         refunded_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,

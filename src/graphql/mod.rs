@@ -5,6 +5,7 @@ mod errors;
 pub mod inputs;
 pub mod loaders;
 mod mutation;
+mod ordering;
 mod query;
 pub mod types;
 
@@ -27,6 +28,7 @@ pub fn build_schema(app: App) -> AppSchema {
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity)
         .extension(errors::ErrorCodes)
+        .extension(ordering::SelectionOrder)
         .finish()
 }
 

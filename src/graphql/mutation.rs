@@ -8,7 +8,7 @@ use crate::domain::{orders, users};
 /// Write operations.
 pub struct MutationRoot;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates a user; an opening balance is recorded in the balance ledger. Admin only.
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {

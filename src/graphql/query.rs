@@ -9,7 +9,7 @@ use crate::domain::{orders, users};
 /// Read operations.
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// One order by database id; null when absent (or not yours).
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {

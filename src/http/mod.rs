@@ -6,8 +6,10 @@ mod graphql;
 mod health;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 use crate::graphql::{AppSchema, build_schema};
@@ -22,6 +24,7 @@ pub struct HttpState {
 /// The whole service as one router.
 pub fn router(app: App) -> Router {
     let body_limit = app.config().body_limit_bytes;
+    let request_timeout = app.config().request_timeout;
     let state = HttpState { schema: build_schema(app.clone()), app };
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -30,5 +33,7 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(crate::rest::routes())
         .layer(RequestBodyLimitLayer::new(body_limit))
+        // A request still running after the timeout is answered 503; its transaction rolls back.
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
         .with_state(state)
 }

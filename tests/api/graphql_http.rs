@@ -29,7 +29,7 @@ async fn media_types_and_status_codes() {
     let ok = t.send(post(&key, Some(GRJ), Some("application/json"), r#"{"query":"{ __typename }"}"#)).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert!(ok.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with(GRJ));
-    assert_eq!(ok.body, json!({ "data": { "__typename": "QueryRoot" } }));
+    assert_eq!(ok.body, json!({ "data": { "__typename": "Query" } }));
 
     // Request errors: 400 without data under graphql-response+json, 200 with errors under json.
     for body in [

@@ -236,3 +236,29 @@ async fn user_lists_its_own_orders() {
     assert_eq!(data["user"], Value::Null);
     assert_eq!(id(&json!(bob.to_string())), bob);
 }
+
+#[tokio::test]
+async fn response_fields_follow_the_selection_order() {
+    let t = TestApp::new().await;
+    t.seed(3, 12).await;
+    let query = "query Page {
+        orders(perPage: 12) { nodes { ...Money events { kind } user { email id } number items { sku } payments { id } refunds { id } } pageInfo { totalCount page } }
+        first: order(id: \"1\") { refunds { id } ... on Order { zeta: number } id }
+      }
+      fragment Money on Order { totalCents refundedCents }";
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    for _ in 0..5 {
+        let data = t.gql_data(query, json!({})).await;
+        assert_eq!(keys(&data), ["orders", "first"]);
+        assert_eq!(keys(&data["orders"]), ["nodes", "pageInfo"]);
+        for node in data["orders"]["nodes"].as_array().unwrap() {
+            assert_eq!(
+                keys(node),
+                ["totalCents", "refundedCents", "events", "user", "number", "items", "payments", "refunds"]
+            );
+            assert_eq!(keys(&node["user"]), ["email", "id"]);
+        }
+        assert_eq!(keys(&data["orders"]["pageInfo"]), ["totalCount", "page"]);
+        assert_eq!(keys(&data["first"]), ["refunds", "zeta", "id"]);
+    }
+}

@@ -1,0 +1,127 @@
+//! Puts response fields in selection order.
+//!
+//! async-graphql 7 resolves the fields of an object concurrently and inserts each result as
+//! it completes, so the keys of `data` follow completion order. The GraphQL specification
+//! orders them like the selection set; clients and snapshots rely on a stable order. This
+//! extension remembers the executed document and reorders `data` after execution.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Name, Request, Response, ServerResult, Value, Variables};
+
+pub struct SelectionOrder;
+
+impl ExtensionFactory for SelectionOrder {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(SelectionOrderExtension::default())
+    }
+}
+
+#[derive(Default)]
+struct SelectionOrderExtension {
+    document: Mutex<Option<ExecutableDocument>>,
+    operation_name: Mutex<Option<String>>,
+}
+
+/// The response keys of `set` in order, each with every sub-selection that feeds it.
+fn collect<'a>(set: &'a SelectionSet, doc: &'a ExecutableDocument, order: &mut Vec<(Name, Vec<&'a SelectionSet>)>) {
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                let key = field.node.response_key().node.clone();
+                let sub = &field.node.selection_set.node;
+                match order.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, subs)) => subs.push(sub),
+                    None => order.push((key, vec![sub])),
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
+                    collect(&fragment.node.selection_set.node, doc, order);
+                }
+            }
+            Selection::InlineFragment(inline) => collect(&inline.node.selection_set.node, doc, order),
+        }
+    }
+}
+
+fn reorder(value: &mut Value, sets: &[&SelectionSet], doc: &ExecutableDocument) {
+    match value {
+        Value::List(items) => items.iter_mut().for_each(|item| reorder(item, sets, doc)),
+        Value::Object(map) => {
+            let mut order = Vec::new();
+            for set in sets {
+                collect(set, doc, &mut order);
+            }
+            let mut unordered = std::mem::take(map);
+            for (key, subs) in order {
+                if let Some(mut field) = unordered.shift_remove(&key) {
+                    reorder(&mut field, &subs, doc);
+                    map.insert(key, field);
+                }
+            }
+            // Nothing should be left; if something is, it keeps its place at the end.
+            map.extend(unordered);
+        }
+        _ => {}
+    }
+}
+
+fn operation_selection<'a>(doc: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a SelectionSet> {
+    match &doc.operations {
+        DocumentOperations::Single(op) => Some(&op.node.selection_set.node),
+        DocumentOperations::Multiple(ops) => {
+            let op = match name {
+                Some(name) => ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op),
+                None if ops.len() == 1 => ops.values().next(),
+                None => None,
+            }?;
+            Some(&op.node.selection_set.node)
+        }
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for SelectionOrderExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Ok(mut slot) = self.operation_name.lock() {
+            slot.clone_from(&request.operation_name);
+        }
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        if let Ok(mut slot) = self.document.lock() {
+            *slot = Some(document.clone());
+        }
+        Ok(document)
+    }
+
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let document = self.document.lock().ok().and_then(|mut slot| slot.take());
+        let name = self.operation_name.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(document) = document
+            && let Some(set) = operation_selection(&document, name.as_deref())
+        {
+            reorder(&mut response.data, &[set], &document);
+        }
+        response
+    }
+}
