@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::db::{self, DbPool, PoolSettings, StatementCounter};
+use crate::providers::Providers;
 
 /// Shared state. Cheap to clone.
 #[derive(Clone)]
@@ -15,6 +16,7 @@ struct AppInner {
     pool: DbPool,
     config: Config,
     statements: StatementCounter,
+    providers: Providers,
 }
 
 impl App {
@@ -27,7 +29,8 @@ impl App {
             statement_timeout: config.statement_timeout,
         };
         let pool = db::build_pool(database_url, &settings, statements.clone())?;
-        Ok(Self { inner: Arc::new(AppInner { pool, config, statements }) })
+        let providers = Providers::from_config(&config)?;
+        Ok(Self { inner: Arc::new(AppInner { pool, config, statements, providers }) })
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -36,6 +39,11 @@ impl App {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The payment providers.
+    pub fn providers(&self) -> &Providers {
+        &self.inner.providers
     }
 
     /// SQL statements sent so far by this app's connections.

@@ -9,5 +9,6 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod pgcluster;
+pub mod providers;
 pub mod rest;
 pub mod seed;

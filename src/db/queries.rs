@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::models::*;
-use super::schema::{api_keys, balance_ledger, order_events, order_items, orders, payments, refunds, users};
+use super::schema::{
+    api_keys, balance_ledger, idempotency_keys, order_events, order_items, orders, payments, refunds, users,
+};
 
 diesel::define_sql_function! {
     /// SQL `lower(text)`, used for case-insensitive number prefixes.
@@ -364,4 +366,76 @@ pub async fn insert_refund(conn: &mut AsyncPgConnection, new: &NewRefund<'_>) ->
 
 pub async fn update_refund(conn: &mut AsyncPgConnection, id: i64, changes: &RefundChanges) -> QueryResult<Refund> {
     diesel::update(refunds::table.find(id)).set(changes).returning(Refund::as_returning()).get_result(conn).await
+}
+
+// ---------------------------------------------------------------- idempotency
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys, check_for_backend(diesel::pg::Pg))]
+pub struct IdempotencyRecord {
+    pub id: i64,
+    pub request_hash: String,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Inserts a claim on `(scope, key)`; returns its id, or `None` when the key is taken.
+pub async fn claim_idempotency_key(
+    conn: &mut AsyncPgConnection,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+) -> QueryResult<Option<i64>> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::scope.eq(scope),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_hash.eq(request_hash),
+        ))
+        .on_conflict_do_nothing()
+        .returning(idempotency_keys::id)
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn find_idempotency_key(
+    conn: &mut AsyncPgConnection,
+    scope: &str,
+    key: &str,
+) -> QueryResult<Option<IdempotencyRecord>> {
+    idempotency_keys::table
+        .filter(idempotency_keys::scope.eq(scope))
+        .filter(idempotency_keys::key.eq(key))
+        .select(IdempotencyRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn complete_idempotency_key(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    status: i32,
+    body: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(idempotency_keys::table.find(id))
+        .set((
+            idempotency_keys::response_status.eq(status),
+            idempotency_keys::response_body.eq(body),
+            idempotency_keys::completed_at.eq(at),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete_idempotency_key(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+    diesel::delete(idempotency_keys::table.find(id)).execute(conn).await.map(|_| ())
+}
+
+pub async fn delete_idempotency_keys_before(conn: &mut AsyncPgConnection, before: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before))).execute(conn).await
 }

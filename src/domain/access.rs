@@ -14,6 +14,8 @@ pub enum Role {
     Admin,
     Support,
     Customer,
+    /// The payment provider, authenticated by a callback signature; never a key's role.
+    Provider,
 }
 
 impl Role {
@@ -22,6 +24,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Support => "support",
             Role::Customer => "customer",
+            Role::Provider => "provider",
         }
     }
 
@@ -56,13 +59,29 @@ impl Caller {
     pub fn confined_to(&self) -> Option<i64> {
         match self.role {
             Role::Customer => self.user_id.or(Some(0)),
-            Role::Admin | Role::Support => None,
+            Role::Admin | Role::Support | Role::Provider => None,
         }
     }
 
     /// Whether this caller may read the data of `user_id`.
     pub fn can_read_user(&self, user_id: i64) -> bool {
         self.confined_to().is_none_or(|own| own == user_id)
+    }
+
+    /// The payment provider reporting an outcome through a signed callback.
+    pub fn provider() -> Self {
+        Caller { key_id: 0, name: "payment-provider".to_owned(), role: Role::Provider, user_id: None }
+    }
+
+    /// Payment outcomes: admins, and the provider itself.
+    pub fn require_admin_or_provider(&self, action: &str) -> AppResult<()> {
+        match self.role {
+            Role::Admin | Role::Provider => Ok(()),
+            _ => Err(AppError::Forbidden(format!(
+                "{action} requires an admin key; this key has role {}",
+                self.role.as_str()
+            ))),
+        }
     }
 
     /// Admin-only operations.

@@ -10,6 +10,16 @@ use crate::error::AppResult;
 pub mod kind {
     pub const CREATED: &str = "created";
     pub const PAYMENT_STARTED: &str = "payment_started";
+    pub const PAYMENT_PROCESSING: &str = "payment_processing";
+    pub const PAID: &str = "paid";
+    pub const PAYMENT_FAILED: &str = "payment_failed";
+    pub const PAYMENT_CANCELLED: &str = "payment_cancelled";
+    pub const CANCELLED: &str = "cancelled";
+    pub const REFUNDED: &str = "refunded";
+    pub const REFUND_FAILED: &str = "refund_failed";
+    pub const REFUND_DUE: &str = "refund_due";
+    pub const RECONCILED: &str = "reconciled";
+    pub const CALLBACK_IGNORED: &str = "callback_ignored";
 }
 
 pub async fn record(

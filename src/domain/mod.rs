@@ -3,6 +3,9 @@
 pub mod access;
 pub mod enums;
 pub mod events;
+pub mod idempotency;
+pub mod ledger;
+pub mod lifecycle;
 pub mod orders;
 pub mod paging;
 pub mod users;

@@ -5,7 +5,7 @@ use diesel_async::AsyncConnection;
 use serde_json::{Value, json};
 
 use super::access::Caller;
-use super::enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, decode};
+use super::enums::{OrderStatus, PaymentStatus};
 use super::events::{self, kind};
 use super::paging::{Page, PageRequest};
 use super::users::MAX_AMOUNT_CENTS;
@@ -247,64 +247,6 @@ pub async fn create_order(pool: &DbPool, caller: &Caller, input: NewOrderInput) 
         )
         .await?;
         Ok(order)
-    })
-    .await
-}
-
-/// Starts a payment attempt (PENDING) for a PENDING order that is not paid.
-pub async fn create_payment(
-    pool: &DbPool,
-    caller: &Caller,
-    order_id: i64,
-    payment_method: Option<String>,
-) -> AppResult<models::Payment> {
-    if let Some(method) = &payment_method {
-        validate_payment_method("paymentMethod", method.trim())?;
-    }
-    let actor = caller.name.clone();
-    let caller = caller.clone();
-    let mut conn = pool.get().await?;
-    conn.transaction::<_, AppError, _>(async move |conn| {
-            let order = queries::lock_order(conn, order_id)
-                .await?
-                .filter(|o| caller.can_read_user(o.user_id))
-                .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
-            caller.require_admin_or_owner("createPayment", order.user_id)?;
-            let status = decode(order.status, OrderStatus::from_code, "order status")?;
-            let payment_status = decode(order.payment_status, PaymentStatus::from_code, "payment status")?;
-            if status != OrderStatus::Pending || payment_status == PaymentStatus::Paid {
-                return Err(AppError::Conflict(format!(
-                    "order {} is {status}/{payment_status}; a payment can only start for a PENDING order that is not paid",
-                    order.number
-                )));
-            }
-            let method = payment_method.map(|m| m.trim().to_owned()).unwrap_or_else(|| order.payment_method.clone());
-            let payment = queries::insert_payment(
-                conn,
-                &models::NewPayment {
-                    order_id: order.id,
-                    status: PaymentAttemptStatus::Pending.code(),
-                    provider: "manual",
-                    payment_method: &method,
-                    amount_cents: order.total_cents,
-                    currency: &order.currency,
-                    reference: None,
-                    payment_intent_id: None,
-                    note: None,
-                    paid_at: None,
-                },
-            )
-            .await?;
-            queries::set_order_payment_status(conn, order.id, PaymentStatus::Processing.code(), Utc::now()).await?;
-            events::record(
-                conn,
-                order.id,
-                kind::PAYMENT_STARTED,
-                &actor,
-                json!({ "payment_id": payment.id, "provider": payment.provider, "payment_method": method, "amount_cents": payment.amount_cents }),
-            )
-            .await?;
-            Ok(payment)
     })
     .await
 }

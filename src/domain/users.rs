@@ -9,6 +9,8 @@ use crate::error::{AppError, AppResult};
 /// Ledger kinds (the `kind` column of `balance_ledger`).
 pub mod ledger_kind {
     pub const OPENING_BALANCE: &str = "opening_balance";
+    pub const ORDER_CHARGE: &str = "order_charge";
+    pub const REFUND_CREDIT: &str = "refund_credit";
 }
 
 /// Input of `createUser`.

@@ -1,9 +1,11 @@
 //! GraphQL input types.
 
 use async_graphql::{ID, InputObject, Json};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::types::{OrderStatus, PaymentStatus, parse_id};
+use super::types::{OrderStatus, PaymentAttemptStatus, PaymentStatus, parse_id};
+use crate::domain::lifecycle::{CancelInput, MarkPaidInput, PaymentOutcome, RefundInput};
 use crate::domain::orders::{NewItemInput, NewOrderInput, OrderFilter as DomainFilter};
 use crate::domain::users::NewUserInput;
 use crate::error::AppResult;
@@ -118,4 +120,129 @@ pub struct CreatePaymentInput {
     pub order_id: ID,
     /// How it is paid; defaults to the order's payment method.
     pub payment_method: Option<String>,
+}
+
+/// Cancels an order.
+#[derive(InputObject)]
+pub struct CancelOrderInput {
+    /// The order.
+    pub id: ID,
+    /// Why (kept on the order and in its events), at most 500 characters.
+    pub reason: Option<String>,
+    /// When it was cancelled; defaults to now, never in the future.
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+impl CancelOrderInput {
+    pub fn into_domain(self) -> AppResult<CancelInput> {
+        Ok(CancelInput {
+            order_id: parse_id("input.id", &self.id)?,
+            reason: self.reason,
+            cancelled_at: self.cancelled_at,
+        })
+    }
+}
+
+/// Marks an order paid by hand.
+#[derive(InputObject)]
+pub struct MarkOrderPaidInput {
+    /// The order.
+    pub id: ID,
+    /// How it was paid; defaults to the order's method (`balance` with `chargeBalance`).
+    pub payment_method: Option<String>,
+    /// When it was paid; defaults to now, never in the future.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// A note kept on the payment, at most 500 characters.
+    pub note: Option<String>,
+    /// The payment's reference (bank transfer id, receipt number), at most 200 characters.
+    pub reference: Option<String>,
+    /// Pay from the user's balance through the ledger.
+    #[graphql(default)]
+    pub charge_balance: bool,
+}
+
+impl MarkOrderPaidInput {
+    pub fn into_domain(self) -> AppResult<MarkPaidInput> {
+        Ok(MarkPaidInput {
+            order_id: parse_id("input.id", &self.id)?,
+            payment_method: self.payment_method,
+            paid_at: self.paid_at,
+            note: self.note,
+            reference: self.reference,
+            charge_balance: self.charge_balance,
+        })
+    }
+}
+
+/// Refunds an order.
+#[derive(InputObject)]
+pub struct RefundOrderInput {
+    /// The order.
+    pub id: ID,
+    /// How much, in minor units: more than 0 and at most what is left to refund.
+    pub amount_cents: i64,
+    /// Why, at most 500 characters.
+    pub reason: Option<String>,
+    /// Free-form client data (a JSON object).
+    pub metadata: Option<Json<Value>>,
+    /// When it was refunded; defaults to now, never in the future.
+    pub refund_at: Option<DateTime<Utc>>,
+    /// Credit the user's balance instead of refunding through the payment provider.
+    #[graphql(default)]
+    pub credit_balance: bool,
+}
+
+impl RefundOrderInput {
+    pub fn into_domain(self) -> AppResult<RefundInput> {
+        Ok(RefundInput {
+            order_id: parse_id("input.id", &self.id)?,
+            amount_cents: self.amount_cents,
+            reason: self.reason,
+            metadata: self.metadata.map(|m| m.0),
+            refund_at: self.refund_at,
+            credit_balance: self.credit_balance,
+        })
+    }
+}
+
+/// A payment outcome reported by the provider.
+#[derive(InputObject)]
+pub struct PaymentCallbackInput {
+    /// The order.
+    pub order_id: ID,
+    /// The payment attempt; it must belong to the order.
+    pub payment_id: ID,
+    /// The attempt's new status.
+    pub status: PaymentAttemptStatus,
+    /// The provider's reference of the payment.
+    pub reference: Option<String>,
+    /// Why it failed (provider code).
+    pub failure_code: Option<String>,
+    /// Why it failed (human text).
+    pub failure_message: Option<String>,
+    /// When the money was taken; defaults to now.
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+impl PaymentCallbackInput {
+    pub fn into_domain(self) -> AppResult<PaymentOutcome> {
+        Ok(PaymentOutcome {
+            order_id: parse_id("input.orderId", &self.order_id)?,
+            payment_id: parse_id("input.paymentId", &self.payment_id)?,
+            status: self.status.into(),
+            reference: self.reference,
+            failure_code: self.failure_code,
+            failure_message: self.failure_message,
+            paid_at: self.paid_at,
+        })
+    }
+}
+
+/// Which payment to reconcile with its provider.
+#[derive(InputObject)]
+pub struct ReconcilePaymentInput {
+    /// The order.
+    pub order_id: ID,
+    /// The payment attempt; it must belong to the order.
+    pub payment_id: ID,
 }

@@ -1,11 +1,14 @@
 use async_graphql::{Context, Object, Result};
 
-use super::inputs::{CreateOrderInput, CreatePaymentInput, CreateUserInput};
+use super::inputs::{
+    CancelOrderInput, CreateOrderInput, CreatePaymentInput, CreateUserInput, MarkOrderPaidInput, PaymentCallbackInput,
+    ReconcilePaymentInput, RefundOrderInput,
+};
 use super::types::{Order, Payment, User, parse_id};
 use super::{app, caller};
-use crate::domain::{orders, users};
+use crate::domain::{lifecycle, orders, users};
 
-/// Write operations.
+/// Write operations. Every one honours an `Idempotency-Key` header.
 pub struct MutationRoot;
 
 #[Object(name = "Mutation")]
@@ -23,11 +26,58 @@ impl MutationRoot {
         Ok(Order::try_from(order)?)
     }
 
-    /// Starts a payment attempt (PENDING) for a PENDING order that is not paid; the order's
-    /// payment status becomes PROCESSING.
+    /// Starts a payment attempt (PENDING) with the configured provider for a PENDING order
+    /// that is not paid; the order's payment status becomes PROCESSING.
     async fn create_payment(&self, ctx: &Context<'_>, input: CreatePaymentInput) -> Result<Payment> {
+        let app = app(ctx)?;
         let order_id = parse_id("input.orderId", &input.order_id)?;
-        let payment = orders::create_payment(app(ctx)?.pool(), caller(ctx)?, order_id, input.payment_method).await?;
+        let payment =
+            lifecycle::create_payment(app.pool(), app.providers(), caller(ctx)?, order_id, input.payment_method)
+                .await?;
         Ok(Payment::try_from(payment)?)
+    }
+
+    /// Cancels a PENDING order that is not paid (a paid order is CONFLICT: refund it
+    /// instead); pending payment attempts are cancelled. Admin only.
+    async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> Result<Order> {
+        let order = lifecycle::cancel_order(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
+        Ok(Order::try_from(order)?)
+    }
+
+    /// Records a succeeded manual payment of a PENDING order (payment UNPAID, PROCESSING or
+    /// FAILED): the order becomes COMPLETED/PAID. With `chargeBalance` the user's balance
+    /// pays through the ledger; too little is INSUFFICIENT_BALANCE. Admin only.
+    async fn mark_order_paid(&self, ctx: &Context<'_>, input: MarkOrderPaidInput) -> Result<Order> {
+        let order = lifecycle::mark_order_paid(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
+        Ok(Order::try_from(order)?)
+    }
+
+    /// Refunds part or all of a PAID or PARTIALLY_REFUNDED order, at most what is left to
+    /// refund. With `creditBalance` the amount goes to the user's balance; otherwise back
+    /// through the provider of the payment. Admin only.
+    async fn refund_order(&self, ctx: &Context<'_>, input: RefundOrderInput) -> Result<Order> {
+        let app = app(ctx)?;
+        let order = lifecycle::refund_order(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await?;
+        Ok(Order::try_from(order)?)
+    }
+
+    /// Applies a payment outcome reported by the provider. Repeats change nothing; a
+    /// non-success after a success is recorded as an ignored event. Admin only over
+    /// GraphQL; providers use the signed REST callback.
+    async fn process_payment_callback(&self, ctx: &Context<'_>, input: PaymentCallbackInput) -> Result<Order> {
+        let order = lifecycle::process_callback(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
+        Ok(Order::try_from(order)?)
+    }
+
+    /// Asks the payment's provider for its current state and applies it like a callback.
+    /// Manual payments come back unchanged; an unreachable provider is PROVIDER_ERROR.
+    /// Admin only.
+    async fn reconcile_payment(&self, ctx: &Context<'_>, input: ReconcilePaymentInput) -> Result<Order> {
+        let app = app(ctx)?;
+        let order_id = parse_id("input.orderId", &input.order_id)?;
+        let payment_id = parse_id("input.paymentId", &input.payment_id)?;
+        let order =
+            lifecycle::reconcile_payment(app.pool(), app.providers(), caller(ctx)?, order_id, payment_id).await?;
+        Ok(Order::try_from(order)?)
     }
 }

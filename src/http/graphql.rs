@@ -17,6 +17,8 @@ use serde_json::{Map, Value, json};
 
 use super::HttpState;
 use super::auth::authenticate;
+use super::idempotency;
+use crate::domain::Caller;
 use crate::graphql::with_caller;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,13 @@ enum MediaType {
 }
 
 impl MediaType {
+    fn tag(self) -> &'static str {
+        match self {
+            MediaType::Json => "json",
+            MediaType::GraphqlResponseJson => "graphql-response+json",
+        }
+    }
+
     fn content_type(self) -> HeaderValue {
         HeaderValue::from_static(match self {
             MediaType::Json => "application/json; charset=utf-8",
@@ -60,10 +69,14 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     None
 }
 
-fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn raw_response(status: StatusCode, media: MediaType, body: String) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(CONTENT_TYPE, media.content_type());
     response
+}
+
+fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
+    raw_response(status, media, body.to_string())
 }
 
 fn error_body(message: &str, code: &str) -> Value {
@@ -144,16 +157,15 @@ fn operation_type(params: &Params) -> Option<OperationType> {
     }
 }
 
-async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, params: Params) -> Response {
-    let caller = match authenticate(&state.app, headers).await {
-        Ok(caller) => caller,
-        Err(error) => {
-            let status = StatusCode::from_u16(crate::error::http_status_for_code(error.code()))
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            error.log();
-            return json_response(status, media, &error_body(&error.to_string(), error.code()));
-        }
-    };
+fn error_response(media: MediaType, error: &crate::error::AppError) -> Response {
+    error.log();
+    let status = StatusCode::from_u16(crate::error::http_status_for_code(error.code()))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, media, &error_body(&error.to_string(), error.code()))
+}
+
+/// Runs one operation; returns the status and the serialised body.
+async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params) -> (StatusCode, String) {
     let mut request = Request::new(params.query);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -170,18 +182,50 @@ async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, param
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "serialising a GraphQL response");
-            return json_response(StatusCode::INTERNAL_SERVER_ERROR, media, &error_body("internal error", "INTERNAL"));
+            return (StatusCode::INTERNAL_SERVER_ERROR, error_body("internal error", "INTERNAL").to_string());
         }
     };
-    let status = if is_request_error && media == MediaType::GraphqlResponseJson {
+    if is_request_error && media == MediaType::GraphqlResponseJson {
         if let Some(object) = body.as_object_mut() {
             object.remove("data");
         }
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+        return (StatusCode::BAD_REQUEST, body.to_string());
+    }
+    (StatusCode::OK, body.to_string())
+}
+
+async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, params: Params) -> Response {
+    let caller = match authenticate(&state.app, headers).await {
+        Ok(caller) => caller,
+        Err(error) => return error_response(media, &error),
     };
-    json_response(status, media, &body)
+    let key = match idempotency::key(headers) {
+        Ok(key) => key.filter(|_| operation_type(&params) == Some(OperationType::Mutation)),
+        Err(error) => return error_response(media, &error),
+    };
+    let Some(key) = key else {
+        let (status, body) = run(state.clone(), caller, media, params).await;
+        return raw_response(status, media, body);
+    };
+    let variables = params.variables.as_ref().map(|v| Value::Object(v.clone()).to_string()).unwrap_or_default();
+    let fingerprint = idempotency::fingerprint(&[
+        "graphql",
+        &params.query,
+        params.operation_name.as_deref().unwrap_or(""),
+        &variables,
+        media.tag(),
+    ]);
+    let scope = idempotency::scope(&caller);
+    match idempotency::run(&state.app, scope, key, fingerprint, run(state.clone(), caller, media, params)).await {
+        Ok(stored) => {
+            let mut response = raw_response(stored.status, media, stored.body);
+            if stored.replayed {
+                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            response
+        }
+        Err(error) => error_response(media, &error),
+    }
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {

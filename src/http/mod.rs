@@ -4,6 +4,8 @@
 pub mod auth;
 mod graphql;
 mod health;
+pub mod idempotency;
+pub mod signature;
 
 use axum::Router;
 use axum::http::StatusCode;

@@ -1,13 +1,16 @@
 //! The legacy admin REST API (`000_*.txt`). Every handler runs a fixed GraphQL operation in
 //! process against the same schema and reshapes the answer; none touches the database.
 
+mod body;
 mod error;
+mod exec;
+mod mutations;
 mod orders;
 mod params;
 mod shape;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::http::HttpState;
 
@@ -17,4 +20,10 @@ pub fn routes() -> Router<HttpState> {
     Router::new()
         .route("/api/v1/admin/orders", get(orders::list))
         .route("/api/v1/admin/orders/{id}", get(orders::detail))
+        .route("/api/v1/admin/orders/{id}/cancel", post(mutations::cancel))
+        .route("/api/v1/admin/orders/{id}/pay", post(mutations::pay))
+        .route("/api/v1/admin/orders/{id}/refund", post(mutations::refund))
+        .route("/api/v1/admin/orders/payments/callback", post(mutations::admin_callback))
+        .route("/api/v1/admin/orders/payments/reconcile", post(mutations::reconcile))
+        .route("/api/v1/payments/callback", post(mutations::provider_callback))
 }

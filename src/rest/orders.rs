@@ -1,6 +1,5 @@
 //! `GET /api/v1/admin/orders` and `GET /api/v1/admin/orders/:id`.
 
-use async_graphql::{Request, Variables};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -8,42 +7,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::ApiError;
+use super::exec::{decode, run};
 use super::params::QueryParams;
 use super::shape::{GqlOrder, GqlPageInfo, ORDER_FIELDS, RestOrder, RestPagination};
 use crate::domain::paging::{DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE};
-use crate::domain::{Caller, OrderStatus, PaymentStatus};
-use crate::graphql::with_caller;
+use crate::domain::{OrderStatus, PaymentStatus};
 use crate::http::HttpState;
 use crate::http::auth::authenticate;
-
-/// Runs one GraphQL operation for `caller` and returns its `data`, or the first error.
-async fn run(state: &HttpState, caller: Caller, query: String, variables: Value) -> Result<Value, ApiError> {
-    let request = Request::new(query).variables(Variables::from_json(variables));
-    let response = state.schema.execute(with_caller(request, &state.app, caller)).await;
-    if let Some(error) = response.errors.first() {
-        let code = error
-            .extensions
-            .as_ref()
-            .and_then(|ext| ext.get("code"))
-            .and_then(|code| match code {
-                async_graphql::Value::String(code) => Some(code.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "INTERNAL".to_owned());
-        return Err(ApiError::new(&code, error.message.clone()));
-    }
-    response.data.into_json().map_err(|e| {
-        tracing::error!(error = %e, "GraphQL data is not JSON");
-        ApiError::new("INTERNAL", "internal error")
-    })
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| {
-        tracing::error!(error = %e, "GraphQL answer does not match the REST shape");
-        ApiError::new("INTERNAL", "internal error")
-    })
-}
 
 const SORTS: &[(&str, &str)] = &[
     ("id", "ID"),

@@ -1,0 +1,67 @@
+//! Idempotency keys: the same key with the same request replays the first response without
+//! acting again; with a different request it is IDEMPOTENCY_CONFLICT. Keys are scoped to
+//! the caller and kept at least 24 hours.
+
+use chrono::{Duration, Utc};
+
+use crate::db::{DbPool, queries};
+use crate::error::{AppError, AppResult};
+
+/// How long a key is remembered.
+pub const RETENTION: Duration = Duration::hours(24);
+
+/// What a request carrying a key should do.
+#[derive(Debug)]
+pub enum Claim {
+    /// First use: act, then `complete` (or `release` when the outcome must not be replayed).
+    Owned(i64),
+    /// Seen before with the same request: answer this.
+    Replay { status: u16, body: String },
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+/// Validates a client's key: 1 to 255 visible ASCII characters.
+pub fn validate_key(key: &str) -> AppResult<()> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::bad_input("Idempotency-Key must be 1 to 255 visible ASCII characters"));
+    }
+    Ok(())
+}
+
+pub async fn claim(pool: &DbPool, scope: &str, key: &str, request_hash: &str) -> AppResult<Claim> {
+    let mut conn = pool.get().await?;
+    if let Some(id) = queries::claim_idempotency_key(&mut conn, scope, key, request_hash).await? {
+        return Ok(Claim::Owned(id));
+    }
+    let Some(record) = queries::find_idempotency_key(&mut conn, scope, key).await? else {
+        // Released between our insert and our read: the caller tries again.
+        return Ok(Claim::InProgress);
+    };
+    if record.request_hash != request_hash {
+        return Err(AppError::IdempotencyConflict(format!(
+            "Idempotency-Key {key:?} was already used for a different request; use a new key for a new request"
+        )));
+    }
+    match (record.response_status, record.response_body) {
+        (Some(status), Some(body)) => Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(500), body }),
+        _ => Ok(Claim::InProgress),
+    }
+}
+
+pub async fn complete(pool: &DbPool, id: i64, status: u16, body: &str) -> AppResult<()> {
+    let mut conn = pool.get().await?;
+    Ok(queries::complete_idempotency_key(&mut conn, id, i32::from(status), body, Utc::now()).await?)
+}
+
+/// Forgets a claim whose request failed on the server's side, so a retry acts again.
+pub async fn release(pool: &DbPool, id: i64) -> AppResult<()> {
+    let mut conn = pool.get().await?;
+    Ok(queries::delete_idempotency_key(&mut conn, id).await?)
+}
+
+/// Deletes keys older than the retention period; returns how many.
+pub async fn purge_expired(pool: &DbPool) -> AppResult<usize> {
+    let mut conn = pool.get().await?;
+    Ok(queries::delete_idempotency_keys_before(&mut conn, Utc::now() - RETENTION).await?)
+}

@@ -1,0 +1,899 @@
+//! State changes of an order: start a payment, cancel, mark paid, refund, apply a payment
+//! outcome (callbacks and reconcile share it).
+//!
+//! Every change runs in one transaction that first locks the order row, so concurrent
+//! requests on one order serialise; balances are locked after the order (always in that
+//! order, so two requests never wait on each other crosswise). Provider calls happen
+//! outside transactions: refunds reserve their amount first (`refund_pending_cents`), call
+//! the provider, then settle.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde_json::{Value, json};
+
+use super::access::Caller;
+use super::enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, RefundStatus, decode};
+use super::events::{self, kind};
+use super::ledger::{self, Entry};
+use super::orders::validate_payment_method;
+use super::users::{MAX_AMOUNT_CENTS, ledger_kind};
+use crate::db::models::{self, OrderChanges, PaymentChanges, RefundChanges};
+use crate::db::{DbPool, queries};
+use crate::error::{AppError, AppResult};
+use crate::providers::{
+    PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, Providers, RefundRequest, StartPayment,
+};
+
+impl From<ProviderError> for AppError {
+    fn from(error: ProviderError) -> Self {
+        tracing::warn!(%error, "payment provider error");
+        AppError::Provider(error.to_string())
+    }
+}
+
+/// Timestamps given by clients may be at most this far ahead of the server clock.
+const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+fn timestamp(field: &str, given: Option<DateTime<Utc>>, now: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
+    match given {
+        None => Ok(now),
+        Some(at) if at > now + CLOCK_SKEW => {
+            Err(AppError::bad_input(format!("{field} must not be in the future (got {})", at.to_rfc3339())))
+        }
+        Some(at) if at.timestamp() < 946_684_800 => {
+            Err(AppError::bad_input(format!("{field} must be after 2000-01-01 (got {})", at.to_rfc3339())))
+        }
+        Some(at) => Ok(at),
+    }
+}
+
+/// Trims optional text; blank is absent; longer than `max` characters is refused.
+fn text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
+    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+        return Err(AppError::bad_input(format!("{field} must be at most {max} characters")));
+    }
+    Ok(value)
+}
+
+fn state(order: &models::Order) -> AppResult<(OrderStatus, PaymentStatus)> {
+    Ok((
+        decode(order.status, OrderStatus::from_code, "order status")?,
+        decode(order.payment_status, PaymentStatus::from_code, "payment status")?,
+    ))
+}
+
+fn is_paid(payment_status: PaymentStatus) -> bool {
+    matches!(payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded)
+}
+
+/// Locks an order the caller may see; others are NOT_FOUND.
+async fn lock_visible_order(conn: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<models::Order> {
+    queries::lock_order(conn, id)
+        .await?
+        .filter(|o| caller.can_read_user(o.user_id))
+        .ok_or_else(|| AppError::not_found(format!("order {id} not found")))
+}
+
+// ---------------------------------------------------------------- start a payment
+
+/// Starts a payment attempt (PENDING) with the configured provider for a PENDING order that
+/// is not paid; the order's payment status becomes PROCESSING.
+pub async fn create_payment(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    order_id: i64,
+    payment_method: Option<String>,
+) -> AppResult<models::Payment> {
+    let payment_method = payment_method.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+    if let Some(method) = &payment_method {
+        validate_payment_method("paymentMethod", method)?;
+    }
+    let check = |order: &models::Order| -> AppResult<()> {
+        caller.require_admin_or_owner("createPayment", order.user_id)?;
+        let (status, payment_status) = state(order)?;
+        if status != OrderStatus::Pending || is_paid(payment_status) {
+            return Err(AppError::Conflict(format!(
+                "order {} is {status}/{payment_status}; a payment can only start for a PENDING order that is not paid",
+                order.number
+            )));
+        }
+        Ok(())
+    };
+    // Check first, so no provider payment is created for an order that cannot take one.
+    let order = {
+        let mut conn = pool.get().await?;
+        queries::find_order(&mut conn, order_id)
+            .await?
+            .filter(|o| caller.can_read_user(o.user_id))
+            .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?
+    };
+    check(&order)?;
+    let method = payment_method.unwrap_or_else(|| order.payment_method.clone());
+    let provider = providers.for_new_payments()?;
+    let idempotency_key = format!("order-{}-attempt-{}", order.id, rand_token());
+    let intent_id = provider
+        .start_payment(&StartPayment {
+            order_id: order.id,
+            order_number: &order.number,
+            amount_cents: order.total_cents,
+            currency: &order.currency,
+            payment_method: &method,
+            idempotency_key: &idempotency_key,
+        })
+        .await?;
+    let actor = caller.name.clone();
+    let provider_name = provider.name();
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let order = lock_visible_order(conn, caller, order_id).await?;
+        check(&order)?;
+        let now = Utc::now();
+        let payment = queries::insert_payment(
+            conn,
+            &models::NewPayment {
+                order_id: order.id,
+                status: PaymentAttemptStatus::Pending.code(),
+                provider: provider_name,
+                payment_method: &method,
+                amount_cents: order.total_cents,
+                currency: &order.currency,
+                reference: None,
+                payment_intent_id: intent_id.as_deref(),
+                note: None,
+                paid_at: None,
+            },
+        )
+        .await?;
+        let mut changes = OrderChanges {
+            payment_status: Some(PaymentStatus::Processing.code()),
+            updated_at: Some(now),
+            ..Default::default()
+        };
+        if intent_id.is_some() {
+            changes.payment_intent_id = Some(intent_id.clone());
+        }
+        queries::update_order(conn, order.id, &changes).await?;
+        events::record(
+            conn,
+            order.id,
+            kind::PAYMENT_STARTED,
+            &actor,
+            json!({ "payment_id": payment.id, "provider": payment.provider, "payment_method": method,
+                    "amount_cents": payment.amount_cents, "payment_intent_id": intent_id }),
+        )
+        .await?;
+        Ok(payment)
+    })
+    .await
+}
+
+fn rand_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+// ---------------------------------------------------------------- cancel
+
+#[derive(Debug, Clone, Default)]
+pub struct CancelInput {
+    pub order_id: i64,
+    pub reason: Option<String>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// Cancels a PENDING order that is not paid; pending payment attempts are cancelled too.
+pub async fn cancel_order(pool: &DbPool, caller: &Caller, input: CancelInput) -> AppResult<models::Order> {
+    caller.require_admin("cancelOrder")?;
+    let reason = text("reason", input.reason, 500)?;
+    let now = Utc::now();
+    let cancelled_at = timestamp("cancelledAt", input.cancelled_at, now)?;
+    let actor = caller.name.clone();
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let order = lock_visible_order(conn, caller, input.order_id).await?;
+        let (status, payment_status) = state(&order)?;
+        if status == OrderStatus::Cancelled {
+            return Err(AppError::Conflict(format!("order {} is already cancelled", order.number)));
+        }
+        if is_paid(payment_status) || status != OrderStatus::Pending {
+            return Err(AppError::Conflict(format!(
+                "order {} is {status}/{payment_status}: a paid order cannot be cancelled, refund it instead",
+                order.number
+            )));
+        }
+        let cancelled_payments = queries::set_payments_status_where(
+            conn,
+            order.id,
+            PaymentAttemptStatus::Pending.code(),
+            PaymentAttemptStatus::Cancelled.code(),
+            now,
+        )
+        .await?;
+        // No attempt is under way any more.
+        let payment_status =
+            if payment_status == PaymentStatus::Processing { PaymentStatus::Unpaid } else { payment_status };
+        let order = queries::update_order(
+            conn,
+            order.id,
+            &OrderChanges {
+                status: Some(OrderStatus::Cancelled.code()),
+                payment_status: Some(payment_status.code()),
+                cancelled_at: Some(Some(cancelled_at)),
+                cancel_reason: Some(reason.clone()),
+                updated_at: Some(now),
+                ..Default::default()
+            },
+        )
+        .await?;
+        events::record(
+            conn,
+            order.id,
+            kind::CANCELLED,
+            &actor,
+            json!({ "reason": reason, "cancelled_at": cancelled_at, "cancelled_payment_ids": cancelled_payments }),
+        )
+        .await?;
+        Ok(order)
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- mark paid
+
+#[derive(Debug, Clone, Default)]
+pub struct MarkPaidInput {
+    pub order_id: i64,
+    pub payment_method: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+    pub reference: Option<String>,
+    pub charge_balance: bool,
+}
+
+/// Records a succeeded manual payment for a PENDING order; with `charge_balance` the
+/// user's balance pays (too little balance is INSUFFICIENT_BALANCE and nothing changes).
+pub async fn mark_order_paid(pool: &DbPool, caller: &Caller, input: MarkPaidInput) -> AppResult<models::Order> {
+    caller.require_admin("markOrderPaid")?;
+    let method = text("paymentMethod", input.payment_method, 32)?;
+    if let Some(method) = &method {
+        validate_payment_method("paymentMethod", method)?;
+    }
+    if input.charge_balance && method.as_deref().is_some_and(|m| m != "balance") {
+        return Err(AppError::bad_input("paymentMethod must be balance (or absent) when chargeBalance is true"));
+    }
+    let note = text("note", input.note, 500)?;
+    let reference = text("reference", input.reference, 200)?;
+    let now = Utc::now();
+    let paid_at = timestamp("paidAt", input.paid_at, now)?;
+    let actor = caller.name.clone();
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let order = lock_visible_order(conn, caller, input.order_id).await?;
+        let (status, payment_status) = state(&order)?;
+        if is_paid(payment_status) {
+            return Err(AppError::Conflict(format!("order {} is already paid ({payment_status})", order.number)));
+        }
+        if status != OrderStatus::Pending {
+            return Err(AppError::Conflict(format!(
+                "order {} is {status}; only PENDING orders can be marked paid",
+                order.number
+            )));
+        }
+        let (provider, method) = if input.charge_balance {
+            ("balance", "balance".to_owned())
+        } else {
+            ("manual", method.unwrap_or_else(|| order.payment_method.clone()))
+        };
+        if input.charge_balance {
+            ledger::change_balance(
+                conn,
+                order.user_id,
+                -order.total_cents,
+                Entry {
+                    kind: ledger_kind::ORDER_CHARGE,
+                    order_id: Some(order.id),
+                    refund_id: None,
+                    note: Some(&order.number),
+                },
+            )
+            .await?;
+        }
+        let superseded = queries::set_payments_status_where(
+            conn,
+            order.id,
+            PaymentAttemptStatus::Pending.code(),
+            PaymentAttemptStatus::Cancelled.code(),
+            now,
+        )
+        .await?;
+        let payment = queries::insert_payment(
+            conn,
+            &models::NewPayment {
+                order_id: order.id,
+                status: PaymentAttemptStatus::Succeeded.code(),
+                provider,
+                payment_method: &method,
+                amount_cents: order.total_cents,
+                currency: &order.currency,
+                reference: reference.as_deref(),
+                payment_intent_id: None,
+                note: note.as_deref(),
+                paid_at: Some(paid_at),
+            },
+        )
+        .await?;
+        let order = queries::update_order(
+            conn,
+            order.id,
+            &OrderChanges {
+                status: Some(OrderStatus::Completed.code()),
+                payment_status: Some(PaymentStatus::Paid.code()),
+                payment_method: Some(method.clone()),
+                payment_reference: Some(reference.clone()),
+                payment_failure_code: Some(None),
+                payment_failure_message: Some(None),
+                paid_at: Some(Some(paid_at)),
+                updated_at: Some(now),
+                ..Default::default()
+            },
+        )
+        .await?;
+        events::record(
+            conn,
+            order.id,
+            kind::PAID,
+            &actor,
+            json!({ "payment_id": payment.id, "provider": provider, "payment_method": method, "reference": reference,
+                    "note": note, "charged_balance": input.charge_balance, "amount_cents": order.total_cents,
+                    "superseded_payment_ids": superseded }),
+        )
+        .await?;
+        Ok(order)
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- refund
+
+#[derive(Debug, Clone, Default)]
+pub struct RefundInput {
+    pub order_id: i64,
+    pub amount_cents: i64,
+    pub reason: Option<String>,
+    pub metadata: Option<Value>,
+    pub refund_at: Option<DateTime<Utc>>,
+    pub credit_balance: bool,
+}
+
+/// What phase one of a refund decided.
+enum RefundStep {
+    /// Settled inside the first transaction (balance credit or manual payment).
+    Done(models::Order),
+    /// Reserved; the provider must refund before it settles.
+    CallProvider { refund: models::Refund, provider: String, payment_intent_id: Option<String> },
+}
+
+/// Refunds part or all of a paid order. Concurrent refunds can never together exceed the
+/// paid amount: each one reserves its amount under the order lock.
+pub async fn refund_order(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    input: RefundInput,
+) -> AppResult<models::Order> {
+    caller.require_admin("refundOrder")?;
+    if !(1..=MAX_AMOUNT_CENTS).contains(&input.amount_cents) {
+        return Err(AppError::bad_input(format!(
+            "amountCents must be a positive amount of at most {MAX_AMOUNT_CENTS} (got {})",
+            input.amount_cents
+        )));
+    }
+    let reason = text("reason", input.reason, 500)?;
+    let metadata = match input.metadata {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => return Err(AppError::bad_input("metadata must be a JSON object")),
+    };
+    let now = Utc::now();
+    let refund_at = timestamp("refundAt", input.refund_at, now)?;
+    let actor = caller.name.clone();
+    let amount = input.amount_cents;
+    let order_id = input.order_id;
+
+    let mut conn = pool.get().await?;
+    let step = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let order = lock_visible_order(conn, caller, order_id).await?;
+            let (_, payment_status) = state(&order)?;
+            if !matches!(payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded) {
+                return Err(AppError::Conflict(format!(
+                    "order {} is {payment_status}; only PAID or PARTIALLY_REFUNDED orders can be refunded",
+                    order.number
+                )));
+            }
+            let refundable = order.total_cents - order.refunded_cents - order.refund_pending_cents;
+            if amount > refundable {
+                return Err(AppError::Conflict(format!(
+                    "amountCents {amount} exceeds the {refundable} that can still be refunded on order {}",
+                    order.number
+                )));
+            }
+            let payment = queries::succeeded_payment(conn, order.id).await?.ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("paid order {} has no succeeded payment", order.id))
+            })?;
+            // Money that came from the balance goes back to the balance.
+            let credit_balance = input.credit_balance || payment.provider == "balance";
+            let refund = queries::insert_refund(
+                conn,
+                &models::NewRefund {
+                    order_id: order.id,
+                    payment_id: Some(payment.id),
+                    status: RefundStatus::Pending.code(),
+                    amount_cents: amount,
+                    currency: &order.currency,
+                    reason: reason.as_deref(),
+                    metadata: &metadata,
+                    credit_balance,
+                },
+            )
+            .await?;
+            if credit_balance || payment.provider != "stripe" {
+                let order = settle_refund(conn, order, &refund, refund_at, None, false, &actor).await?;
+                return Ok(RefundStep::Done(order));
+            }
+            queries::update_order(
+                conn,
+                order.id,
+                &OrderChanges {
+                    refund_pending_cents: Some(order.refund_pending_cents + amount),
+                    updated_at: Some(now),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok(RefundStep::CallProvider {
+                refund,
+                provider: payment.provider,
+                payment_intent_id: payment.payment_intent_id,
+            })
+        })
+        .await?;
+
+    let (refund, provider, payment_intent_id) = match step {
+        RefundStep::Done(order) => return Ok(order),
+        RefundStep::CallProvider { refund, provider, payment_intent_id } => (refund, provider, payment_intent_id),
+    };
+    // No transaction is open while the provider works.
+    let outcome = match providers.named(&provider) {
+        Ok(provider) => {
+            let key = format!("refund-{}", refund.id);
+            provider
+                .refund(&RefundRequest {
+                    payment_intent_id: payment_intent_id.as_deref(),
+                    amount_cents: amount,
+                    idempotency_key: &key,
+                })
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let order = queries::lock_order(conn, order_id)
+            .await?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("order {order_id} vanished during a refund")))?;
+        match &outcome {
+            Ok(provider_refund) => {
+                settle_refund(conn, order, &refund, refund_at, provider_refund.id.clone(), true, &actor).await
+            }
+            Err(error) => {
+                queries::update_refund(
+                    conn,
+                    refund.id,
+                    &RefundChanges {
+                        status: Some(RefundStatus::Failed.code()),
+                        updated_at: Some(Utc::now()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                queries::update_order(
+                    conn,
+                    order.id,
+                    &OrderChanges {
+                        refund_pending_cents: Some(order.refund_pending_cents - amount),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                events::record(
+                    conn,
+                    order.id,
+                    kind::REFUND_FAILED,
+                    &actor,
+                    json!({ "refund_id": refund.id, "amount_cents": amount, "error": error.to_string() }),
+                )
+                .await?;
+                Ok(order)
+            }
+        }
+    })
+    .await
+    .and_then(|order| match outcome {
+        Ok(_) => Ok(order),
+        Err(error) => Err(error.into()),
+    })
+}
+
+/// Marks a refund succeeded and moves its amount into `refunded_cents` (out of the
+/// reservation when it was reserved), crediting the balance when asked.
+async fn settle_refund(
+    conn: &mut AsyncPgConnection,
+    order: models::Order,
+    refund: &models::Refund,
+    refund_at: DateTime<Utc>,
+    provider_refund_id: Option<String>,
+    was_reserved: bool,
+    actor: &str,
+) -> AppResult<models::Order> {
+    let now = Utc::now();
+    let refunded = order.refunded_cents + refund.amount_cents;
+    let (status, _) = state(&order)?;
+    let full = refunded == order.total_cents;
+    queries::update_refund(
+        conn,
+        refund.id,
+        &RefundChanges {
+            status: Some(RefundStatus::Succeeded.code()),
+            provider_refund_id: Some(provider_refund_id.clone()),
+            refunded_at: Some(Some(refund_at)),
+            updated_at: Some(now),
+        },
+    )
+    .await?;
+    if refund.credit_balance {
+        ledger::change_balance(
+            conn,
+            order.user_id,
+            refund.amount_cents,
+            Entry {
+                kind: ledger_kind::REFUND_CREDIT,
+                order_id: Some(order.id),
+                refund_id: Some(refund.id),
+                note: refund.reason.as_deref(),
+            },
+        )
+        .await?;
+    }
+    let order = queries::update_order(
+        conn,
+        order.id,
+        &OrderChanges {
+            status: Some(if full { OrderStatus::Refunded } else { status }.code()),
+            payment_status: Some(if full { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded }.code()),
+            refunded_cents: Some(refunded),
+            refund_pending_cents: was_reserved.then(|| order.refund_pending_cents - refund.amount_cents),
+            refunded_at: Some(Some(refund_at)),
+            updated_at: Some(now),
+            ..Default::default()
+        },
+    )
+    .await?;
+    events::record(
+        conn,
+        order.id,
+        kind::REFUNDED,
+        actor,
+        json!({ "refund_id": refund.id, "amount_cents": refund.amount_cents, "refunded_cents": refunded,
+                "credit_balance": refund.credit_balance, "provider_refund_id": provider_refund_id }),
+    )
+    .await?;
+    Ok(order)
+}
+
+// ---------------------------------------------------------------- payment outcomes
+
+/// A payment outcome reported by a callback or found by a reconcile.
+#[derive(Debug, Clone)]
+pub struct PaymentOutcome {
+    pub order_id: i64,
+    pub payment_id: i64,
+    pub status: PaymentAttemptStatus,
+    pub reference: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// Applies a provider's callback. Admin keys (admin REST path, GraphQL) and the signed
+/// provider callback may call it.
+pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOutcome) -> AppResult<models::Order> {
+    caller.require_admin_or_provider("processPaymentCallback")?;
+    let outcome = PaymentOutcome {
+        reference: text("reference", outcome.reference, 200)?,
+        failure_code: text("failureCode", outcome.failure_code, 100)?,
+        failure_message: text("failureMessage", outcome.failure_message, 1000)?,
+        paid_at: Some(timestamp("paidAt", outcome.paid_at, Utc::now())?).filter(|_| outcome.paid_at.is_some()),
+        ..outcome
+    };
+    let actor = caller.name.clone();
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        apply_outcome(conn, &outcome, &actor).await.map(|(order, _)| order)
+    })
+    .await
+}
+
+/// The one code path of callbacks and reconciles. Returns the order and whether it changed.
+async fn apply_outcome(
+    conn: &mut AsyncPgConnection,
+    outcome: &PaymentOutcome,
+    actor: &str,
+) -> AppResult<(models::Order, bool)> {
+    let order = queries::lock_order(conn, outcome.order_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("order {} not found", outcome.order_id)))?;
+    let payment = queries::lock_payment_of_order(conn, order.id, outcome.payment_id).await?.ok_or_else(|| {
+        AppError::not_found(format!("payment {} not found on order {}", outcome.payment_id, outcome.order_id))
+    })?;
+    let attempt = decode(payment.status, PaymentAttemptStatus::from_code, "payment attempt status")?;
+    let (status, payment_status) = state(&order)?;
+    let now = Utc::now();
+
+    if attempt == outcome.status {
+        // A repeated callback with the same outcome changes nothing.
+        return Ok((order, false));
+    }
+    if attempt == PaymentAttemptStatus::Succeeded {
+        events::record(
+            conn,
+            order.id,
+            kind::CALLBACK_IGNORED,
+            actor,
+            json!({ "payment_id": payment.id, "status": outcome.status,
+                    "reason": "the payment already succeeded; later outcomes are ignored" }),
+        )
+        .await?;
+        return Ok((order, false));
+    }
+
+    let order = match outcome.status {
+        PaymentAttemptStatus::Succeeded => {
+            let paid_at = outcome.paid_at.unwrap_or(now);
+            let reference = outcome.reference.clone().or(payment.reference.clone());
+            if is_paid(payment_status) {
+                // Another attempt already paid this order: the money came twice.
+                queries::update_payment(
+                    conn,
+                    payment.id,
+                    &PaymentChanges {
+                        status: Some(PaymentAttemptStatus::Cancelled.code()),
+                        reference: Some(reference.clone()),
+                        failure_code: Some(Some("duplicate_payment".to_owned())),
+                        failure_message: Some(Some(
+                            "the order was already paid by another attempt; this amount is due back".to_owned(),
+                        )),
+                        updated_at: Some(now),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                events::record(
+                    conn,
+                    order.id,
+                    kind::REFUND_DUE,
+                    actor,
+                    json!({ "payment_id": payment.id, "amount_cents": payment.amount_cents, "reference": reference,
+                            "reason": "duplicate payment: the order was already paid" }),
+                )
+                .await?;
+                return Ok((order, true));
+            }
+            queries::update_payment(
+                conn,
+                payment.id,
+                &PaymentChanges {
+                    status: Some(PaymentAttemptStatus::Succeeded.code()),
+                    reference: Some(reference.clone()),
+                    failure_code: Some(None),
+                    failure_message: Some(None),
+                    paid_at: Some(Some(paid_at)),
+                    updated_at: Some(now),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let others = queries::set_payments_status_where(
+                conn,
+                order.id,
+                PaymentAttemptStatus::Pending.code(),
+                PaymentAttemptStatus::Cancelled.code(),
+                now,
+            )
+            .await?;
+            let cancelled = status == OrderStatus::Cancelled;
+            let order = queries::update_order(
+                conn,
+                order.id,
+                &OrderChanges {
+                    // Money for a cancelled order is recorded, the order stays cancelled.
+                    status: Some(if cancelled { OrderStatus::Cancelled } else { OrderStatus::Completed }.code()),
+                    payment_status: Some(PaymentStatus::Paid.code()),
+                    payment_reference: Some(reference.clone()),
+                    payment_intent_id: payment.payment_intent_id.clone().map(Some),
+                    payment_failure_code: Some(None),
+                    payment_failure_message: Some(None),
+                    paid_at: Some(Some(paid_at)),
+                    updated_at: Some(now),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            events::record(
+                conn,
+                order.id,
+                kind::PAID,
+                actor,
+                json!({ "payment_id": payment.id, "provider": payment.provider, "reference": reference,
+                        "amount_cents": payment.amount_cents, "superseded_payment_ids": others }),
+            )
+            .await?;
+            if cancelled {
+                events::record(
+                    conn,
+                    order.id,
+                    kind::REFUND_DUE,
+                    actor,
+                    json!({ "payment_id": payment.id, "amount_cents": payment.amount_cents,
+                            "reason": "payment succeeded after the order was cancelled" }),
+                )
+                .await?;
+            }
+            order
+        }
+        PaymentAttemptStatus::Failed => {
+            let code = outcome.failure_code.clone().unwrap_or_else(|| "payment_failed".to_owned());
+            let message = outcome.failure_message.clone();
+            queries::update_payment(
+                conn,
+                payment.id,
+                &PaymentChanges {
+                    status: Some(PaymentAttemptStatus::Failed.code()),
+                    failure_code: Some(Some(code.clone())),
+                    failure_message: Some(message.clone()),
+                    updated_at: Some(now),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let order = if status == OrderStatus::Pending && !is_paid(payment_status) {
+                queries::update_order(
+                    conn,
+                    order.id,
+                    &OrderChanges {
+                        payment_status: Some(PaymentStatus::Failed.code()),
+                        payment_failure_code: Some(Some(code.clone())),
+                        payment_failure_message: Some(message.clone()),
+                        updated_at: Some(now),
+                        ..Default::default()
+                    },
+                )
+                .await?
+            } else {
+                order
+            };
+            events::record(
+                conn,
+                order.id,
+                kind::PAYMENT_FAILED,
+                actor,
+                json!({ "payment_id": payment.id, "failure_code": code, "failure_message": message }),
+            )
+            .await?;
+            order
+        }
+        PaymentAttemptStatus::Pending | PaymentAttemptStatus::Cancelled => {
+            let to = outcome.status;
+            queries::update_payment(
+                conn,
+                payment.id,
+                &PaymentChanges { status: Some(to.code()), updated_at: Some(now), ..Default::default() },
+            )
+            .await?;
+            let new_payment_status = match (to, payment_status) {
+                (PaymentAttemptStatus::Pending, PaymentStatus::Unpaid | PaymentStatus::Failed) => {
+                    Some(PaymentStatus::Processing)
+                }
+                (PaymentAttemptStatus::Cancelled, PaymentStatus::Processing) => Some(PaymentStatus::Unpaid),
+                _ => None,
+            }
+            .filter(|_| status == OrderStatus::Pending);
+            let order = match new_payment_status {
+                Some(new) => {
+                    queries::update_order(
+                        conn,
+                        order.id,
+                        &OrderChanges { payment_status: Some(new.code()), updated_at: Some(now), ..Default::default() },
+                    )
+                    .await?
+                }
+                None => order,
+            };
+            let event =
+                if to == PaymentAttemptStatus::Pending { kind::PAYMENT_PROCESSING } else { kind::PAYMENT_CANCELLED };
+            events::record(conn, order.id, event, actor, json!({ "payment_id": payment.id })).await?;
+            order
+        }
+    };
+    Ok((order, true))
+}
+
+// ---------------------------------------------------------------- reconcile
+
+fn outcome_from_provider(order_id: i64, payment_id: i64, found: &ProviderPayment) -> PaymentOutcome {
+    PaymentOutcome {
+        order_id,
+        payment_id,
+        status: match found.status {
+            ProviderPaymentStatus::Pending => PaymentAttemptStatus::Pending,
+            ProviderPaymentStatus::Succeeded => PaymentAttemptStatus::Succeeded,
+            ProviderPaymentStatus::Failed => PaymentAttemptStatus::Failed,
+            ProviderPaymentStatus::Cancelled => PaymentAttemptStatus::Cancelled,
+        },
+        reference: found.reference.clone(),
+        failure_code: found.failure_code.clone(),
+        failure_message: found.failure_message.clone(),
+        paid_at: found.paid_at,
+    }
+}
+
+/// Asks the attempt's provider for the truth and applies it exactly as a callback would.
+/// Manual attempts have nothing to ask: the order comes back unchanged.
+pub async fn reconcile_payment(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    order_id: i64,
+    payment_id: i64,
+) -> AppResult<models::Order> {
+    caller.require_admin("reconcilePayment")?;
+    let (order, payment) = {
+        let mut conn = pool.get().await?;
+        let order = queries::find_order(&mut conn, order_id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
+        let payment = queries::find_payment_of_order(&mut conn, order_id, payment_id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("payment {payment_id} not found on order {order_id}")))?;
+        (order, payment)
+    };
+    let provider: &dyn PaymentProvider = providers.named(&payment.provider)?;
+    if provider.name() != "stripe" {
+        return Ok(order);
+    }
+    let intent = payment.payment_intent_id.as_deref().ok_or_else(|| {
+        AppError::Provider(format!("payment {payment_id} has no provider payment intent to reconcile"))
+    })?;
+    let found = provider.fetch_payment(intent).await?;
+    let outcome = outcome_from_provider(order_id, payment_id, &found);
+    let actor = format!("{} (reconcile)", caller.name);
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let (order, changed) = apply_outcome(conn, &outcome, &actor).await?;
+        if changed {
+            events::record(
+                conn,
+                order.id,
+                kind::RECONCILED,
+                &actor,
+                json!({ "payment_id": payment_id, "provider": provider.name(), "provider_status": found.raw_status }),
+            )
+            .await?;
+        }
+        Ok(order)
+    })
+    .await
+}

@@ -1,0 +1,100 @@
+//! `Idempotency-Key` for mutations, shared by GraphQL and REST.
+//!
+//! The first request with a key claims it, acts, and stores its status and body; a later
+//! request with the same key and the same request gets that response again (header
+//! `Idempotent-Replayed: true`) without acting; with a different request it is
+//! IDEMPOTENCY_CONFLICT. Two requests arriving together: the second waits for the first.
+//! The action runs in its own task, so a client that disconnects cannot leave a claim
+//! half-done. Server-side failures (5xx) are not stored, so a retry acts again.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::domain::idempotency::{self, Claim};
+use crate::domain::{Caller, Role};
+use crate::error::{AppError, AppResult};
+
+const HEADER: &str = "idempotency-key";
+/// How long a duplicate waits for the first request before giving up.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(15);
+
+/// A response that can be stored and replayed.
+pub struct Stored {
+    pub status: StatusCode,
+    pub body: String,
+    pub replayed: bool,
+}
+
+/// The client's key, if it sent one.
+pub fn key(headers: &HeaderMap) -> AppResult<Option<String>> {
+    let Some(value) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value.to_str().map_err(|_| AppError::bad_input("Idempotency-Key must be visible ASCII"))?.trim();
+    idempotency::validate_key(key)?;
+    Ok(Some(key.to_owned()))
+}
+
+/// Keys belong to the API key that sent them (the provider has a scope of its own).
+pub fn scope(caller: &Caller) -> String {
+    match caller.role {
+        Role::Provider => "provider".to_owned(),
+        _ => format!("key:{}", caller.key_id),
+    }
+}
+
+/// A fingerprint of a request: what makes two requests "the same".
+pub fn fingerprint(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Runs `act` at most once per `(scope, key)`.
+pub async fn run<F>(app: &App, scope: String, key: String, fingerprint: String, act: F) -> AppResult<Stored>
+where
+    F: Future<Output = (StatusCode, String)> + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+    let mut act = Some(act);
+    loop {
+        match idempotency::claim(app.pool(), &scope, &key, &fingerprint).await? {
+            Claim::Owned(id) => {
+                let Some(act) = act.take() else {
+                    return Err(AppError::internal(anyhow::anyhow!("idempotent action claimed twice")));
+                };
+                let app = app.clone();
+                let task = tokio::spawn(async move {
+                    let (status, body) = act.await;
+                    let stored = if status.is_server_error() {
+                        idempotency::release(app.pool(), id).await
+                    } else {
+                        idempotency::complete(app.pool(), id, status.as_u16(), &body).await
+                    };
+                    if let Err(error) = stored {
+                        error.log();
+                    }
+                    (status, body)
+                });
+                let (status, body) = task.await.map_err(AppError::internal)?;
+                return Ok(Stored { status, body, replayed: false });
+            }
+            Claim::Replay { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return Ok(Stored { status, body, replayed: true });
+            }
+            Claim::InProgress if tokio::time::Instant::now() >= deadline => {
+                return Err(AppError::Conflict(
+                    "a request with this Idempotency-Key is still in progress; retry later".to_owned(),
+                ));
+            }
+            Claim::InProgress => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}

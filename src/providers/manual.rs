@@ -1,0 +1,23 @@
+use super::{PaymentProvider, ProviderError, ProviderPayment, ProviderRefund, RefundRequest, StartPayment};
+
+/// Payments recorded by staff: nothing leaves the service.
+pub struct ManualProvider;
+
+#[async_trait::async_trait]
+impl PaymentProvider for ManualProvider {
+    fn name(&self) -> &'static str {
+        "manual"
+    }
+
+    async fn start_payment(&self, _request: &StartPayment<'_>) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+
+    async fn fetch_payment(&self, _payment_intent_id: &str) -> Result<ProviderPayment, ProviderError> {
+        Err(ProviderError::Rejected("manual payments have no provider state to fetch".to_owned()))
+    }
+
+    async fn refund(&self, _request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError> {
+        Ok(ProviderRefund { id: None })
+    }
+}

@@ -1,0 +1,128 @@
+//! Payment providers: one trait, two implementations. `manual` makes no external calls;
+//! `stripe` speaks Stripe's REST API. Callers never hold a database transaction open
+//! while a provider call runs.
+
+mod manual;
+mod stripe;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, ProviderKind};
+
+pub use manual::ManualProvider;
+pub use stripe::StripeProvider;
+
+/// What went wrong talking to a provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("the payment provider could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the payment provider refused the request: {0}")]
+    Rejected(String),
+    #[error("{0}")]
+    NotConfigured(String),
+}
+
+/// State of a payment at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderPaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// A payment as the provider reports it.
+#[derive(Debug, Clone)]
+pub struct ProviderPayment {
+    pub status: ProviderPaymentStatus,
+    /// The provider's own status word, kept in events.
+    pub raw_status: String,
+    pub reference: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// A new payment to start.
+#[derive(Debug, Clone)]
+pub struct StartPayment<'a> {
+    pub order_id: i64,
+    pub order_number: &'a str,
+    pub amount_cents: i64,
+    pub currency: &'a str,
+    pub payment_method: &'a str,
+    /// Sent as the provider's idempotency key so a retried start creates one payment.
+    pub idempotency_key: &'a str,
+}
+
+/// A refund to send.
+#[derive(Debug, Clone)]
+pub struct RefundRequest<'a> {
+    pub payment_intent_id: Option<&'a str>,
+    pub amount_cents: i64,
+    /// Sent as the provider's idempotency key: a retried refund is refunded once.
+    pub idempotency_key: &'a str,
+}
+
+/// A refund the provider accepted.
+#[derive(Debug, Clone)]
+pub struct ProviderRefund {
+    pub id: Option<String>,
+}
+
+#[async_trait::async_trait]
+pub trait PaymentProvider: Send + Sync {
+    /// The `provider` recorded on payment attempts.
+    fn name(&self) -> &'static str;
+
+    /// Starts a payment; returns the provider's payment intent id, if it has one.
+    async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Option<String>, ProviderError>;
+
+    /// The current state of a payment at the provider.
+    async fn fetch_payment(&self, payment_intent_id: &str) -> Result<ProviderPayment, ProviderError>;
+
+    /// Refunds (part of) a payment.
+    async fn refund(&self, request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError>;
+}
+
+/// The providers this process can use.
+#[derive(Clone)]
+pub struct Providers {
+    default: ProviderKind,
+    manual: Arc<ManualProvider>,
+    stripe: Option<Arc<StripeProvider>>,
+}
+
+impl Providers {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let stripe = if config.payment_provider == ProviderKind::Stripe || !config.stripe_secret_key.is_empty() {
+            Some(Arc::new(StripeProvider::new(&config.stripe_api_base, &config.stripe_secret_key)?))
+        } else {
+            None
+        };
+        Ok(Self { default: config.payment_provider, manual: Arc::new(ManualProvider), stripe })
+    }
+
+    /// The provider that handles new payment attempts (`PAYMENT_PROVIDER`).
+    pub fn for_new_payments(&self) -> Result<&dyn PaymentProvider, ProviderError> {
+        match self.default {
+            ProviderKind::Manual => Ok(self.manual.as_ref()),
+            ProviderKind::Stripe => self.named("stripe"),
+        }
+    }
+
+    /// The provider of an existing attempt, by its recorded name.
+    pub fn named(&self, name: &str) -> Result<&dyn PaymentProvider, ProviderError> {
+        match name {
+            "stripe" => self
+                .stripe
+                .as_deref()
+                .map(|s| s as &dyn PaymentProvider)
+                .ok_or_else(|| ProviderError::NotConfigured("the stripe provider is not configured".to_owned())),
+            _ => Ok(self.manual.as_ref()),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Stripe's REST API: PaymentIntents to pay, Refunds (with an idempotency key) to refund.
+//! The base URL is configurable so tests run against a local fake (localstripe).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{
+    PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, ProviderRefund, RefundRequest, StartPayment,
+};
+
+pub struct StripeProvider {
+    http: reqwest::Client,
+    base: String,
+    secret_key: String,
+}
+
+#[derive(Deserialize)]
+struct StripeErrorBody {
+    error: StripeError,
+}
+
+#[derive(Deserialize)]
+struct StripeError {
+    message: Option<String>,
+    code: Option<String>,
+    decline_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PaymentIntent {
+    id: String,
+    status: String,
+    #[serde(default)]
+    last_payment_error: Option<StripeError>,
+    #[serde(default)]
+    latest_charge: Option<serde_json::Value>,
+    #[serde(default)]
+    created: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Refund {
+    id: String,
+    status: Option<String>,
+}
+
+impl StripeProvider {
+    pub fn new(base: &str, secret_key: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
+            .build()?;
+        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), secret_key: secret_key.to_owned() })
+    }
+
+    async fn send<T: for<'de> Deserialize<'de>>(&self, request: reqwest::RequestBuilder) -> Result<T, ProviderError> {
+        let response = request
+            .bearer_auth(&self.secret_key)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| ProviderError::Unreachable(e.without_url().to_string()))?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<StripeErrorBody>(&body)
+                .ok()
+                .and_then(|b| b.error.message)
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            return Err(if status.is_server_error() {
+                ProviderError::Unreachable(message)
+            } else {
+                ProviderError::Rejected(message)
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| ProviderError::Rejected(format!("unexpected answer: {e}")))
+    }
+}
+
+fn map_intent(intent: PaymentIntent) -> ProviderPayment {
+    let status = match intent.status.as_str() {
+        "succeeded" => ProviderPaymentStatus::Succeeded,
+        "canceled" => ProviderPaymentStatus::Cancelled,
+        // A failed attempt returns the intent to requires_payment_method with the error.
+        "requires_payment_method" if intent.last_payment_error.is_some() => ProviderPaymentStatus::Failed,
+        _ => ProviderPaymentStatus::Pending,
+    };
+    let (failure_code, failure_message) = match (&status, intent.last_payment_error) {
+        (ProviderPaymentStatus::Failed, Some(error)) => {
+            (error.decline_code.or(error.code).or(Some("card_declined".to_owned())), error.message)
+        }
+        _ => (None, None),
+    };
+    let reference = match intent.latest_charge {
+        Some(serde_json::Value::String(charge)) => Some(charge),
+        Some(serde_json::Value::Object(charge)) => charge.get("id").and_then(|v| v.as_str()).map(str::to_owned),
+        _ => None,
+    }
+    .or_else(|| Some(intent.id.clone()));
+    let paid_at = (status == ProviderPaymentStatus::Succeeded)
+        .then(|| intent.created.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)))
+        .flatten();
+    ProviderPayment { status, raw_status: intent.status, reference, failure_code, failure_message, paid_at }
+}
+
+#[async_trait::async_trait]
+impl PaymentProvider for StripeProvider {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Option<String>, ProviderError> {
+        let form = [
+            ("amount", request.amount_cents.to_string()),
+            ("currency", request.currency.to_ascii_lowercase()),
+            ("payment_method_types[]", "card".to_owned()),
+            ("metadata[order_id]", request.order_id.to_string()),
+            ("metadata[order_number]", request.order_number.to_owned()),
+        ];
+        let intent: PaymentIntent = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/payment_intents", self.base))
+                    .header("Idempotency-Key", request.idempotency_key)
+                    .form(&form),
+            )
+            .await?;
+        Ok(Some(intent.id))
+    }
+
+    async fn fetch_payment(&self, payment_intent_id: &str) -> Result<ProviderPayment, ProviderError> {
+        let url = format!("{}/v1/payment_intents/{}", self.base, urlencode(payment_intent_id));
+        let intent: PaymentIntent = self.send(self.http.get(url)).await?;
+        Ok(map_intent(intent))
+    }
+
+    async fn refund(&self, request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError> {
+        let intent = request
+            .payment_intent_id
+            .ok_or_else(|| ProviderError::Rejected("the payment has no payment intent to refund".to_owned()))?;
+        let form = [("payment_intent", intent.to_owned()), ("amount", request.amount_cents.to_string())];
+        let refund: Refund = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/refunds", self.base))
+                    .header("Idempotency-Key", request.idempotency_key)
+                    .form(&form),
+            )
+            .await?;
+        match refund.status.as_deref() {
+            Some("failed") | Some("canceled") => {
+                Err(ProviderError::Rejected(format!("refund {} was {}", refund.id, refund.status.unwrap_or_default())))
+            }
+            _ => Ok(ProviderRefund { id: Some(refund.id) }),
+        }
+    }
+}
+
+/// Percent-encodes an id for a URL path segment.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,40 @@
+//! Runs GraphQL operations in process for the REST handlers.
+
+use async_graphql::{Request, Variables};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ApiError;
+use crate::domain::Caller;
+use crate::graphql::with_caller;
+use crate::http::HttpState;
+
+/// Runs one GraphQL operation for `caller` and returns its `data`, or the first error.
+pub async fn run(state: &HttpState, caller: Caller, query: String, variables: Value) -> Result<Value, ApiError> {
+    let request = Request::new(query).variables(Variables::from_json(variables));
+    let response = state.schema.execute(with_caller(request, &state.app, caller)).await;
+    if let Some(error) = response.errors.first() {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .and_then(|code| match code {
+                async_graphql::Value::String(code) => Some(code.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "INTERNAL".to_owned());
+        return Err(ApiError::new(&code, error.message.clone()));
+    }
+    response.data.into_json().map_err(|e| {
+        tracing::error!(error = %e, "GraphQL data is not JSON");
+        ApiError::new("INTERNAL", "internal error")
+    })
+}
+
+/// Reads GraphQL data into a REST-side struct.
+pub fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| {
+        tracing::error!(error = %e, "GraphQL answer does not match the REST shape");
+        ApiError::new("INTERNAL", "internal error")
+    })
+}

@@ -1,0 +1,213 @@
+//! The POST paths of the legacy API. Each reads its body (JSON or form), runs one GraphQL
+//! mutation in process and answers `{"order": ...}` in the legacy shape.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::body::Fields;
+use super::exec::{decode, run};
+use super::orders::path_id;
+use super::shape::{GqlOrder, ORDER_FIELDS, RestOrder};
+use crate::domain::{Caller, PaymentAttemptStatus};
+use crate::http::auth::authenticate;
+use crate::http::signature;
+use crate::http::{HttpState, idempotency};
+
+/// Runs `mutation { <field>(input: $input) { ...LegacyOrder } }` and shapes `{"order": ...}`.
+async fn order_mutation(
+    state: HttpState,
+    caller: Caller,
+    field: &'static str,
+    input_type: &'static str,
+    input: Value,
+) -> (StatusCode, String) {
+    let query = format!(
+        "mutation Legacy($input: {input_type}!) {{ {field}(input: $input) {{ ...LegacyOrder }} }} {ORDER_FIELDS}"
+    );
+    let result = async {
+        let mut data = run(&state, caller, query, json!({ "input": input })).await?;
+        let order = RestOrder::try_from(decode::<GqlOrder>(data[field].take())?)?;
+        Ok::<_, ApiError>(json!({ "order": order }))
+    }
+    .await;
+    match result {
+        Ok(body) => (StatusCode::OK, body.to_string()),
+        Err(error) => {
+            let response = error.into_response();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Runs the mutation once per Idempotency-Key (when the client sent one).
+async fn respond(
+    state: HttpState,
+    headers: &HeaderMap,
+    caller: Caller,
+    path: &str,
+    field: &'static str,
+    input_type: &'static str,
+    input: Value,
+) -> Response {
+    let key = match idempotency::key(headers) {
+        Ok(key) => key,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
+    let Some(key) = key else {
+        let (status, body) = order_mutation(state, caller, field, input_type, input).await;
+        return json_response(status, body, false);
+    };
+    // The parsed input, not the raw bytes: JSON and form bodies saying the same are the same.
+    let fingerprint = idempotency::fingerprint(&["rest", path, &input.to_string()]);
+    let scope = idempotency::scope(&caller);
+    let act = order_mutation(state.clone(), caller, field, input_type, input);
+    match idempotency::run(&state.app, scope, key, fingerprint, act).await {
+        Ok(stored) => json_response(stored.status, stored.body, stored.replayed),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+macro_rules! try_api {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(error) => return ApiError::from(error).into_response(),
+        }
+    };
+}
+
+pub async fn cancel(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let caller = try_api!(authenticate(&state.app, &headers).await);
+    let id = try_api!(path_id(&raw_id));
+    let fields = try_api!(Fields::parse(&headers, &body));
+    let input = json!({
+        "id": id.to_string(),
+        "reason": try_api!(fields.string("reason")),
+        "cancelledAt": try_api!(fields.unix_time("cancelled_at")),
+    });
+    respond(state, &headers, caller, &format!("/orders/{id}/cancel"), "cancelOrder", "CancelOrderInput", input).await
+}
+
+pub async fn pay(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let caller = try_api!(authenticate(&state.app, &headers).await);
+    let id = try_api!(path_id(&raw_id));
+    let fields = try_api!(Fields::parse(&headers, &body));
+    let input = json!({
+        "id": id.to_string(),
+        "paymentMethod": try_api!(fields.string("payment_method")),
+        "paidAt": try_api!(fields.unix_time("paid_at")),
+        "note": try_api!(fields.string("note")),
+        "reference": try_api!(fields.string("reference")),
+        "chargeBalance": try_api!(fields.bool("charge_balance")),
+    });
+    respond(state, &headers, caller, &format!("/orders/{id}/pay"), "markOrderPaid", "MarkOrderPaidInput", input).await
+}
+
+pub async fn refund(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let caller = try_api!(authenticate(&state.app, &headers).await);
+    let id = try_api!(path_id(&raw_id));
+    let fields = try_api!(Fields::parse(&headers, &body));
+    let amount = match try_api!(fields.int("amount_cents")) {
+        Some(amount) if amount > 0 => amount,
+        Some(_) => return ApiError::bad_input("amount_cents must be a positive integer").into_response(),
+        None => return ApiError::bad_input("amount_cents is required").into_response(),
+    };
+    let input = json!({
+        "id": id.to_string(),
+        "amountCents": amount,
+        "reason": try_api!(fields.string("reason")),
+        "metadata": try_api!(fields.object("metadata")),
+        "refundAt": try_api!(fields.unix_time("refund_at")),
+        "creditBalance": try_api!(fields.bool("credit_balance")),
+    });
+    respond(state, &headers, caller, &format!("/orders/{id}/refund"), "refundOrder", "RefundOrderInput", input).await
+}
+
+fn callback_input(fields: &Fields) -> Result<Value, ApiError> {
+    let status = match fields.int("status")? {
+        Some(code) => PaymentAttemptStatus::from_code(code).ok_or_else(|| {
+            ApiError::bad_input(format!(
+                "status must be one of 1 (PENDING), 2 (SUCCEEDED), 3 (FAILED), 4 (CANCELLED) (got {code})"
+            ))
+        })?,
+        None => return Err(ApiError::bad_input("status is required")),
+    };
+    Ok(json!({
+        "orderId": fields.id("order_id")?.to_string(),
+        "paymentId": fields.id("payment_id")?.to_string(),
+        "status": status.as_str(),
+        "reference": fields.string("reference")?,
+        "failureCode": fields.string("failure_code")?,
+        "failureMessage": fields.string("failure_message")?,
+        "paidAt": fields.unix_time("paid_at")?,
+    }))
+}
+
+/// `POST /api/v1/admin/orders/payments/callback`: an admin reports an outcome.
+pub async fn admin_callback(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = try_api!(authenticate(&state.app, &headers).await);
+    let fields = try_api!(Fields::parse(&headers, &body));
+    let input = try_api!(callback_input(&fields));
+    respond(state, &headers, caller, "/payments/callback", "processPaymentCallback", "PaymentCallbackInput", input)
+        .await
+}
+
+/// `POST /api/v1/payments/callback`: the provider reports an outcome, signed.
+pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
+    let now = chrono::Utc::now().timestamp();
+    try_api!(signature::verify(&state.app.config().callback_secret, header, &body, now));
+    let fields = try_api!(Fields::parse(&headers, &body));
+    let input = try_api!(callback_input(&fields));
+    respond(
+        state,
+        &headers,
+        Caller::provider(),
+        "/payments/callback",
+        "processPaymentCallback",
+        "PaymentCallbackInput",
+        input,
+    )
+    .await
+}
+
+/// `POST /api/v1/admin/orders/payments/reconcile`.
+pub async fn reconcile(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = try_api!(authenticate(&state.app, &headers).await);
+    let fields = try_api!(Fields::parse(&headers, &body));
+    let input = json!({
+        "orderId": try_api!(fields.id("order_id")).to_string(),
+        "paymentId": try_api!(fields.id("payment_id")).to_string(),
+    });
+    respond(state, &headers, caller, "/payments/reconcile", "reconcilePayment", "ReconcilePaymentInput", input).await
+}
