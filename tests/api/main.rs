@@ -5,12 +5,16 @@
 
 mod access;
 mod binary;
+mod callbacks;
 mod common;
 mod dataloader;
 mod graphql_http;
 mod graphql_reads;
 mod graphql_writes;
+mod idempotency;
 mod migrations;
+mod mutations;
+mod races;
 mod rest_reads;
 mod schema;
 mod seed;

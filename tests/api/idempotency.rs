@@ -1,0 +1,71 @@
+//! Idempotency-Key semantics beyond the race: GraphQL, scoping, errors.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use billing_api::domain::Role;
+use serde_json::json;
+
+use crate::common::{TestApp, error_code};
+use crate::graphql_reads::count;
+use crate::mutations::{order_of, pay};
+
+fn gql(key: &str, idempotency: &str, query: &str, variables: serde_json::Value) -> Request<Body> {
+    Request::post("/graphql")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("idempotency-key", idempotency)
+        .body(Body::from(json!({ "query": query, "variables": variables }).to_string()))
+        .unwrap()
+}
+
+const REFUND: &str =
+    "mutation($o: ID!, $a: Int!) { refundOrder(input: { id: $o, amountCents: $a }) { refundedCents } }";
+
+#[tokio::test]
+async fn graphql_mutations_replay_and_conflict() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 1_000).await;
+    pay(&t, order).await;
+    let vars = json!({ "o": order.to_string(), "a": 250 });
+    let first = t.send(gql(&t.admin_key, "k-1", REFUND, vars.clone())).await;
+    assert_eq!(first.body["data"]["refundOrder"]["refundedCents"], 250);
+    let again = t.send(gql(&t.admin_key, "k-1", REFUND, vars.clone())).await;
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds").await, 1);
+
+    let different = t.send(gql(&t.admin_key, "k-1", REFUND, json!({ "o": order.to_string(), "a": 300 }))).await;
+    assert_eq!(different.status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&different.body), "IDEMPOTENCY_CONFLICT");
+
+    // Keys are scoped to the API key: another admin key may use the same text.
+    let other_admin = t.key(Role::Admin, None).await;
+    let other = t.send(gql(&other_admin, "k-1", REFUND, vars)).await;
+    assert_eq!(other.body["data"]["refundOrder"]["refundedCents"], 500);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds").await, 2);
+}
+
+#[tokio::test]
+async fn errors_replay_too_and_bad_keys_are_refused() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 1_000).await;
+    // A refused request is remembered: the same key keeps answering the same refusal.
+    let vars = json!({ "o": order.to_string(), "a": 100 });
+    let refused = t.send(gql(&t.admin_key, "k-2", REFUND, vars.clone())).await;
+    assert_eq!(error_code(&refused.body), "CONFLICT");
+    pay(&t, order).await;
+    let replay = t.send(gql(&t.admin_key, "k-2", REFUND, vars)).await;
+    assert_eq!(replay.body, refused.body);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds").await, 0);
+
+    let bad = t.send(gql(&t.admin_key, "has space", REFUND, json!({ "o": order.to_string(), "a": 1 }))).await;
+    assert_eq!(error_code(&bad.body), "BAD_USER_INPUT");
+    let long = "x".repeat(256);
+    let bad = t.send(gql(&t.admin_key, &long, REFUND, json!({ "o": order.to_string(), "a": 1 }))).await;
+    assert_eq!(error_code(&bad.body), "BAD_USER_INPUT");
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds").await, 0);
+    // Queries ignore the header.
+    let query = t.send(gql(&t.admin_key, "k-3", "{ __typename }", json!({}))).await;
+    assert_eq!(query.body["data"]["__typename"], "Query");
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM idempotency_keys WHERE key = 'k-3'").await, 0);
+}
