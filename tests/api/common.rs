@@ -108,10 +108,6 @@ impl TestApp {
             .raw
     }
 
-    pub async fn conn(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.url).await.expect("connect")
-    }
-
     /// Sends a request through the router in process.
     pub async fn send(&self, request: Request<Body>) -> Response {
         let response = self.router.clone().oneshot(request).await.expect("router");

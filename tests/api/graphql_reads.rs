@@ -20,7 +20,7 @@ async fn sql_count(t: &TestApp, sql: &str) -> i64 {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = t.conn().await;
+    let mut conn = t.app.pool().get().await.expect("pooled connection");
     diesel::sql_query(sql).get_result::<Count>(&mut conn).await.expect(sql).n
 }
 

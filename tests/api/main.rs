@@ -14,6 +14,7 @@ mod graphql_writes;
 mod idempotency;
 mod migrations;
 mod mutations;
+mod property;
 mod races;
 mod rest_reads;
 mod schema;
