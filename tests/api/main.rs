@@ -19,3 +19,4 @@ mod races;
 mod rest_reads;
 mod schema;
 mod seed;
+mod stripe;
