@@ -212,9 +212,25 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         println!("development admin key: {key}");
         println!("try: curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/admin/orders?per_page=2");
     }
-    axum::serve(listener, http::router(app)).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    let purger = tokio::spawn(purge_idempotency_keys(app.clone()));
+    let served = axum::serve(listener, http::router(app)).with_graceful_shutdown(shutdown_signal()).await;
+    purger.abort();
+    served.context("serving HTTP")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Forgets idempotency keys past their retention, at start and then hourly.
+async fn purge_idempotency_keys(app: App) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        match billing_api::domain::idempotency::purge_expired(app.pool()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
+            Err(error) => error.log(),
+        }
+    }
 }
 
 async fn shutdown_signal() {

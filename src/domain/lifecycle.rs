@@ -612,11 +612,12 @@ pub struct PaymentOutcome {
 /// provider callback may call it.
 pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOutcome) -> AppResult<models::Order> {
     caller.require_admin_or_provider("processPaymentCallback")?;
+    let now = Utc::now();
     let outcome = PaymentOutcome {
         reference: text("reference", outcome.reference, 200)?,
         failure_code: text("failureCode", outcome.failure_code, 100)?,
         failure_message: text("failureMessage", outcome.failure_message, 1000)?,
-        paid_at: Some(timestamp("paidAt", outcome.paid_at, Utc::now())?).filter(|_| outcome.paid_at.is_some()),
+        paid_at: outcome.paid_at.map(|at| timestamp("paidAt", Some(at), now)).transpose()?,
         ..outcome
     };
     let actor = caller.name.clone();
