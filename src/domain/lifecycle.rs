@@ -67,6 +67,23 @@ fn is_paid(payment_status: PaymentStatus) -> bool {
     matches!(payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded)
 }
 
+/// Cancels the order's PENDING attempts (the order was cancelled, or paid another way);
+/// returns their ids.
+async fn cancel_pending_attempts(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<i64>> {
+    Ok(queries::set_payments_status_where(
+        conn,
+        order_id,
+        PaymentAttemptStatus::Pending.code(),
+        PaymentAttemptStatus::Cancelled.code(),
+        now,
+    )
+    .await?)
+}
+
 /// Locks an order the caller may see; others are NOT_FOUND.
 async fn lock_visible_order(conn: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<models::Order> {
     queries::lock_order(conn, id)
@@ -205,14 +222,7 @@ pub async fn cancel_order(pool: &DbPool, caller: &Caller, input: CancelInput) ->
                 order.number
             )));
         }
-        let cancelled_payments = queries::set_payments_status_where(
-            conn,
-            order.id,
-            PaymentAttemptStatus::Pending.code(),
-            PaymentAttemptStatus::Cancelled.code(),
-            now,
-        )
-        .await?;
+        let cancelled_payments = cancel_pending_attempts(conn, order.id, now).await?;
         // No attempt is under way any more.
         let payment_status =
             if payment_status == PaymentStatus::Processing { PaymentStatus::Unpaid } else { payment_status };
@@ -302,14 +312,7 @@ pub async fn mark_order_paid(pool: &DbPool, caller: &Caller, input: MarkPaidInpu
             )
             .await?;
         }
-        let superseded = queries::set_payments_status_where(
-            conn,
-            order.id,
-            PaymentAttemptStatus::Pending.code(),
-            PaymentAttemptStatus::Cancelled.code(),
-            now,
-        )
-        .await?;
+        let superseded = cancel_pending_attempts(conn, order.id, now).await?;
         let payment = queries::insert_payment(
             conn,
             &models::NewPayment {
@@ -707,14 +710,7 @@ async fn apply_outcome(
                 },
             )
             .await?;
-            let others = queries::set_payments_status_where(
-                conn,
-                order.id,
-                PaymentAttemptStatus::Pending.code(),
-                PaymentAttemptStatus::Cancelled.code(),
-                now,
-            )
-            .await?;
+            let others = cancel_pending_attempts(conn, order.id, now).await?;
             let cancelled = status == OrderStatus::Cancelled;
             let order = queries::update_order(
                 conn,

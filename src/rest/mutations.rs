@@ -82,6 +82,18 @@ async fn respond(
     }
 }
 
+/// The caller, the order id of the path and the body of an order POST.
+async fn order_request(
+    state: &HttpState,
+    headers: &HeaderMap,
+    raw_id: &str,
+    body: &[u8],
+) -> Result<(Caller, i64, Fields), ApiError> {
+    let caller = authenticate(&state.app, headers).await?;
+    let id = path_id(raw_id)?;
+    Ok((caller, id, Fields::parse(headers, body)?))
+}
+
 macro_rules! try_api {
     ($e:expr) => {
         match $e {
@@ -97,9 +109,7 @@ pub async fn cancel(
     Path(raw_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = try_api!(authenticate(&state.app, &headers).await);
-    let id = try_api!(path_id(&raw_id));
-    let fields = try_api!(Fields::parse(&headers, &body));
+    let (caller, id, fields) = try_api!(order_request(&state, &headers, &raw_id, &body).await);
     let input = json!({
         "id": id.to_string(),
         "reason": try_api!(fields.string("reason")),
@@ -114,9 +124,7 @@ pub async fn pay(
     Path(raw_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = try_api!(authenticate(&state.app, &headers).await);
-    let id = try_api!(path_id(&raw_id));
-    let fields = try_api!(Fields::parse(&headers, &body));
+    let (caller, id, fields) = try_api!(order_request(&state, &headers, &raw_id, &body).await);
     let input = json!({
         "id": id.to_string(),
         "paymentMethod": try_api!(fields.string("payment_method")),
@@ -134,9 +142,7 @@ pub async fn refund(
     Path(raw_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = try_api!(authenticate(&state.app, &headers).await);
-    let id = try_api!(path_id(&raw_id));
-    let fields = try_api!(Fields::parse(&headers, &body));
+    let (caller, id, fields) = try_api!(order_request(&state, &headers, &raw_id, &body).await);
     let amount = match try_api!(fields.int("amount_cents")) {
         Some(amount) if amount > 0 => amount,
         Some(_) => return ApiError::bad_input("amount_cents must be a positive integer").into_response(),
