@@ -107,3 +107,20 @@ fn bad_configuration_is_one_clear_line() {
     let line = one_line_error(&output);
     assert!(line.contains("PAYMENT_PROVIDER"), "{line}");
 }
+
+#[test]
+fn private_cluster_is_created_once_then_reused() {
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("private-{}", std::process::id()));
+    let first = billing(None)
+        .env("DATA_DIR", &data)
+        .args(["keys", "create", "--role", "support", "--name", "first-run"])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(data.join("postgres/data/PG_VERSION").is_file(), "cluster created under DATA_DIR");
+    assert!(!data.join("postgres/data/postmaster.pid").exists(), "the cluster this run started is stopped again");
+    let second = billing(None).env("DATA_DIR", &data).args(["keys", "list"]).output().unwrap();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("support\tfirst-run"), "data survives the restart");
+    std::fs::remove_dir_all(&data).unwrap();
+}
