@@ -31,6 +31,9 @@ pub struct Config {
     pub graphql_max_complexity: usize,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Pre-filled in GraphiQL's headers: set to the dev admin key when `cargo run` manages
+    /// a private cluster; never read from the environment.
+    pub graphiql_key: Option<String>,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             graphql_max_complexity: 5_000,
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            graphiql_key: None,
         }
     }
 }
@@ -95,6 +99,7 @@ impl Config {
             graphql_max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", d.graphql_max_complexity)?,
             body_limit_bytes: parsed("REQUEST_BODY_LIMIT_BYTES", d.body_limit_bytes)?,
             request_timeout: Duration::from_millis(parsed("REQUEST_TIMEOUT_MS", 30_000)?),
+            graphiql_key: None,
         })
     }
 }

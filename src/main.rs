@@ -179,10 +179,64 @@ async fn first_start(config: &Config, app: &App, database: &Database) -> anyhow:
         return Ok(Some(key.trim().to_owned()));
     }
     let counts = seed::seed(&database.url, 24, 240).await?;
+    demo_story(app).await?;
     tracing::info!(users = counts.users, orders = counts.orders, "loaded demo data");
     let created = access::create_key(app.pool(), Role::Admin, None, Some("dev-admin")).await?;
     write_private(&key_file, &created.raw)?;
     Ok(Some(created.raw))
+}
+
+/// Demo money moves that go through the real rules, so the ledger shows them too: orders
+/// paid from balances, one refunded partly back to the balance, one cancelled after an
+/// attempt had started.
+async fn demo_story(app: &App) -> anyhow::Result<()> {
+    use billing_api::domain::lifecycle::{self, CancelInput, MarkPaidInput, RefundInput};
+    use billing_api::domain::orders::{self, OrderFilter, OrderSortField, SortDirection};
+    use billing_api::domain::paging::PageRequest;
+    use billing_api::domain::{Caller, OrderStatus, PaymentStatus, users};
+
+    let caller = Caller { name: "demo".to_owned(), ..Caller::system() };
+    let filter = OrderFilter {
+        status: Some(OrderStatus::Pending),
+        payment_status: Some(PaymentStatus::Unpaid),
+        ..Default::default()
+    };
+    let page = PageRequest::new(1, 100, "page", "perPage")?;
+    let pending =
+        orders::list_orders(app.pool(), &caller, filter, OrderSortField::Id, SortDirection::Asc, page).await?;
+    let mut paid_from_balance = 0;
+    let mut spare = Vec::new();
+    for order in pending.nodes {
+        let balance = users::get_user(app.pool(), &caller, order.user_id).await?.map_or(0, |u| u.balance_cents);
+        if paid_from_balance < 3 && balance >= order.total_cents {
+            let input = MarkPaidInput {
+                order_id: order.id,
+                charge_balance: true,
+                note: Some("paid from balance".into()),
+                ..Default::default()
+            };
+            let paid = lifecycle::mark_order_paid(app.pool(), &caller, input).await?;
+            if paid_from_balance == 0 {
+                let refund = RefundInput {
+                    order_id: paid.id,
+                    amount_cents: paid.total_cents / 2,
+                    reason: Some("goodwill credit".into()),
+                    credit_balance: true,
+                    ..Default::default()
+                };
+                lifecycle::refund_order(app.pool(), app.providers(), &caller, refund).await?;
+            }
+            paid_from_balance += 1;
+        } else {
+            spare.push(order.id);
+        }
+    }
+    if let Some(&order_id) = spare.first() {
+        lifecycle::create_payment(app.pool(), app.providers(), &caller, order_id, Some("card".into())).await?;
+        let reason = Some("customer changed their mind during checkout".into());
+        lifecycle::cancel_order(app.pool(), &caller, CancelInput { order_id, reason, cancelled_at: None }).await?;
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -200,8 +254,9 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
-    let app = App::new(config.clone(), &database.url)?;
-    let dev_key = first_start(config, &app, database).await?;
+    let setup = App::new(config.clone(), &database.url)?;
+    let dev_key = first_start(config, &setup, database).await?;
+    let app = App::new(Config { graphiql_key: dev_key.clone(), ..config.clone() }, &database.url)?;
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .with_context(|| format!("binding {} (set BIND_ADDR to another address)", config.bind_addr))?;

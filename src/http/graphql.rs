@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::HttpState;
@@ -235,7 +235,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 pub async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let raw = raw.unwrap_or_default();
     if raw.is_empty() && wants_html(&headers) {
-        return graphiql().await.into_response();
+        return super::graphiql::graphiql(State(state)).await.into_response();
     }
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
@@ -291,9 +291,4 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Byte
         Ok(params) => execute(&state, &headers, media, params).await,
         Err(message) => request_error(media, &message),
     }
-}
-
-/// GraphiQL, for developers exploring the API.
-pub async fn graphiql() -> Html<String> {
-    Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("Billing API — GraphiQL").finish())
 }

@@ -2,6 +2,7 @@
 //! health checks. It authenticates callers and hands them to the schema as request data.
 
 pub mod auth;
+mod graphiql;
 mod graphql;
 mod health;
 pub mod idempotency;
@@ -30,7 +31,8 @@ pub fn router(app: App) -> Router {
     let state = HttpState { schema: build_schema(app.clone()), app };
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphiql", get(graphql::graphiql))
+        .route("/graphiql", get(graphiql::graphiql))
+        .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(crate::rest::routes())

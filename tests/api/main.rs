@@ -5,6 +5,7 @@
 
 mod access;
 mod binary;
+mod browser;
 mod callbacks;
 mod common;
 mod dataloader;

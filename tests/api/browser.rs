@@ -1,0 +1,102 @@
+//! GraphiQL in a real browser: headless Chromium opens /graphiql on a live server with no
+//! network beyond loopback, runs the pre-filled orders query, and the result pane shows
+//! order data. A screenshot is kept as a test artifact (target/tmp/graphiql.png).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use billing_api::app::App;
+use billing_api::config::Config;
+use serde_json::Value;
+
+use crate::common::TestApp;
+
+const PLAYWRIGHT: &str = "playwright-core@1.64.1";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
+}
+
+/// Debian's chromium, installed with apt-get when missing (as the machine's root user).
+fn ensure_chromium() -> Result<(), String> {
+    if Path::new(CHROMIUM).is_file() {
+        return Ok(());
+    }
+    if !succeeds("id", &["-u"]) || !succeeds("apt-get", &["--version"]) {
+        return Err("chromium is not installed and apt-get is not available".to_owned());
+    }
+    let installed = Command::new("sh")
+        .arg("-c")
+        .arg("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium")
+        .status()
+        .map_err(|e| e.to_string())?;
+    if installed.success() && Path::new(CHROMIUM).is_file() {
+        Ok(())
+    } else {
+        Err(format!("apt-get install chromium failed: {installed}"))
+    }
+}
+
+fn ensure_playwright() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-test");
+    if !dir.join("node_modules/playwright-core/package.json").is_file() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("npm")
+            .args(["install", "--no-package-lock", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&dir)
+            .arg(PLAYWRIGHT)
+            .status()
+            .unwrap();
+        assert!(status.success(), "npm install {PLAYWRIGHT} failed");
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_runs_an_orders_query_in_headless_chromium() {
+    if !succeeds("node", &["--version"]) || !succeeds("npm", &["--version"]) {
+        println!("SKIPPED graphiql browser test: node and npm are not installed");
+        return;
+    }
+    if let Err(reason) = tokio::task::spawn_blocking(ensure_chromium).await.unwrap() {
+        println!("SKIPPED graphiql browser test: {reason}");
+        return;
+    }
+    let browser_dir = tokio::task::spawn_blocking(ensure_playwright).await.unwrap();
+
+    let t = TestApp::new().await;
+    t.seed(4, 30).await;
+    // As in development: the page pre-fills a key.
+    let config =
+        Config { graphiql_key: Some(t.admin_key.clone()), database_url: Some(t.url.clone()), ..Config::default() };
+    let app = App::new(config, &t.url).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, billing_api::http::router(app)).await });
+
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graphiql.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let output = tokio::process::Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/graphiql.mjs"))
+        .arg(format!("http://{addr}/graphiql"))
+        .arg(&screenshot)
+        .env("BROWSER_DIR", &browser_dir)
+        .env("CHROMIUM", CHROMIUM)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "browser script failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report: Value = serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
+    let result = report["result"].as_str().unwrap();
+    assert!(result.contains("ORD-"), "the result pane shows order numbers: {result}");
+    assert!(result.contains("\"totalCount\": 30"), "{result}");
+    assert!(result.contains("balanceCents"), "nested fields are shown: {result}");
+    assert_eq!(report["external"], serde_json::json!([]), "nothing is loaded from outside loopback");
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000, "a screenshot is kept at {}", screenshot.display());
+}
