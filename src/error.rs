@@ -90,8 +90,34 @@ impl AppError {
 
 impl From<diesel::result::Error> for AppError {
     fn from(error: diesel::result::Error) -> Self {
-        Self::Internal(error.into())
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &error {
+            // The database went away under us: retryable, not a bug.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
+                Self::Unavailable(error.into())
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info) if is_connection_loss(info.message()) => {
+                Self::Unavailable(anyhow::anyhow!("database connection lost: {}", info.message()))
+            }
+            _ => Self::Internal(error.into()),
+        }
     }
+}
+
+/// Messages of errors that mean the connection, not the statement, failed.
+fn is_connection_loss(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "connection closed",
+        "broken pipe",
+        "connection reset",
+        "unexpected eof",
+        "error communicating",
+        "timed out",
+        "statement timeout",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 impl From<crate::db::PoolError> for AppError {

@@ -59,7 +59,9 @@ pub struct PoolSettings {
 pub fn build_pool(url: &str, settings: &PoolSettings, counter: StatementCounter) -> anyhow::Result<DbPool> {
     let statement_timeout_ms = settings.statement_timeout.as_millis();
     let mut manager_config = ManagerConfig::default();
-    manager_config.recycling_method = RecyclingMethod::Fast;
+    // A pooled connection is pinged before reuse, so connections broken by a database
+    // restart are replaced instead of failing the next request.
+    manager_config.recycling_method = RecyclingMethod::Verified;
     manager_config.custom_setup = Box::new(move |url| {
         let counter = counter.clone();
         async move {

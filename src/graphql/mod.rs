@@ -43,6 +43,14 @@ pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
     request.data(caller).data(loaders::Loaders::new(app.pool().clone()))
 }
 
+/// Executes a request in its own task, so it runs to completion even when the HTTP request
+/// that started it is dropped (client gone, request timeout): a mutation never stops
+/// half-way, and its connection goes back to the pool clean.
+pub async fn execute_detached(schema: &AppSchema, request: Request) -> Result<async_graphql::Response, AppError> {
+    let schema = schema.clone();
+    tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)
+}
+
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {
     ctx.data::<App>()
 }

@@ -173,7 +173,14 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
     if let Some(variables) = params.variables {
         request = request.variables(Variables::from_json(Value::Object(variables)));
     }
-    let response = state.schema.execute(with_caller(request, &state.app, caller)).await;
+    let response = match crate::graphql::execute_detached(&state.schema, with_caller(request, &state.app, caller)).await
+    {
+        Ok(response) => response,
+        Err(error) => {
+            error.log();
+            return (StatusCode::INTERNAL_SERVER_ERROR, error_body("internal error", "INTERNAL").to_string());
+        }
+    };
     // A request error never started execution: no data and no error with a path.
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()

@@ -12,7 +12,9 @@ use crate::http::HttpState;
 /// Runs one GraphQL operation for `caller` and returns its `data`, or the first error.
 pub async fn run(state: &HttpState, caller: Caller, query: String, variables: Value) -> Result<Value, ApiError> {
     let request = Request::new(query).variables(Variables::from_json(variables));
-    let response = state.schema.execute(with_caller(request, &state.app, caller)).await;
+    let response = crate::graphql::execute_detached(&state.schema, with_caller(request, &state.app, caller))
+        .await
+        .map_err(ApiError::from)?;
     if let Some(error) = response.errors.first() {
         let code = error
             .extensions

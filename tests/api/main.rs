@@ -17,6 +17,7 @@ mod migrations;
 mod mutations;
 mod property;
 mod races;
+mod resilience;
 mod rest_reads;
 mod schema;
 mod seed;
