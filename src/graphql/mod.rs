@@ -3,6 +3,7 @@
 
 mod errors;
 pub mod inputs;
+pub mod limits;
 pub mod loaders;
 mod mutation;
 mod ordering;
@@ -23,13 +24,18 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// The schema with its limits from configuration and the app as shared data.
 pub fn build_schema(app: App) -> AppSchema {
     let config = app.config().clone();
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(app)
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity)
+        // "Did you mean …" answers would map the schema for someone probing it.
+        .disable_suggestions()
         .extension(errors::ErrorCodes)
-        .extension(ordering::SelectionOrder)
-        .finish()
+        .extension(ordering::SelectionOrder);
+    if !config.graphql_introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.

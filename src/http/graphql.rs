@@ -6,7 +6,7 @@
 //! - GET runs queries only (a mutation is 405); POST needs `Content-Type: application/json`.
 //! - Batched (array) requests are refused.
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{Request, Variables};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -19,6 +19,7 @@ use super::HttpState;
 use super::auth::authenticate;
 use super::idempotency;
 use crate::domain::Caller;
+use crate::graphql::limits::{self, ShapeLimits};
 use crate::graphql::with_caller;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -145,10 +146,9 @@ fn params_from_query_string(raw: &str) -> Result<Params, String> {
     params_from_object(object)
 }
 
-/// The type of the operation that would run, when the document parses.
-fn operation_type(params: &Params) -> Option<OperationType> {
-    let document = async_graphql::parser::parse_query(&params.query).ok()?;
-    match document.operations {
+/// The type of the operation that would run.
+fn operation_type(document: &ExecutableDocument, params: &Params) -> Option<OperationType> {
+    match &document.operations {
         DocumentOperations::Single(op) => Some(op.node.ty),
         DocumentOperations::Multiple(ops) => {
             let name = params.operation_name.as_deref()?;
@@ -202,12 +202,28 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
 }
 
 async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, params: Params) -> Response {
+    // Shape limits first: an abusive query costs no SQL, not even the key lookup.
+    // (A document that does not parse is left to the executor, which reports it.)
+    let document = async_graphql::parser::parse_query(&params.query).ok();
+    if let Some(document) = &document {
+        let config = state.app.config();
+        let limits = ShapeLimits {
+            max_depth: config.graphql_max_depth,
+            max_fields: config.graphql_max_fields,
+            max_aliases: config.graphql_max_aliases,
+            introspection: config.graphql_introspection,
+        };
+        if let Err(message) = limits::check(document, limits) {
+            return request_error(media, &message);
+        }
+    }
+    let is_mutation = document.as_ref().and_then(|d| operation_type(d, &params)) == Some(OperationType::Mutation);
     let caller = match authenticate(&state.app, headers).await {
         Ok(caller) => caller,
         Err(error) => return error_response(media, &error),
     };
     let key = match idempotency::key(headers) {
-        Ok(key) => key.filter(|_| operation_type(&params) == Some(OperationType::Mutation)),
+        Ok(key) => key.filter(|_| is_mutation),
         Err(error) => return error_response(media, &error),
     };
     let Some(key) = key else {
@@ -251,7 +267,8 @@ pub async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(ra
         Ok(params) => params,
         Err(message) => return request_error(media, &message),
     };
-    if operation_type(&params) == Some(OperationType::Mutation) {
+    let document = async_graphql::parser::parse_query(&params.query).ok();
+    if document.as_ref().and_then(|d| operation_type(d, &params)) == Some(OperationType::Mutation) {
         let body = error_body("mutations are only accepted with POST", "BAD_USER_INPUT");
         let mut response = json_response(StatusCode::METHOD_NOT_ALLOWED, media, &body);
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));

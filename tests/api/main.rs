@@ -13,6 +13,7 @@ mod graphql_http;
 mod graphql_reads;
 mod graphql_writes;
 mod idempotency;
+mod limits;
 mod migrations;
 mod mutations;
 mod property;
