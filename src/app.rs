@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::db::{self, DbPool, PoolSettings, StatementCounter};
+use crate::metrics::Metrics;
 use crate::providers::Providers;
 
 /// Shared state. Cheap to clone.
@@ -17,6 +18,7 @@ struct AppInner {
     config: Config,
     statements: StatementCounter,
     providers: Providers,
+    metrics: Metrics,
 }
 
 impl App {
@@ -30,7 +32,8 @@ impl App {
         };
         let pool = db::build_pool(database_url, &settings, statements.clone())?;
         let providers = Providers::from_config(&config)?;
-        Ok(Self { inner: Arc::new(AppInner { pool, config, statements, providers }) })
+        let metrics = Metrics::new()?;
+        Ok(Self { inner: Arc::new(AppInner { pool, config, statements, providers, metrics }) })
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -44,6 +47,10 @@ impl App {
     /// The payment providers.
     pub fn providers(&self) -> &Providers {
         &self.inner.providers
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// SQL statements sent so far by this app's connections.

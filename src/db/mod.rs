@@ -26,14 +26,20 @@ pub type DbConn = Object<AsyncPgConnection>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// Counts SQL statements sent by every connection of one pool. Tests read it to prove
-/// that nested fields are batched; it is cheap enough to leave on.
+/// Counts SQL statements (and failed ones) sent by every connection of one pool. Tests read
+/// it to prove that nested fields are batched; /metrics exports it.
 #[derive(Debug, Clone, Default)]
-pub struct StatementCounter(Arc<AtomicU64>);
+pub struct StatementCounter(Arc<[AtomicU64; 2]>);
 
 impl StatementCounter {
+    /// Statements sent.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0[0].load(Ordering::Relaxed)
+    }
+
+    /// Statements that failed.
+    pub fn errors(&self) -> u64 {
+        self.0[1].load(Ordering::Relaxed)
     }
 }
 
@@ -41,8 +47,14 @@ struct CountStatements(StatementCounter);
 
 impl Instrumentation for CountStatements {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
-            self.0.0.fetch_add(1, Ordering::Relaxed);
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                self.0.0[0].fetch_add(1, Ordering::Relaxed);
+            }
+            InstrumentationEvent::FinishQuery { error: Some(_), .. } => {
+                self.0.0[1].fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
     }
 }

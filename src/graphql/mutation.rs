@@ -6,7 +6,25 @@ use super::inputs::{
 };
 use super::types::{Order, Payment, User, parse_id};
 use super::{app, caller};
+use crate::app::App;
 use crate::domain::{lifecycle, orders, users};
+use crate::error::{AppError, AppResult};
+use crate::metrics::Metrics;
+
+/// Counts the outcome of a money operation: `success` when it worked, else its error kind.
+fn count<T>(app: &App, result: AppResult<T>, record: fn(&Metrics, &str), success: &str) -> AppResult<T> {
+    let outcome = match &result {
+        Ok(_) => success,
+        Err(AppError::Provider(_)) => "provider_error",
+        Err(AppError::InsufficientBalance(_)) => "insufficient_balance",
+        Err(AppError::Conflict(_)) => "refused",
+        Err(AppError::BadUserInput(_) | AppError::NotFound(_)) => "invalid",
+        Err(AppError::Forbidden(_) | AppError::Unauthenticated(_)) => "forbidden",
+        Err(_) => "error",
+    };
+    record(app.metrics(), outcome);
+    result
+}
 
 /// Write operations. Every one honours an `Idempotency-Key` header.
 pub struct MutationRoot;
@@ -31,9 +49,12 @@ impl MutationRoot {
     async fn create_payment(&self, ctx: &Context<'_>, input: CreatePaymentInput) -> Result<Payment> {
         let app = app(ctx)?;
         let order_id = parse_id("input.orderId", &input.order_id)?;
-        let payment =
-            lifecycle::create_payment(app.pool(), app.providers(), caller(ctx)?, order_id, input.payment_method)
-                .await?;
+        let payment = count(
+            app,
+            lifecycle::create_payment(app.pool(), app.providers(), caller(ctx)?, order_id, input.payment_method).await,
+            Metrics::payment,
+            "started",
+        )?;
         Ok(Payment::try_from(payment)?)
     }
 
@@ -48,7 +69,9 @@ impl MutationRoot {
     /// FAILED): the order becomes COMPLETED/PAID. With `chargeBalance` the user's balance
     /// pays through the ledger; too little is INSUFFICIENT_BALANCE. Admin only.
     async fn mark_order_paid(&self, ctx: &Context<'_>, input: MarkOrderPaidInput) -> Result<Order> {
-        let order = lifecycle::mark_order_paid(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
+        let app = app(ctx)?;
+        let paid = lifecycle::mark_order_paid(app.pool(), caller(ctx)?, input.into_domain()?).await;
+        let order = count(app, paid, Metrics::payment, "marked_paid")?;
         Ok(Order::try_from(order)?)
     }
 
@@ -57,7 +80,8 @@ impl MutationRoot {
     /// through the provider of the payment. Admin only.
     async fn refund_order(&self, ctx: &Context<'_>, input: RefundOrderInput) -> Result<Order> {
         let app = app(ctx)?;
-        let order = lifecycle::refund_order(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await?;
+        let refunded = lifecycle::refund_order(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await;
+        let order = count(app, refunded, Metrics::refund, "succeeded")?;
         Ok(Order::try_from(order)?)
     }
 
@@ -65,7 +89,15 @@ impl MutationRoot {
     /// non-success after a success is recorded as an ignored event. Admin only over
     /// GraphQL; providers use the signed REST callback.
     async fn process_payment_callback(&self, ctx: &Context<'_>, input: PaymentCallbackInput) -> Result<Order> {
-        let order = lifecycle::process_callback(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
+        let app = app(ctx)?;
+        let outcome = match input.status {
+            super::types::PaymentAttemptStatus::Pending => "callback_pending",
+            super::types::PaymentAttemptStatus::Succeeded => "callback_succeeded",
+            super::types::PaymentAttemptStatus::Failed => "callback_failed",
+            super::types::PaymentAttemptStatus::Cancelled => "callback_cancelled",
+        };
+        let applied = lifecycle::process_callback(app.pool(), caller(ctx)?, input.into_domain()?).await;
+        let order = count(app, applied, Metrics::payment, outcome)?;
         Ok(Order::try_from(order)?)
     }
 
@@ -76,8 +108,9 @@ impl MutationRoot {
         let app = app(ctx)?;
         let order_id = parse_id("input.orderId", &input.order_id)?;
         let payment_id = parse_id("input.paymentId", &input.payment_id)?;
-        let order =
-            lifecycle::reconcile_payment(app.pool(), app.providers(), caller(ctx)?, order_id, payment_id).await?;
+        let reconciled =
+            lifecycle::reconcile_payment(app.pool(), app.providers(), caller(ctx)?, order_id, payment_id).await;
+        let order = count(app, reconciled, Metrics::payment, "reconciled")?;
         Ok(Order::try_from(order)?)
     }
 }

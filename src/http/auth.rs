@@ -19,5 +19,7 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, AppE
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| AppError::Unauthenticated("the Authorization header must be: Bearer <api key>".to_owned()))?;
-    access::authenticate(app.pool(), key).await
+    let caller = access::authenticate(app.pool(), key).await?;
+    tracing::Span::current().record("key", caller.name.as_str());
+    Ok(caller)
 }

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use super::HttpState;
 use super::auth::authenticate;
 use super::idempotency;
+use super::observe::Operation;
 use crate::domain::Caller;
 use crate::graphql::limits::{self, ShapeLimits};
 use crate::graphql::with_caller;
@@ -218,6 +219,49 @@ async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, param
         }
     }
     let is_mutation = document.as_ref().and_then(|d| operation_type(d, &params)) == Some(OperationType::Mutation);
+    let operation = Operation(operation_label(document.as_ref(), &params));
+    let mut response = execute_parsed(state, headers, media, params, is_mutation).await;
+    response.extensions_mut().insert(operation);
+    response
+}
+
+/// A name for logs and metrics: the operation's name, else its root fields.
+fn operation_label(document: Option<&ExecutableDocument>, params: &Params) -> String {
+    if let Some(name) = &params.operation_name {
+        return name.clone();
+    }
+    let Some(document) = document else { return "invalid".to_owned() };
+    match &document.operations {
+        DocumentOperations::Single(op) => {
+            let fields: Vec<&str> = op
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .filter_map(|s| match &s.node {
+                    async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.as_str()),
+                    _ => None,
+                })
+                .take(3)
+                .collect();
+            if fields.is_empty() { "anonymous".to_owned() } else { fields.join(",") }
+        }
+        // Named operations: with one, it is the one that runs.
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => {
+            ops.keys().next().map_or_else(|| "unnamed".to_owned(), |name| name.to_string())
+        }
+        DocumentOperations::Multiple(_) => "unnamed".to_owned(),
+    }
+}
+
+async fn execute_parsed(
+    state: &HttpState,
+    headers: &HeaderMap,
+    media: MediaType,
+    params: Params,
+    is_mutation: bool,
+) -> Response {
     let caller = match authenticate(&state.app, headers).await {
         Ok(caller) => caller,
         Err(error) => return error_response(media, &error),

@@ -6,6 +6,7 @@ mod graphiql;
 mod graphql;
 mod health;
 pub mod idempotency;
+pub mod observe;
 pub mod signature;
 
 use axum::Router;
@@ -35,7 +36,10 @@ pub fn router(app: App) -> Router {
         .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(observe::metrics))
         .merge(crate::rest::routes())
+        // After routing, so the span and the metrics know the route.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe::observe))
         .layer(RequestBodyLimitLayer::new(body_limit))
         // A request still running after the timeout is answered 503; its transaction rolls back.
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))

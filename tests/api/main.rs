@@ -16,6 +16,7 @@ mod idempotency;
 mod limits;
 mod migrations;
 mod mutations;
+mod observability;
 mod property;
 mod races;
 mod resilience;

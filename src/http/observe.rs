@@ -1,0 +1,76 @@
+//! One span per request: a request id (from `X-Request-Id`, or generated) echoed in the
+//! response, the route, the GraphQL operation, the caller's key name, status and latency;
+//! one log line when it ends, and the request metrics. Headers and bodies are never logged,
+//! so keys, secrets and card numbers cannot reach the logs through here.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::RngCore;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use super::HttpState;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The GraphQL operation a response answered (set by the handlers, read for logs/metrics).
+#[derive(Clone)]
+pub struct Operation(pub String);
+
+fn request_id(request: &Request) -> String {
+    let given = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()));
+    match given {
+        Some(id) => id.to_owned(),
+        None => {
+            let mut bytes = [0u8; 12];
+            rand::rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        }
+    }
+}
+
+pub async fn observe(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+    let id = request_id(&request);
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        route = %route,
+        operation = Empty,
+        key = Empty,
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let latency = started.elapsed();
+    let operation = response.extensions().get::<Operation>().map_or_else(|| "-".to_owned(), |o| o.0.clone());
+    let status = response.status().as_u16();
+    span.record("operation", operation.as_str());
+    span.in_scope(|| {
+        tracing::info!(status, latency_ms = latency.as_secs_f64() * 1000.0, "request finished");
+    });
+    state.app.metrics().observe_request(&route, &operation, status, latency);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn metrics(State(state): State<HttpState>) -> Response {
+    let text = state.app.metrics().render(state.app.pool(), state.app.statements());
+    let mut response = Response::new(axum::body::Body::from(text));
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
