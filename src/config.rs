@@ -35,6 +35,8 @@ pub struct Config {
     pub graphql_introspection: bool,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// How long a stopping server waits for requests in flight.
+    pub shutdown_grace: Duration,
     /// Pre-filled in GraphiQL's headers: set to the dev admin key when `cargo run` manages
     /// a private cluster; never read from the environment.
     pub graphiql_key: Option<String>,
@@ -60,6 +62,7 @@ impl Default for Config {
             graphql_introspection: true,
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
             graphiql_key: None,
         }
     }
@@ -109,6 +112,7 @@ impl Config {
             graphql_introspection: parsed("GRAPHQL_INTROSPECTION", d.graphql_introspection)?,
             body_limit_bytes: parsed("REQUEST_BODY_LIMIT_BYTES", d.body_limit_bytes)?,
             request_timeout: Duration::from_millis(parsed("REQUEST_TIMEOUT_MS", 30_000)?),
+            shutdown_grace: Duration::from_millis(parsed("SHUTDOWN_GRACE_MS", 10_000)?),
             graphiql_key: None,
         })
     }

@@ -268,9 +268,25 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         println!("try: curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/admin/orders?per_page=2");
     }
     let purger = tokio::spawn(purge_idempotency_keys(app.clone()));
-    let served = axum::serve(listener, http::router(app)).with_graceful_shutdown(shutdown_signal()).await;
+    // On SIGTERM/Ctrl-C: stop accepting, let in-flight requests finish, but not for longer
+    // than the grace period.
+    let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = axum::serve(listener, http::router(app)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        signalled.notify_one();
+    });
+    let grace = config.shutdown_grace;
+    let served = tokio::select! {
+        served = server => served.context("serving HTTP"),
+        _ = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still in flight after the grace period; exiting");
+            Ok(())
+        }
+    };
     purger.abort();
-    served.context("serving HTTP")?;
+    served?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -124,3 +124,71 @@ fn private_cluster_is_created_once_then_reused() {
     assert!(String::from_utf8_lossy(&second.stdout).contains("support\tfirst-run"), "data survives the restart");
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_mutation_finish_then_exits_cleanly() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let url = fresh_database().await;
+    let created = billing(Some(&url)).args(["keys", "create", "--role", "admin"]).output().unwrap();
+    let key = String::from_utf8_lossy(&created.stdout).lines().last().unwrap().trim().to_owned();
+    let port = free_port();
+    let mut server = billing(Some(&url))
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gql = |query: &'static str| {
+        let client = client.clone();
+        let (base, key) = (base.clone(), key.clone());
+        async move {
+            let response = client
+                .post(format!("{base}/graphql"))
+                .bearer_auth(&key)
+                .json(&serde_json::json!({ "query": query }))
+                .send()
+                .await
+                .unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    gql("mutation { createUser(input: { email: \"term@example.com\", name: \"T\" }) { id } }").await;
+    gql("mutation { createOrder(input: { userId: \"1\", currency: \"USD\", paymentMethod: \"card\", items: [{ name: \"A\", quantity: 1, unitPriceCents: 1000 }] }) { id } }").await;
+    let paid = gql("mutation { markOrderPaid(input: { id: \"1\" }) { paymentStatus } }").await;
+    assert_eq!(paid["data"]["markOrderPaid"]["paymentStatus"], "PAID", "{paid}");
+
+    // Hold the order so the refund is in flight when the signal comes.
+    let mut blocker = AsyncPgConnection::establish(&url).await.unwrap();
+    blocker.batch_execute("BEGIN; SELECT id FROM orders WHERE id = 1 FOR UPDATE;").await.unwrap();
+    let in_flight = {
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        tokio::spawn(async move {
+            client
+                .post(format!("{base}/api/v1/admin/orders/1/refund"))
+                .bearer_auth(&key)
+                .json(&serde_json::json!({ "amount_cents": 400 }))
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let fresh = reqwest::Client::new().get(format!("{base}/healthz")).send().await;
+    assert!(fresh.is_err(), "a stopping server accepts no new connections");
+    blocker.batch_execute("COMMIT").await.unwrap();
+    let response = in_flight.await.unwrap().expect("the in-flight request is answered");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["order"]["refunded_cents"], 400);
+    let status = tokio::task::spawn_blocking(move || server.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "exit status {status}");
+}
