@@ -36,8 +36,13 @@ impl Counter<'_> {
                         ));
                     }
                     let name = field.name.node.as_str();
-                    if !self.limits.introspection && (name == "__schema" || name == "__type") {
-                        return Err("introspection is disabled on this server (GRAPHQL_INTROSPECTION)".to_owned());
+                    if name == "__schema" || name == "__type" {
+                        if !self.limits.introspection {
+                            return Err("introspection is disabled on this server (GRAPHQL_INTROSPECTION)".to_owned());
+                        }
+                        // Introspection is bounded by the schema itself, and the standard
+                        // introspection query nests deeper than any data query needs.
+                        continue;
                     }
                     self.fields += 1;
                     if self.fields > self.limits.max_fields {

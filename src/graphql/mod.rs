@@ -26,7 +26,9 @@ pub fn build_schema(app: App) -> AppSchema {
     let config = app.config().clone();
     let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(app)
-        .limit_depth(config.graphql_max_depth)
+        // Depth (and field/alias counts) are checked on the document before execution, with
+        // introspection exempt (limits.rs); async-graphql's own depth limit would also refuse
+        // the standard introspection query that GraphiQL and tools send.
         .limit_complexity(config.graphql_max_complexity)
         // "Did you mean …" answers would map the schema for someone probing it.
         .disable_suggestions()

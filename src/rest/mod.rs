@@ -5,6 +5,7 @@ mod body;
 mod error;
 mod exec;
 mod mutations;
+pub mod openapi;
 mod orders;
 mod params;
 mod shape;
@@ -26,4 +27,5 @@ pub fn routes() -> Router<HttpState> {
         .route("/api/v1/admin/orders/payments/callback", post(mutations::admin_callback))
         .route("/api/v1/admin/orders/payments/reconcile", post(mutations::reconcile))
         .route("/api/v1/payments/callback", post(mutations::provider_callback))
+        .route("/api/v1/openapi.json", get(openapi::document))
 }

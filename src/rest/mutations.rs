@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::body::Fields;
 use super::exec::{decode, run};
+use super::openapi::{CallbackBody, CancelBody, ErrorBody, OrderResponse, PayBody, ReconcileBody, RefundBody};
 use super::orders::path_id;
 use super::shape::{GqlOrder, ORDER_FIELDS, RestOrder};
 use crate::domain::{Caller, PaymentAttemptStatus};
@@ -103,6 +104,22 @@ macro_rules! try_api {
     };
 }
 
+/// Cancels a PENDING order that is not paid.
+#[utoipa::path(
+    post, path = "/api/v1/admin/orders/{id}/cancel", tag = "orders",
+    params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
+    request_body(content((CancelBody = "application/json"), (CancelBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The order after the change", body = OrderResponse),
+        (status = 404, description = "No such order or payment", body = ErrorBody),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key's role may not do this", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
+        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn cancel(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -118,6 +135,23 @@ pub async fn cancel(
     respond(state, &headers, caller, &format!("/orders/{id}/cancel"), "cancelOrder", "CancelOrderInput", input).await
 }
 
+/// Marks an order paid by hand, optionally from the user's balance.
+#[utoipa::path(
+    post, path = "/api/v1/admin/orders/{id}/pay", tag = "orders",
+    params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
+    request_body(content((PayBody = "application/json"), (PayBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The order after the change", body = OrderResponse),
+        (status = 404, description = "No such order or payment", body = ErrorBody),
+        (status = 422, description = "The balance cannot cover the order", body = ErrorBody),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key's role may not do this", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
+        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn pay(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -136,6 +170,23 @@ pub async fn pay(
     respond(state, &headers, caller, &format!("/orders/{id}/pay"), "markOrderPaid", "MarkOrderPaidInput", input).await
 }
 
+/// Refunds part or all of a paid order.
+#[utoipa::path(
+    post, path = "/api/v1/admin/orders/{id}/refund", tag = "orders",
+    params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
+    request_body(content((RefundBody = "application/json"), (RefundBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The order after the change", body = OrderResponse),
+        (status = 404, description = "No such order or payment", body = ErrorBody),
+        (status = 502, description = "The payment provider failed; nothing changed", body = ErrorBody),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key's role may not do this", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
+        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn refund(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -179,7 +230,22 @@ fn callback_input(fields: &Fields) -> Result<Value, ApiError> {
     }))
 }
 
-/// `POST /api/v1/admin/orders/payments/callback`: an admin reports an outcome.
+/// An admin reports a payment outcome.
+#[utoipa::path(
+    post, path = "/api/v1/admin/orders/payments/callback", tag = "orders",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
+    request_body(content((CallbackBody = "application/json"), (CallbackBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The order after the change", body = OrderResponse),
+        (status = 404, description = "No such order or payment", body = ErrorBody),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key's role may not do this", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
+        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn admin_callback(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = try_api!(authenticate(&state.app, &headers).await);
     let fields = try_api!(Fields::parse(&headers, &body));
@@ -188,7 +254,21 @@ pub async fn admin_callback(State(state): State<HttpState>, headers: HeaderMap, 
         .await
 }
 
-/// `POST /api/v1/payments/callback`: the provider reports an outcome, signed.
+/// The payment provider reports an outcome; signed, no API key.
+#[utoipa::path(
+    post, path = "/api/v1/payments/callback", tag = "orders",
+    params(("X-Billing-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
+    request_body(content((CallbackBody = "application/json"), (CallbackBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The order after the change", body = OrderResponse),
+        (status = 404, description = "No such order or payment", body = ErrorBody),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key's role may not do this", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
+        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+    ),
+)]
 pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
@@ -207,7 +287,23 @@ pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMa
     .await
 }
 
-/// `POST /api/v1/admin/orders/payments/reconcile`.
+/// Asks the provider for a payment's state and applies it like a callback.
+#[utoipa::path(
+    post, path = "/api/v1/admin/orders/payments/reconcile", tag = "orders",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
+    request_body(content((ReconcileBody = "application/json"), (ReconcileBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The order after the change", body = OrderResponse),
+        (status = 404, description = "No such order or payment", body = ErrorBody),
+        (status = 502, description = "The payment provider could not be reached; nothing changed", body = ErrorBody),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key's role may not do this", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
+        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn reconcile(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = try_api!(authenticate(&state.app, &headers).await);
     let fields = try_api!(Fields::parse(&headers, &body));

@@ -62,6 +62,19 @@ fn list_variables(params: &QueryParams) -> Result<Value, ApiError> {
     }))
 }
 
+/// A filtered, sorted page of orders.
+#[utoipa::path(
+    get, path = "/api/v1/admin/orders", tag = "orders",
+    params(super::openapi::ListParams),
+    responses(
+        (status = 200, description = "A page of orders", body = super::openapi::OrderListResponse),
+        (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid API key", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key's role may not do this", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unreachable; retry", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn list(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -101,6 +114,20 @@ pub fn path_id(raw: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_input(format!("id must be a positive integer (got {raw:?})")))
 }
 
+/// One order with its items, refunds, payments and user.
+#[utoipa::path(
+    get, path = "/api/v1/admin/orders/{id}", tag = "orders",
+    params(("id" = i64, Path, description = "Order id", minimum = 1)),
+    responses(
+        (status = 200, description = "The order", body = super::openapi::OrderResponse),
+        (status = 404, description = "No such order (or not yours)", body = super::openapi::ErrorBody),
+        (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid API key", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key's role may not do this", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unreachable; retry", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn detail(
     State(state): State<HttpState>,
     headers: HeaderMap,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::ApiError;
 use crate::domain::{OrderStatus, PaymentAttemptStatus, PaymentStatus, RefundStatus};
@@ -123,7 +124,7 @@ struct GqlUser {
 }
 
 /// `AdminOrderDetail` of the seed.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RestOrder {
     id: u64,
     number: String,
@@ -138,7 +139,9 @@ pub struct RestOrder {
     currency: String,
     payment_method: String,
     plan_id: Option<u64>,
+    #[schema(value_type = Object)]
     plan_snapshot: Value,
+    #[schema(value_type = Object)]
     metadata: Value,
     paid_at: Option<i64>,
     cancelled_at: Option<i64>,
@@ -152,20 +155,21 @@ pub struct RestOrder {
     user: RestUser,
 }
 
-#[derive(Serialize)]
-struct RestItem {
+#[derive(Serialize, ToSchema)]
+pub struct RestItem {
     id: u64,
     name: String,
     sku: Option<String>,
     quantity: i32,
     unit_price_cents: i64,
     total_cents: i64,
+    #[schema(value_type = Object)]
     metadata: Value,
     created_at: i64,
 }
 
-#[derive(Serialize)]
-struct RestRefund {
+#[derive(Serialize, ToSchema)]
+pub struct RestRefund {
     id: u64,
     order_id: u64,
     payment_id: Option<u64>,
@@ -173,14 +177,15 @@ struct RestRefund {
     amount_cents: i64,
     currency: String,
     reason: Option<String>,
+    #[schema(value_type = Object)]
     metadata: Value,
     credit_balance: bool,
     refunded_at: Option<i64>,
     created_at: i64,
 }
 
-#[derive(Serialize)]
-struct RestPayment {
+#[derive(Serialize, ToSchema)]
+pub struct RestPayment {
     id: u64,
     order_id: u64,
     status: i16,
@@ -198,8 +203,8 @@ struct RestPayment {
 }
 
 /// `OrderUserSummary` of the seed (empty there; we fill in the user's public fields).
-#[derive(Serialize)]
-struct RestUser {
+#[derive(Serialize, ToSchema)]
+pub struct RestUser {
     id: u64,
     email: String,
     name: String,
@@ -312,7 +317,7 @@ pub struct GqlPageInfo {
 }
 
 /// `PaginationMeta` of the seed.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RestPagination {
     page: i64,
     per_page: i64,

@@ -17,6 +17,7 @@ mod limits;
 mod migrations;
 mod mutations;
 mod observability;
+mod openapi;
 mod property;
 mod races;
 mod resilience;

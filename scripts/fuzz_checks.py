@@ -1,0 +1,37 @@
+"""Schemathesis checks for this API (loaded with SCHEMATHESIS_HOOKS=fuzz_checks).
+
+GraphQL answers expected outcomes (NOT_FOUND, CONFLICT, ...) as errors with an
+`extensions.code`, as the product contract says; schemathesis's own GraphQL check would
+call those server errors. This check fails only on what is really the server's fault:
+a 5xx, an error without a public code, or an INTERNAL error.
+"""
+
+import schemathesis
+
+PUBLIC_CODES = {
+    "BAD_USER_INPUT",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "CONFLICT",
+    "IDEMPOTENCY_CONFLICT",
+    "INSUFFICIENT_BALANCE",
+    "PROVIDER_ERROR",
+    "SERVICE_UNAVAILABLE",
+}
+
+
+@schemathesis.check
+def no_internal_errors(ctx, response, case):
+    if response.status_code >= 500:
+        raise AssertionError(f"server error: HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except Exception:
+        return None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    for error in errors or []:
+        code = (error.get("extensions") or {}).get("code")
+        if code not in PUBLIC_CODES:
+            raise AssertionError(f"error without a public code ({code!r}): {error.get('message')}")
+    return None

@@ -1,0 +1,202 @@
+//! The OpenAPI 3 document of the REST layer, generated from the handlers' annotations and
+//! the response types they serialise. Served at `GET /api/v1/openapi.json`.
+
+use axum::Json;
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+use super::shape::{RestItem, RestOrder, RestPagination, RestPayment, RestRefund, RestUser};
+
+/// `{"order": ...}`
+#[derive(Serialize, ToSchema)]
+pub struct OrderResponse {
+    pub order: RestOrder,
+}
+
+/// `{"orders": [...], "pagination": {...}}`
+#[derive(Serialize, ToSchema)]
+pub struct OrderListResponse {
+    pub orders: Vec<RestOrder>,
+    pub pagination: RestPagination,
+}
+
+/// Every error: the code of the GraphQL error and a message naming what was wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(example = "BAD_USER_INPUT")]
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(dead_code, reason = "documentation only: the codes a client may see")]
+pub enum ErrorCode {
+    BadUserInput,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    IdempotencyConflict,
+    InsufficientBalance,
+    ProviderError,
+    ServiceUnavailable,
+    Internal,
+}
+
+/// Query parameters of the order list. `0` or absent means "any" for the codes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "documentation only: the handler reads the raw query string")]
+pub struct ListParams {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
+    page: Option<i64>,
+    /// Page size, 1 to 100 (outside that range is a 400, never a clamp).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    per_page: Option<i64>,
+    /// Order status code: 1 PENDING, 2 COMPLETED, 3 CANCELLED, 4 REFUNDED.
+    #[param(minimum = 0, maximum = 4)]
+    status: Option<i64>,
+    /// Payment method, exact (`card`, `bank_transfer`, ...).
+    payment_method: Option<String>,
+    /// Payment status code: 1 UNPAID, 2 PROCESSING, 3 PAID, 4 FAILED, 5 PARTIALLY_REFUNDED, 6 REFUNDED.
+    #[param(minimum = 0, maximum = 6)]
+    payment_status: Option<i64>,
+    /// Case-insensitive prefix of the order number.
+    number: Option<String>,
+    /// Sort field.
+    #[param(inline)]
+    sort: Option<SortField>,
+    /// Sort direction.
+    #[param(inline)]
+    direction: Option<Direction>,
+    /// Only this user's orders.
+    #[param(minimum = 0)]
+    user_id: Option<i64>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code, reason = "documentation only")]
+pub enum SortField {
+    Id,
+    Number,
+    Status,
+    TotalCents,
+    CreatedAt,
+    UpdatedAt,
+    PaidAt,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code, reason = "documentation only")]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// Body of `cancel`. Timestamps are unix seconds; `0` or absent means now.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only: the handler reads JSON or form fields")]
+pub struct CancelBody {
+    #[schema(max_length = 500)]
+    reason: Option<String>,
+    #[schema(minimum = 0)]
+    cancelled_at: Option<i64>,
+}
+
+/// Body of `pay`.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct PayBody {
+    /// A lower-case word (`bank_transfer`); `balance` with `charge_balance`.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,31}$")]
+    payment_method: Option<String>,
+    #[schema(minimum = 0)]
+    paid_at: Option<i64>,
+    note: Option<String>,
+    reference: Option<String>,
+    /// Pay from the user's balance.
+    charge_balance: Option<bool>,
+}
+
+/// Body of `refund`.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct RefundBody {
+    /// More than 0 and at most what is left to refund.
+    #[schema(minimum = 1)]
+    amount_cents: i64,
+    reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Value>,
+    #[schema(minimum = 0)]
+    refund_at: Option<i64>,
+    /// Credit the user's balance instead of refunding through the provider.
+    credit_balance: Option<bool>,
+}
+
+/// Body of a payment callback. `status`: 1 PENDING, 2 SUCCEEDED, 3 FAILED, 4 CANCELLED.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct CallbackBody {
+    #[schema(minimum = 1)]
+    order_id: i64,
+    #[schema(minimum = 1)]
+    payment_id: i64,
+    #[schema(minimum = 1, maximum = 4)]
+    status: i64,
+    reference: Option<String>,
+    failure_code: Option<String>,
+    failure_message: Option<String>,
+    #[schema(minimum = 0)]
+    paid_at: Option<i64>,
+}
+
+/// Body of `reconcile`.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct ReconcileBody {
+    #[schema(minimum = 1)]
+    order_id: i64,
+    #[schema(minimum = 1)]
+    payment_id: i64,
+}
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Billing API — legacy admin REST", description = "The legacy admin REST API. Every path runs a GraphQL operation of the same service in process."),
+    paths(
+        super::orders::list,
+        super::orders::detail,
+        super::mutations::cancel,
+        super::mutations::pay,
+        super::mutations::refund,
+        super::mutations::admin_callback,
+        super::mutations::reconcile,
+        super::mutations::provider_callback,
+    ),
+    components(schemas(
+        OrderResponse, OrderListResponse, ErrorBody, ErrorCode, RestOrder, RestItem, RestRefund, RestPayment,
+        RestUser, RestPagination, CancelBody, PayBody, RefundBody, CallbackBody, ReconcileBody
+    )),
+    modifiers(&BearerKey),
+)]
+pub struct ApiDoc;
+
+/// `GET /api/v1/openapi.json`
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,122 @@
+//! The OpenAPI document of the REST layer, and a bounded fuzz run of both faces.
+
+use std::process::Command;
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::common::TestApp;
+
+fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(target)) => found.push(target),
+                    _ => refs(inner, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_document_is_valid_and_covers_the_eight_paths() {
+    let t = TestApp::new().await;
+    let response = t.get("/api/v1/openapi.json", None).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let doc = response.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "OpenAPI 3: {}", doc["openapi"]);
+    let expected = [
+        ("get", "/api/v1/admin/orders"),
+        ("get", "/api/v1/admin/orders/{id}"),
+        ("post", "/api/v1/admin/orders/{id}/cancel"),
+        ("post", "/api/v1/admin/orders/{id}/pay"),
+        ("post", "/api/v1/admin/orders/{id}/refund"),
+        ("post", "/api/v1/admin/orders/payments/callback"),
+        ("post", "/api/v1/admin/orders/payments/reconcile"),
+        ("post", "/api/v1/payments/callback"),
+    ];
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    for (method, path) in &expected {
+        let operation = &doc["paths"][path][method];
+        assert!(
+            operation["responses"]["200"]["content"]["application/json"]["schema"].is_object(),
+            "{method} {path}: 200 body"
+        );
+        assert!(operation["responses"]["400"].is_object(), "{method} {path}: 400 documented");
+        if method == "post" {
+            let content = &operation["requestBody"]["content"];
+            assert!(
+                content["application/json"].is_object() && content["application/x-www-form-urlencoded"].is_object(),
+                "{method} {path}"
+            );
+        }
+    }
+    // Every reference resolves.
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for target in found {
+        let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected ref {target}"));
+        assert!(doc["components"]["schemas"][name].is_object(), "dangling ref {target}");
+    }
+    // The order schema lists every key of the legacy AdminOrderDetail.
+    let order = &doc["components"]["schemas"]["RestOrder"]["properties"];
+    for key in [
+        "id",
+        "number",
+        "user_id",
+        "status",
+        "payment_status",
+        "payment_intent_id",
+        "total_cents",
+        "items",
+        "refunds",
+        "payments",
+        "user",
+    ] {
+        assert!(order[key].is_object(), "RestOrder.{key}");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+    // It is a document utoipa itself can read back.
+    let _: utoipa::openapi::OpenApi = serde_json::from_value(doc).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzing_both_faces_finds_no_server_errors() {
+    if !Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        println!("SKIPPED fuzz: python3 is not installed");
+        return;
+    }
+    let t = TestApp::new().await;
+    t.seed(5, 40).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = t.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let output = tokio::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fuzz.sh"))
+        .arg(format!("http://{addr}"))
+        .arg(&t.admin_key)
+        .arg("8")
+        .env("FUZZ_VENV", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-venv"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "fuzzing found failures:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let cases: Vec<&str> = stdout.lines().filter(|l| l.contains(" generated, ")).map(str::trim).collect();
+    assert_eq!(cases.len(), 2, "both faces were fuzzed: {stdout}");
+    println!("schemathesis: REST {}; GraphQL {}", cases[0], cases[1]);
+}
