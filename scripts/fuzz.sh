@@ -20,6 +20,10 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 st="$venv/bin/schemathesis"
+# schemathesis keeps a cache in the working directory: keep it out of the source tree.
+work="${venv}-work"
+mkdir -p "$work"
+cd "$work"
 common=(-H "Authorization: Bearer $key" -n "$examples" --seed 20261122 --request-timeout 20 --no-color)
 
 echo "== REST (OpenAPI)"
