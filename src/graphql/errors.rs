@@ -23,7 +23,15 @@ fn app_error(error: &ServerError) -> Option<&AppError> {
     error.source::<AppError>().or_else(|| error.source::<Arc<AppError>>().map(Arc::as_ref))
 }
 
+/// async-graphql's own limit messages, completed with the setting that raises the limit.
+fn name_the_limit(error: &mut ServerError) {
+    if error.message == "Query is too complex." {
+        error.message = "the query is too complex (GRAPHQL_MAX_COMPLEXITY)".to_owned();
+    }
+}
+
 fn assign_code(error: &mut ServerError) {
+    name_the_limit(error);
     let has_code = error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
     if has_code {
         return;

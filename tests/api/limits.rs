@@ -64,3 +64,16 @@ async fn introspection_can_be_switched_off() {
     // __typename is not introspection of the schema and keeps working.
     assert_eq!(off.gql("{ __typename }", json!({})).await["data"]["__typename"], "Query");
 }
+
+#[tokio::test]
+async fn complexity_over_the_limit_names_its_setting() {
+    let t = TestApp::with_config(Config { graphql_max_complexity: 20, ..Config::default() }).await;
+    let body = t
+        .gql(
+            &format!("{{ orders {{ nodes {{ {} }} }} }}", "id number status totalCents currency ".repeat(5)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("GRAPHQL_MAX_COMPLEXITY"), "{body}");
+}

@@ -221,3 +221,22 @@ async fn oversized_bodies_are_413() {
         .unwrap();
     assert_eq!(t.send(request).await.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn every_pooled_connection_has_the_statement_timeout() {
+    let t = TestApp::with_config(Config { statement_timeout: Duration::from_millis(1234), ..Config::default() }).await;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement_timeout: String,
+    }
+    let mut conn = t.app.pool().get().await.unwrap();
+    let setting: Setting = diesel::sql_query("SHOW statement_timeout").get_result(&mut conn).await.unwrap();
+    assert_eq!(setting.statement_timeout, "1234ms");
+    // A statement running past it is cut off and answered as retryable, not as a bug.
+    let slow = diesel::sql_query("SELECT pg_sleep(3)").execute(&mut conn).await.unwrap_err();
+    let error = billing_api::error::AppError::from(slow);
+    assert_eq!(error.code(), "SERVICE_UNAVAILABLE", "{error:?}");
+}
