@@ -99,9 +99,18 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::Unknown, info) if is_connection_loss(info.message()) => {
                 Self::Unavailable(anyhow::anyhow!("database connection lost: {}", info.message()))
             }
+            // PostgreSQL text cannot hold NUL: a client sent one somewhere we did not check.
+            Error::DatabaseError(_, info) if is_unstorable_text(info.message()) => {
+                Self::BadUserInput("text values must not contain NUL (\\u0000) characters".to_owned())
+            }
             _ => Self::Internal(error.into()),
         }
     }
+}
+
+/// Messages of errors PostgreSQL gives for text it cannot store (NUL in text or JSON).
+fn is_unstorable_text(message: &str) -> bool {
+    message.contains("invalid byte sequence") || message.contains("unsupported Unicode escape sequence")
 }
 
 /// Messages of errors that mean the connection, not the statement, failed.

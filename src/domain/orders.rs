@@ -42,6 +42,9 @@ pub async fn get_order(pool: &DbPool, caller: &Caller, id: i64) -> AppResult<Opt
 }
 
 pub async fn get_order_by_number(pool: &DbPool, caller: &Caller, number: &str) -> AppResult<Option<models::Order>> {
+    if number.contains('\0') {
+        return Err(AppError::bad_input("number must not contain NUL characters"));
+    }
     let mut conn = pool.get().await?;
     let order = queries::find_order_by_number(&mut conn, number.trim()).await?;
     Ok(order.filter(|o| caller.can_read_user(o.user_id)))
@@ -55,6 +58,11 @@ pub async fn list_orders(
     direction: SortDirection,
     page: PageRequest,
 ) -> AppResult<Page<models::Order>> {
+    for (field, text) in [("number", &filter.number), ("paymentMethod", &filter.payment_method)] {
+        if text.as_deref().is_some_and(|t| t.contains('\0')) {
+            return Err(AppError::bad_input(format!("{field} must not contain NUL characters")));
+        }
+    }
     let mut user_id = filter.user_id;
     if let Some(own) = caller.confined_to() {
         // A customer asking for someone else's orders simply finds none.

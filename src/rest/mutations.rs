@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::body::Fields;
 use super::exec::{decode, run};
-use super::openapi::{CallbackBody, CancelBody, ErrorBody, OrderResponse, PayBody, ReconcileBody, RefundBody};
+use super::openapi::{
+    CallbackBody, CancelBody, ErrorBody, MutationErrors, OrderResponse, PayBody, ReconcileBody, RefundBody,
+};
 use super::orders::path_id;
 use super::shape::{GqlOrder, ORDER_FIELDS, RestOrder};
 use crate::domain::{Caller, PaymentAttemptStatus};
@@ -112,11 +114,7 @@ macro_rules! try_api {
     responses(
         (status = 200, description = "The order after the change", body = OrderResponse),
         (status = 404, description = "No such order or payment", body = ErrorBody),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key's role may not do this", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
-        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+        MutationErrors,
     ),
     security(("api_key" = [])),
 )]
@@ -144,11 +142,7 @@ pub async fn cancel(
         (status = 200, description = "The order after the change", body = OrderResponse),
         (status = 404, description = "No such order or payment", body = ErrorBody),
         (status = 422, description = "The balance cannot cover the order", body = ErrorBody),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key's role may not do this", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
-        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+        MutationErrors,
     ),
     security(("api_key" = [])),
 )]
@@ -179,11 +173,7 @@ pub async fn pay(
         (status = 200, description = "The order after the change", body = OrderResponse),
         (status = 404, description = "No such order or payment", body = ErrorBody),
         (status = 502, description = "The payment provider failed; nothing changed", body = ErrorBody),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key's role may not do this", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
-        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+        MutationErrors,
     ),
     security(("api_key" = [])),
 )]
@@ -238,11 +228,7 @@ fn callback_input(fields: &Fields) -> Result<Value, ApiError> {
     responses(
         (status = 200, description = "The order after the change", body = OrderResponse),
         (status = 404, description = "No such order or payment", body = ErrorBody),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key's role may not do this", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
-        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+        MutationErrors,
     ),
     security(("api_key" = [])),
 )]
@@ -262,11 +248,7 @@ pub async fn admin_callback(State(state): State<HttpState>, headers: HeaderMap, 
     responses(
         (status = 200, description = "The order after the change", body = OrderResponse),
         (status = 404, description = "No such order or payment", body = ErrorBody),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key's role may not do this", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
-        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+        MutationErrors,
     ),
 )]
 pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -296,11 +278,7 @@ pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMa
         (status = 200, description = "The order after the change", body = OrderResponse),
         (status = 404, description = "No such order or payment", body = ErrorBody),
         (status = 502, description = "The payment provider could not be reached; nothing changed", body = ErrorBody),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key's role may not do this", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry", body = ErrorBody),
-        (status = 409, description = "The order's state forbids it, or an Idempotency-Key was reused for another request", body = ErrorBody),
+        MutationErrors,
     ),
     security(("api_key" = [])),
 )]

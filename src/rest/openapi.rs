@@ -45,6 +45,27 @@ pub enum ErrorCode {
     Internal,
 }
 
+/// The errors every order mutation may answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "documentation only")]
+pub enum MutationErrors {
+    /// Bad input; the message names the field.
+    #[response(status = 400)]
+    BadInput(ErrorBody),
+    /// No valid API key (or, on the provider path, signature).
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
+    /// The key's role may not do this.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The order's state forbids it, or an Idempotency-Key was reused for another request.
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// The database is unreachable; retry.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 /// Query parameters of the order list. `0` or absent means "any" for the codes.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -203,3 +203,34 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         assert!(message.contains(needle), "{query}: {message}");
     }
 }
+
+/// Found by the fuzzer: PostgreSQL text cannot hold NUL, which once surfaced as a 500.
+#[tokio::test]
+async fn nul_characters_are_bad_input_not_server_errors() {
+    let t = TestApp::new().await;
+    for query in ["number=ab%00cd", "payment_method=ca%00rd"] {
+        let response = t.get(&format!("/api/v1/admin/orders?{query}"), Some(&t.admin_key)).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{query}: {}", response.body);
+        assert!(response.body["message"].as_str().unwrap().contains("NUL"));
+    }
+    let body = t.gql("query($n: String!) { orderByNumber(number: $n) { id } }", json!({ "n": "x\u{0}y" })).await;
+    assert_eq!(crate::common::error_code(&body), "BAD_USER_INPUT");
+    // Anywhere else (here: JSON metadata of a new order) the database's refusal is mapped too.
+    let user = t.create_user("nul@example.com", 0).await;
+    let body = t
+        .gql(
+            "mutation($u: ID!, $m: JSON) { createOrder(input: { userId: $u, currency: \"USD\", paymentMethod: \"card\", items: [{ name: \"A\", quantity: 1, unitPriceCents: 5 }], metadata: $m }) { id } }",
+            json!({ "u": user.to_string(), "m": { "note": "a\u{0}b" } }),
+        )
+        .await;
+    assert_eq!(crate::common::error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("NUL"));
+    let body = t
+        .gql(
+            "mutation($u: ID!) { createOrder(input: { userId: $u, currency: \"USD\", paymentMethod: \"card\", items: [{ name: \"A\\u0000B\", quantity: 1, unitPriceCents: 5 }] }) { id } }",
+            json!({ "u": user.to_string() }),
+        )
+        .await;
+    assert_eq!(crate::common::error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(crate::graphql_reads::count(&t, "SELECT count(*) AS n FROM orders").await, 0);
+}
