@@ -48,8 +48,11 @@ struct CountStatements(StatementCounter);
 impl Instrumentation for CountStatements {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         match event {
-            InstrumentationEvent::StartQuery { .. } => {
+            InstrumentationEvent::StartQuery { query, .. } => {
                 self.0.0[0].fetch_add(1, Ordering::Relaxed);
+                // Off unless RUST_LOG enables billing_api::sql=trace (the benchmark uses it to
+                // replay our exact statements with pgbench). Binds may hold personal data.
+                tracing::trace!(target: "billing_api::sql", "{query}");
             }
             InstrumentationEvent::FinishQuery { error: Some(_), .. } => {
                 self.0.0[1].fetch_add(1, Ordering::Relaxed);

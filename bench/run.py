@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""Benchmark billing-api (GraphQL and REST) side by side with PostGraphile 4 and with
+pgbench replaying the exact SQL our resolvers send, on one database, on this machine, in
+one run. Writes a markdown table to bench/results/. See bench/README.md.
+
+    bench/run.py            # full run: 100,000 orders, release build, concurrency 1/8/32
+    bench/run.py --quick    # small data, a few seconds per scenario (the test suite runs it)
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRAPHILE = "postgraphile@4.14.1"
+CALLBACK_SECRET = "bench-callback-secret"
+
+
+def log(message):
+    print(f"[bench] {message}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kwargs)
+
+
+def pg_bin():
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not versions:
+        sys.exit("PostgreSQL server binaries not found (apt-get install postgresql)")
+    return versions[-1].parent
+
+
+class Cluster:
+    """A throw-away PostgreSQL cluster with pg_stat_statements, as the postgres user when root."""
+
+    def __init__(self, work):
+        self.bin = pg_bin()
+        self.root = work / "pg"
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+
+    def cmd(self, program, *args):
+        command = [str(self.bin / program), *map(str, args)]
+        return (["runuser", "-u", "postgres", "--"] + command) if self.as_postgres else command
+
+    def start(self):
+        if self.root.exists():
+            self.stop()
+            shutil.rmtree(self.root)
+        self.data.mkdir(parents=True)
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+            shutil.chown(self.data, "postgres", "postgres")
+        run(self.cmd("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"))
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
+                "max_connections = 300\nshared_buffers = 512MB\nshared_preload_libraries = 'pg_stat_statements'\n"
+                "pg_stat_statements.track = all\nsynchronous_commit = off\n"
+            )
+        subprocess.run(self.cmd("pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "start"),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        subprocess.run(self.cmd("pg_ctl", "-D", self.data, "-m", "fast", "stop"),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def url(self, db="bench"):
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def sql(self, statement, db="bench"):
+        out = run([str(self.bin / "psql"), self.url(db), "-At", "-c", statement])
+        return out.stdout.strip()
+
+
+class Server:
+    def __init__(self, name, cmd, port, env=None, stderr=None):
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                                     stderr=stderr or subprocess.DEVNULL, start_new_session=True)
+
+    def wait(self, path):
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1)
+                return
+            except Exception as error:  # noqa: BLE001 - any failure means "not yet"
+                if getattr(error, "code", None):
+                    return
+                time.sleep(0.1)
+        sys.exit(f"{self.name} did not start")
+
+    def cpu_seconds(self):
+        """User + system CPU of the server process and its children (node workers)."""
+        pids = [self.proc.pid]
+        try:
+            pids += [int(p) for p in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()]
+        except OSError:
+            pass
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except OSError:
+                pass
+        return total / ticks
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
+def post_json(url, body, key=None):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {key}"} if key else {})})
+    return json.load(urllib.request.urlopen(request, timeout=60))
+
+
+# ------------------------------------------------------------------ queries
+
+ORDER_FIELDS = """id number userId status paymentStatus paymentIntentId paymentReference paymentFailureCode
+  paymentFailureMessage totalCents currency paymentMethod planId planSnapshot metadata paidAt cancelledAt
+  refundedCents refundedAt createdAt updatedAt
+  items { id name sku quantity unitPriceCents totalCents metadata createdAt }
+  refunds { id orderId paymentId status amountCents currency reason metadata creditBalance refundedAt createdAt }
+  payments { id orderId status provider paymentMethod amountCents currency reference paymentIntentId failureCode
+             failureMessage paidAt createdAt updatedAt }
+  user { id email name balanceCents createdAt }"""
+
+PG_ORDER_FIELDS = """id number userId status paymentStatus paymentIntentId paymentReference paymentFailureCode
+  paymentFailureMessage totalCents currency paymentMethod planId planSnapshot metadata paidAt cancelledAt
+  refundedCents refundedAt createdAt updatedAt
+  orderItemsByOrderId { nodes { id name sku quantity unitPriceCents totalCents metadata createdAt } }
+  refundsByOrderId { nodes { id orderId paymentId status amountCents currency reason metadata creditBalance refundedAt createdAt } }
+  paymentsByOrderId { nodes { id orderId status provider paymentMethod amountCents currency reference paymentIntentId
+             failureCode failureMessage paidAt createdAt updatedAt } }
+  userByUserId { id email name balanceCents createdAt }"""
+
+
+def gql_request(url, query, variables):
+    return {"method": "POST", "url": url, "body": json.dumps({"query": query, "variables": variables})}
+
+
+def scenarios(ours, pg, cluster, quick, deep_page):
+    """Request lists per (scenario, face)."""
+    ids = [int(x) for x in cluster.sql("SELECT id FROM orders ORDER BY random() LIMIT 200").split()]
+    gql, rest, pgql = f"{ours}/graphql", f"{ours}/api/v1/admin/orders", f"{pg}/graphql"
+    pages = list(range(1, 11))
+    detail_q = f"query Detail($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
+    page_q = (f"query Page($p: Int!) {{ orders(filter: {{status: COMPLETED}}, sort: CREATED_AT, direction: DESC, "
+              f"page: $p, perPage: 50) {{ nodes {{ {ORDER_FIELDS} }} pageInfo {{ totalCount }} }} }}")
+    pg_detail_q = f"query Detail($id: BigInt!) {{ orderById(id: $id) {{ {PG_ORDER_FIELDS} }} }}"
+    pg_page_q = (f"query Page($o: Int!) {{ allOrders(first: 50, offset: $o, condition: {{status: 2}}, "
+                 f"orderBy: CREATED_AT_DESC) {{ nodes {{ {PG_ORDER_FIELDS} }} totalCount }} }}")
+    deep_q = f"query Deep($p: Int!) {{ orders(page: $p, perPage: 50) {{ nodes {{ {ORDER_FIELDS} }} }} }}"
+    paid = [int(x) for x in cluster.sql(
+        "SELECT id FROM orders WHERE payment_status = 3 AND total_cents > 1000 ORDER BY id LIMIT 2000").split()]
+    pending = [tuple(map(int, row.split("|"))) for row in cluster.sql(
+        "SELECT p.order_id, p.id FROM payments p WHERE p.status = 1 ORDER BY p.id LIMIT 2000").split()]
+    refund_q = "mutation Refund($id: ID!) { refundOrder(input: { id: $id, amountCents: 1 }) { refundedCents } }"
+    callback_q = ("mutation Callback($o: ID!, $p: ID!) { processPaymentCallback(input: { orderId: $o, paymentId: $p, "
+                  "status: SUCCEEDED }) { paymentStatus } }")
+    half = len(paid) // 2
+    return {
+        ("1 order detail", "GraphQL"): [gql_request(gql, detail_q, {"id": str(i)}) for i in ids],
+        ("1 order detail", "REST"): [{"method": "GET", "url": f"{rest}/{i}"} for i in ids],
+        ("1 order detail", "PostGraphile"): [gql_request(pgql, pg_detail_q, {"id": str(i)}) for i in ids],
+        ("2 page of 50", "GraphQL"): [gql_request(gql, page_q, {"p": p}) for p in pages],
+        ("2 page of 50", "REST"): [{"method": "GET", "url": f"{rest}?status=2&sort=created_at&direction=desc&per_page=50&page={p}"} for p in pages],
+        ("2 page of 50", "PostGraphile"): [gql_request(pgql, pg_page_q, {"o": (p - 1) * 50}) for p in pages],
+        ("3 page 1", "GraphQL"): [gql_request(gql, deep_q, {"p": 1})],
+        ("3 page 1", "REST"): [{"method": "GET", "url": f"{rest}?per_page=50&page=1"}],
+        (f"3 page {deep_page}", "GraphQL"): [gql_request(gql, deep_q, {"p": deep_page})],
+        (f"3 page {deep_page}", "REST"): [{"method": "GET", "url": f"{rest}?per_page=50&page={deep_page}"}],
+        ("4 refunds", "GraphQL"): [gql_request(gql, refund_q, {"id": str(i)}) for i in paid[:half]],
+        ("4 refunds", "REST"): [{"method": "POST", "url": f"{rest}/{i}/refund", "body": json.dumps({"amount_cents": 1})} for i in paid[half:]],
+        ("4 callbacks", "GraphQL"): [gql_request(gql, callback_q, {"o": str(o), "p": str(p)}) for o, p in pending],
+        ("4 callbacks", "REST signed"): [{"method": "POST", "url": f"{ours}/api/v1/payments/callback",
+                                          "body": json.dumps({"order_id": o, "payment_id": p, "status": 2})} for o, p in pending],
+    }
+
+
+# ------------------------------------------------------------------ pgbench replay
+
+def literal(value):
+    value = value.strip()
+    if value.startswith('"') and value.endswith('"'):
+        return "'" + value[1:-1].replace("'", "''") + "'"
+    if value.startswith("[") and value.endswith("]"):
+        items = [v.strip() for v in value[1:-1].split(",") if v.strip()]
+        return "'{" + ",".join(i.strip('"') for i in items) + "}'"
+    if re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return value
+    return "'" + value.replace("'", "''") + "'"
+
+
+def split_binds(text):
+    parts, depth, current, quoted = [], 0, "", False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if not quoted and ch in "[(":
+            depth += 1
+        if not quoted and ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0 and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current)
+    return parts
+
+
+def to_pgbench(statement):
+    sql, _, binds = statement.partition(" -- binds: ")
+    values = split_binds(binds.strip()[1:-1]) if binds.strip().startswith("[") else []
+    for index in range(len(values), 0, -1):
+        sql = sql.replace(f"${index}", literal(values[index - 1]))
+    return sql + ";"
+
+
+def capture_sql(binary, cluster, key, work, request):
+    """Runs one request on a server that logs its SQL; returns the statements it sent."""
+    port = free_port()
+    log_path = work / "capture.log"
+    with open(log_path, "w") as log_file:
+        server = Server("capture", [str(binary)], port, {
+            "DATABASE_URL": cluster.url(), "BIND_ADDR": f"127.0.0.1:{port}", "LOG_FORMAT": "json",
+            "RUST_LOG": "billing_api::sql=trace", "CALLBACK_SECRET": CALLBACK_SECRET}, stderr=log_file)
+        server.wait("/healthz")
+        time.sleep(0.3)
+        with open(log_path) as f:
+            skip = len(f.readlines())
+        post_json(f"http://127.0.0.1:{port}/graphql", json.loads(request["body"]), key)
+        time.sleep(0.3)
+        server.stop()
+    statements = []
+    for line in open(log_path).read().splitlines()[skip:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("target") == "billing_api::sql":
+            statements.append(entry["fields"]["message"])
+    return statements
+
+
+def pgbench(cluster, script_path, concurrency, seconds):
+    out = run([str(cluster.bin / "pgbench"), "-n", "-f", str(script_path), "-c", str(concurrency),
+               "-j", str(min(concurrency, 2)), "-T", str(max(1, round(seconds))), cluster.url()])
+    tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out.stdout).group(1))
+    return tps, latency
+
+
+# ------------------------------------------------------------------ measuring
+
+def statements_total(cluster):
+    return int(cluster.sql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+                           "WHERE query NOT ILIKE '%pg_stat_statements%'") or 0)
+
+
+def measure(loadgen, requests, server, cluster, work, concurrency, seconds, warmup, headers, sign=False):
+    path = work / "requests.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in requests) + "\n")
+    base = [str(loadgen), "--requests", str(path), "--concurrency", str(concurrency)]
+    for header in headers:
+        base += ["--header", header]
+    if sign:
+        base += ["--sign-secret", CALLBACK_SECRET]
+    run(base + ["--duration", str(warmup), "--warmup", "0"])
+    cluster.sql("SELECT pg_stat_statements_reset()")
+    cpu_before = server.cpu_seconds()
+    result = json.loads(run(base + ["--duration", str(seconds), "--warmup", "0"]).stdout)
+    cpu = server.cpu_seconds() - cpu_before
+    requests_done = max(result["requests"], 1)
+    result["statements_per_request"] = statements_total(cluster) / requests_done
+    result["cpu_ms_per_request"] = cpu * 1000 / requests_done
+    return result
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    mem = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "0")
+    return f"{os.cpu_count()} × {cpu}, {int(mem) // 1024 // 1024} GiB, {platform.platform()}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small data, a few seconds per scenario")
+    parser.add_argument("--orders", type=int)
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--concurrency", type=str, help="comma-separated sweep, e.g. 1,8,32")
+    parser.add_argument("--skip-postgraphile", action="store_true")
+    parser.add_argument("--binary", help="a built billing-api (skips cargo build)")
+    parser.add_argument("--loadgen", help="a built examples/loadgen (skips cargo build)")
+    parser.add_argument("--out", help="where results go (default bench/results)")
+    args = parser.parse_args()
+    quick = args.quick
+    orders = args.orders or (3_000 if quick else 100_000)
+    seconds = args.seconds or (2 if quick else 10)
+    warmup = 1 if quick else 3
+    sweep = [int(c) for c in (args.concurrency or ("4" if quick else "1,8,32")).split(",")]
+    deep_page = 40 if quick else 1000
+    profile = "dev" if quick else "release"
+    work = ROOT / "target" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+
+    if args.binary and args.loadgen:
+        binary, loadgen = Path(args.binary), Path(args.loadgen)
+    else:
+        log(f"building ({profile})")
+        run(["cargo", "build", "--profile", profile, "--bin", "billing-api", "--example", "loadgen"], cwd=ROOT)
+        target = ROOT / "target" / ("debug" if profile == "dev" else "release")
+        binary, loadgen = target / "billing-api", target / "examples" / "loadgen"
+    out = Path(args.out) if args.out else ROOT / "bench" / "results"
+
+    pg_dir = work / "postgraphile"
+    use_postgraphile = not args.skip_postgraphile
+    if use_postgraphile and not (pg_dir / "node_modules" / ".bin" / "postgraphile").exists():
+        log(f"installing {POSTGRAPHILE}")
+        run(["npm", "install", "--no-package-lock", "--no-audit", "--no-fund", "--silent", "--prefix", str(pg_dir), POSTGRAPHILE])
+
+    cluster = Cluster(work)
+    servers = []
+    try:
+        log("starting PostgreSQL")
+        cluster.start()
+        cluster.sql("CREATE DATABASE bench", db="postgres")
+        cluster.sql("CREATE EXTENSION pg_stat_statements")
+        env = {"DATABASE_URL": cluster.url(), "CALLBACK_SECRET": CALLBACK_SECRET}
+        run([str(binary), "migrate"], env={**os.environ, **env})
+        started = time.time()
+        users = max(orders // 10, 10)
+        run([str(binary), "seed", "--users", str(users), "--orders", str(orders)], env={**os.environ, **env})
+        log(f"seeded {orders} orders in {time.time() - started:.1f}s")
+        # Pending attempts for the callback scenario.
+        cluster.sql("INSERT INTO payments (order_id, status, provider, payment_method, amount_cents, currency) "
+                    "SELECT id, 1, 'manual', 'card', total_cents, currency FROM orders WHERE status = 1 AND payment_status = 1")
+        cluster.sql("UPDATE orders SET payment_status = 2 WHERE status = 1 AND payment_status = 1")
+        cluster.sql("VACUUM ANALYZE")
+        key = run([str(binary), "keys", "create", "--role", "admin", "--name", "bench"], env={**os.environ, **env}).stdout.strip().splitlines()[-1]
+
+        ours_port = free_port()
+        ours = Server("billing-api", [str(binary)], ours_port, {**env, "BIND_ADDR": f"127.0.0.1:{ours_port}",
+                                                             "RUST_LOG": "warn", "DATABASE_POOL_SIZE": "32"})
+        servers.append(ours)
+        ours.wait("/healthz")
+        pg = None
+        if use_postgraphile:
+            pg_port = free_port()
+            pg = Server("postgraphile", ["node", str(pg_dir / "node_modules" / ".bin" / "postgraphile"), "-c", cluster.url(),
+                                         "-s", "public", "--host", "127.0.0.1", "--port", str(pg_port),
+                                         "--disable-query-log", "--dynamic-json", "--max-pool-size", "32"], pg_port)
+            servers.append(pg)
+            pg.wait("/graphql")
+
+        plan = scenarios(f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{pg.port}" if pg else "", cluster, quick, deep_page)
+        rows = []
+        for (scenario, face), requests in plan.items():
+            if face == "PostGraphile" and not pg:
+                continue
+            server = pg if face == "PostGraphile" else ours
+            headers = [] if face in ("PostGraphile", "REST signed") else [f"Authorization: Bearer {key}"]
+            for concurrency in sweep:
+                result = measure(loadgen, requests, server, cluster, work, concurrency, seconds, warmup, headers,
+                                 sign=(face == "REST signed"))
+                rows.append((scenario, face, concurrency, result))
+                log(f"{scenario:16} {face:12} c={concurrency:<3} {result['rps']:9.1f} rps  p50 {result['p50_ms']:7.2f} ms  "
+                    f"p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}  sql/req {result['statements_per_request']:.1f}  "
+                    f"cpu-ms/req {result['cpu_ms_per_request']:.2f}")
+                if result["errors"]:
+                    log(f"  error samples: {result['error_samples']}")
+
+        log("capturing our SQL for pgbench")
+        for scenario in ("1 order detail", "2 page of 50"):
+            statements = capture_sql(binary, cluster, key, work, plan[(scenario, "GraphQL")][0])
+            script = work / f"pgbench-{scenario.split()[0]}.sql"
+            script.write_text("\n".join(to_pgbench(s) for s in statements) + "\n")
+            for concurrency in sweep:
+                tps, latency = pgbench(cluster, script, concurrency, seconds)
+                rows.append((scenario, "pgbench (our SQL)", concurrency, {
+                    "rps": tps, "p50_ms": latency, "p99_ms": None, "errors": 0,
+                    "statements_per_request": len(statements), "cpu_ms_per_request": None}))
+                log(f"{scenario:16} pgbench      c={concurrency:<3} {tps:9.1f} tps  avg {latency:.2f} ms  ({len(statements)} statements)")
+        write_report(out, rows, sweep, quick, orders, seconds, deep_page)
+        failed = [r for r in rows if r[3]["errors"]]
+        if failed:
+            sys.exit(f"{len(failed)} measurements had errors")
+    finally:
+        for server in servers:
+            server.stop()
+        cluster.stop()
+
+
+def fmt(value, digits=1):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def write_report(out, rows, sweep, quick, orders, seconds, deep_page):
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    lines = [f"# Benchmark {stamp}{' (quick)' if quick else ''}", "",
+             f"Machine: {machine()}  ", f"Data: {orders} orders; {seconds}s per measurement after a warm-up; "
+             f"concurrency {', '.join(map(str, sweep))}. Command: `bench/run.py{' --quick' if quick else ''}`.", "",
+             "| scenario | face | conc. | req/s | p50 ms | p99 ms | errors | SQL/req | server CPU-ms/req |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for scenario, face, concurrency, r in rows:
+        p50_label = fmt(r["p50_ms"], 2) + (" (avg)" if face.startswith("pgbench") else "")
+        lines.append(f"| {scenario} | {face} | {concurrency} | {fmt(r['rps'])} | {p50_label} | {fmt(r['p99_ms'], 2)} | "
+                     f"{r['errors']} | {fmt(r['statements_per_request'])} | {fmt(r['cpu_ms_per_request'], 2)} |")
+    by = {(s, f, c): r for s, f, c, r in rows}
+    lines += ["", "## Ratios", "", "| scenario | conc. | ours/PostGraphile | REST/GraphQL | GraphQL/pgbench |", "|---|---:|---:|---:|---:|"]
+    for scenario in ("1 order detail", "2 page of 50"):
+        for c in sweep:
+            g, r, p, b = (by.get((scenario, f, c)) for f in ("GraphQL", "REST", "PostGraphile", "pgbench (our SQL)"))
+            ratio = lambda a, z: f"{a['rps'] / z['rps']:.2f}" if a and z and z["rps"] else "–"  # noqa: E731
+            lines.append(f"| {scenario} | {c} | {ratio(g, p)} | {ratio(r, g)} | {ratio(g, b)} |")
+    lines += ["", "| deep page | conc. | GraphQL p50 page {0} / page 1 | REST p50 page {0} / page 1 |".format(deep_page), "|---|---:|---:|---:|"]
+    for c in sweep:
+        cells = []
+        for face in ("GraphQL", "REST"):
+            first, deep = by.get(("3 page 1", face, c)), by.get((f"3 page {deep_page}", face, c))
+            cells.append(f"{deep['p50_ms'] / first['p50_ms']:.2f}" if first and deep and first["p50_ms"] else "–")
+        lines.append(f"| page {deep_page} | {c} | {cells[0]} | {cells[1]} |")
+    text = "\n".join(lines) + "\n"
+    name = f"{stamp}{'-quick' if quick else ''}.md"
+    (out / name).write_text(text)
+    (out / ("latest-quick.md" if quick else "latest.md")).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+//! A small HTTP load generator for the benchmark (bench/run.py): a fixed number of
+//! concurrent clients replay a list of requests round-robin for a fixed time after a
+//! warm-up, check every response, and print one JSON line of results.
+//!
+//! A response counts as an error unless it is HTTP 200 and, when it is JSON, has no
+//! top-level `errors` (so a GraphQL 200 with errors is a failure).
+//!
+//!     cargo run --release --example loadgen -- --requests FILE --concurrency 8 --duration 10 --warmup 2 \
+//!         [--header 'Authorization: Bearer …'] [--sign-secret SECRET]
+//!
+//! FILE holds one JSON object per line: {"method": "GET"|"POST", "url": "...", "body": "..."}.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Deserialize, Clone)]
+struct Planned {
+    method: String,
+    url: String,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+struct Options {
+    requests: Vec<Planned>,
+    concurrency: usize,
+    duration: Duration,
+    warmup: Duration,
+    headers: Vec<(String, String)>,
+    sign_secret: Option<String>,
+}
+
+fn parse_args() -> anyhow::Result<Options> {
+    let mut args = std::env::args().skip(1);
+    let mut requests_file = None;
+    let (mut concurrency, mut duration, mut warmup) = (8usize, 10f64, 2f64);
+    let mut headers = Vec::new();
+    let mut sign_secret = None;
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--requests" => requests_file = Some(value()?),
+            "--concurrency" => concurrency = value()?.parse()?,
+            "--duration" => duration = value()?.parse()?,
+            "--warmup" => warmup = value()?.parse()?,
+            "--header" => {
+                let raw = value()?;
+                let (name, v) = raw.split_once(':').context("--header wants 'Name: value'")?;
+                headers.push((name.trim().to_owned(), v.trim().to_owned()));
+            }
+            "--sign-secret" => sign_secret = Some(value()?),
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    let file = requests_file.context("--requests FILE is required")?;
+    let requests = std::fs::read_to_string(&file)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<Vec<Planned>, _>>()?;
+    anyhow::ensure!(!requests.is_empty(), "{file} holds no requests");
+    Ok(Options {
+        requests,
+        concurrency,
+        duration: Duration::from_secs_f64(duration),
+        warmup: Duration::from_secs_f64(warmup),
+        headers,
+        sign_secret,
+    })
+}
+
+fn ok(status: u16, body: &[u8]) -> bool {
+    if status != 200 {
+        return false;
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => !map.contains_key("errors"),
+        Ok(_) => true,
+        Err(_) => true,
+    }
+}
+
+struct WorkerResult {
+    latencies_us: Vec<u32>,
+    errors: usize,
+    samples: Vec<String>,
+}
+
+async fn worker(
+    client: reqwest::Client,
+    options: Arc<Options>,
+    next: Arc<AtomicUsize>,
+    until: Instant,
+    record: bool,
+) -> WorkerResult {
+    let mut result = WorkerResult { latencies_us: Vec::new(), errors: 0, samples: Vec::new() };
+    while Instant::now() < until {
+        let planned = &options.requests[next.fetch_add(1, Ordering::Relaxed) % options.requests.len()];
+        let mut request = match planned.method.as_str() {
+            "POST" => client.post(&planned.url),
+            _ => client.get(&planned.url),
+        };
+        for (name, value) in &options.headers {
+            request = request.header(name, value);
+        }
+        let body = planned.body.clone().unwrap_or_default();
+        if let Some(secret) = &options.sign_secret {
+            let now = chrono::Utc::now().timestamp();
+            if let Ok(signature) = billing_api::http::signature::sign(secret, now, body.as_bytes()) {
+                request = request.header("X-Billing-Signature", signature);
+            }
+        }
+        if planned.body.is_some() {
+            request = request.header("Content-Type", "application/json").body(body);
+        }
+        let started = Instant::now();
+        let outcome = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.bytes().await {
+                    Ok(bytes) => (
+                        ok(status, &bytes),
+                        format!("{status} {}", String::from_utf8_lossy(&bytes[..bytes.len().min(300)])),
+                    ),
+                    Err(e) => (false, e.to_string()),
+                }
+            }
+            Err(e) => (false, e.to_string()),
+        };
+        if record {
+            result.latencies_us.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+            if !outcome.0 {
+                result.errors += 1;
+                if result.samples.len() < 3 {
+                    result.samples.push(outcome.1);
+                }
+            }
+        }
+    }
+    result
+}
+
+async fn phase(client: &reqwest::Client, options: &Arc<Options>, length: Duration, record: bool) -> Vec<WorkerResult> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let until = Instant::now() + length;
+    let tasks: Vec<_> = (0..options.concurrency)
+        .map(|_| tokio::spawn(worker(client.clone(), options.clone(), next.clone(), until, record)))
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        if let Ok(result) = task.await {
+            results.push(result);
+        }
+    }
+    results
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = Arc::new(parse_args()?);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    phase(&client, &options, options.warmup, false).await;
+    let started = Instant::now();
+    let results = phase(&client, &options, options.duration, true).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies: Vec<u32> = results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
+    latencies.sort_unstable();
+    let errors: usize = results.iter().map(|r| r.errors).sum();
+    let samples: Vec<&String> = results.iter().flat_map(|r| r.samples.iter()).take(3).collect();
+    let report = serde_json::json!({
+        "requests": latencies.len(),
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": latencies.len() as f64 / elapsed,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p99_ms": percentile(&latencies, 0.99),
+        "error_samples": samples,
+    });
+    println!("{report}");
+    Ok(())
+}
