@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use deadpool::managed::{Hook, HookError, Metrics};
 use diesel::ConnectionError;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -62,6 +63,9 @@ impl Instrumentation for CountStatements {
     }
 }
 
+/// A pooled connection idle for longer than this is pinged before it is handed out.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(2);
+
 /// Pool settings the service chooses from its configuration.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -74,9 +78,9 @@ pub struct PoolSettings {
 pub fn build_pool(url: &str, settings: &PoolSettings, counter: StatementCounter) -> anyhow::Result<DbPool> {
     let statement_timeout_ms = settings.statement_timeout.as_millis();
     let mut manager_config = ManagerConfig::default();
-    // A pooled connection is pinged before reuse, so connections broken by a database
-    // restart are replaced instead of failing the next request.
-    manager_config.recycling_method = RecyclingMethod::Verified;
+    // Reuse checks the connection's own state (a closed socket or a broken transaction
+    // discards it); the idle ping below covers connections that died silently.
+    manager_config.recycling_method = RecyclingMethod::Fast;
     manager_config.custom_setup = Box::new(move |url| {
         let counter = counter.clone();
         async move {
@@ -91,6 +95,16 @@ pub fn build_pool(url: &str, settings: &PoolSettings, counter: StatementCounter)
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
     Pool::builder(manager)
+        .pre_recycle(Hook::async_fn(|conn: &mut AsyncPgConnection, metrics: &Metrics| {
+            Box::pin(async move {
+                // Pinging every checkout would cost a round trip per query batch; a
+                // connection in steady use has just proven itself.
+                if metrics.last_used() < IDLE_PING_AFTER {
+                    return Ok(());
+                }
+                conn.batch_execute("SELECT 1").await.map_err(|e| HookError::message(e.to_string()))
+            })
+        }))
         .max_size(settings.max_size)
         .wait_timeout(Some(settings.wait_timeout))
         .create_timeout(Some(settings.wait_timeout))

@@ -186,20 +186,18 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = match serde_json::to_value(&response) {
-        Ok(body) => body,
-        Err(error) => {
-            tracing::error!(%error, "serialising a GraphQL response");
-            return (StatusCode::INTERNAL_SERVER_ERROR, error_body("internal error", "INTERNAL").to_string());
-        }
-    };
     if is_request_error && media == MediaType::GraphqlResponseJson {
-        if let Some(object) = body.as_object_mut() {
-            object.remove("data");
-        }
+        // No `data` entry at all for a request that never executed.
+        let body = json!({ "errors": response.errors });
         return (StatusCode::BAD_REQUEST, body.to_string());
     }
-    (StatusCode::OK, body.to_string())
+    match serde_json::to_string(&response) {
+        Ok(body) => (StatusCode::OK, body),
+        Err(error) => {
+            tracing::error!(%error, "serialising a GraphQL response");
+            (StatusCode::INTERNAL_SERVER_ERROR, error_body("internal error", "INTERNAL").to_string())
+        }
+    }
 }
 
 async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, params: Params) -> Response {
