@@ -1,23 +1,14 @@
 //! Gives every GraphQL error an `extensions.code` (SPEC §4) and logs internal causes.
 //!
 //! Resolvers return `AppError` with `?`; async-graphql keeps it as the error's source, and
-//! this extension reads it back. Errors async-graphql raises itself (parse, validation,
+//! `assign_codes` reads it back after execution. Errors async-graphql raises itself (parse, validation,
 //! limits, argument coercion) are the client's: `BAD_USER_INPUT`.
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
 use async_graphql::{Response, ServerError};
 
 use crate::error::AppError;
-
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
 
 fn app_error(error: &ServerError) -> Option<&AppError> {
     error.source::<AppError>().or_else(|| error.source::<Arc<AppError>>().map(Arc::as_ref))
@@ -51,11 +42,7 @@ fn assign_code(error: &mut ServerError) {
     error.extensions.get_or_insert_with(Default::default).set("code", code);
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        response.errors.iter_mut().for_each(assign_code);
-        response
-    }
+/// Gives every error of a response its code (and logs internal causes).
+pub fn assign_codes(response: &mut Response) {
+    response.errors.iter_mut().for_each(assign_code);
 }

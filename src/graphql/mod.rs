@@ -31,9 +31,7 @@ pub fn build_schema(app: App) -> AppSchema {
         // the standard introspection query that GraphiQL and tools send.
         .limit_complexity(config.graphql_max_complexity)
         // "Did you mean …" answers would map the schema for someone probing it.
-        .disable_suggestions()
-        .extension(errors::ErrorCodes)
-        .extension(ordering::SelectionOrder);
+        .disable_suggestions();
     if !config.graphql_introspection {
         builder = builder.disable_introspection();
     }
@@ -54,9 +52,19 @@ pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
 /// Executes a request in its own task, so it runs to completion even when the HTTP request
 /// that started it is dropped (client gone, request timeout): a mutation never stops
 /// half-way, and its connection goes back to the pool clean.
+///
+/// Every execution comes through here: errors get their `extensions.code` and `data` its
+/// selection order.
 pub async fn execute_detached(schema: &AppSchema, request: Request) -> Result<async_graphql::Response, AppError> {
+    let document = async_graphql::parser::parse_query(&request.query).ok();
+    let operation_name = request.operation_name.clone();
     let schema = schema.clone();
-    tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)
+    let mut response = tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)?;
+    errors::assign_codes(&mut response);
+    if let Some(document) = &document {
+        ordering::order_response(&mut response, document, operation_name.as_deref());
+    }
+    Ok(response)
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {

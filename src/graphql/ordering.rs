@@ -5,27 +5,8 @@
 //! orders them like the selection set; clients and snapshots rely on a stable order. This
 //! extension remembers the executed document and reorders `data` after execution.
 
-use std::sync::{Arc, Mutex};
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, Request, Response, ServerResult, Value, Variables};
-
-pub struct SelectionOrder;
-
-impl ExtensionFactory for SelectionOrder {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(SelectionOrderExtension::default())
-    }
-}
-
-#[derive(Default)]
-struct SelectionOrderExtension {
-    document: Mutex<Option<ExecutableDocument>>,
-    operation_name: Mutex<Option<String>>,
-}
+use async_graphql::{Name, Response, Value};
 
 /// The response keys of `set` in order, each with every sub-selection that feeds it.
 fn collect<'a>(set: &'a SelectionSet, doc: &'a ExecutableDocument, order: &mut Vec<(Name, Vec<&'a SelectionSet>)>) {
@@ -59,7 +40,8 @@ fn reorder(value: &mut Value, sets: &[&SelectionSet], doc: &ExecutableDocument) 
             }
             let mut unordered = std::mem::take(map);
             for (key, subs) in order {
-                if let Some(mut field) = unordered.shift_remove(&key) {
+                // The rest is rebuilt anyway: swap_remove is O(1) where shift_remove is O(n).
+                if let Some(mut field) = unordered.swap_remove(&key) {
                     reorder(&mut field, &subs, doc);
                     map.insert(key, field);
                 }
@@ -85,43 +67,9 @@ fn operation_selection<'a>(doc: &'a ExecutableDocument, name: Option<&str>) -> O
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for SelectionOrderExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Ok(mut slot) = self.operation_name.lock() {
-            slot.clone_from(&request.operation_name);
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        if let Ok(mut slot) = self.document.lock() {
-            *slot = Some(document.clone());
-        }
-        Ok(document)
-    }
-
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        let document = self.document.lock().ok().and_then(|mut slot| slot.take());
-        let name = self.operation_name.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(document) = document
-            && let Some(set) = operation_selection(&document, name.as_deref())
-        {
-            reorder(&mut response.data, &[set], &document);
-        }
-        response
+/// Reorders `data` by the selection sets of the operation that ran.
+pub fn order_response(response: &mut Response, document: &ExecutableDocument, operation_name: Option<&str>) {
+    if let Some(set) = operation_selection(document, operation_name) {
+        reorder(&mut response.data, &[set], document);
     }
 }
