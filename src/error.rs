@@ -93,10 +93,9 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match &error {
             // The database went away under us: retryable, not a bug.
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
-                Self::Unavailable(error.into())
-            }
-            Error::DatabaseError(DatabaseErrorKind::Unknown, info) if is_connection_loss(info.message()) => {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
+            | Error::BrokenTransactionManager => Self::Unavailable(error.into()),
+            Error::DatabaseError(_, info) if is_connection_loss(info.message()) => {
                 Self::Unavailable(anyhow::anyhow!("database connection lost: {}", info.message()))
             }
             // PostgreSQL text cannot hold NUL: a client sent one somewhere we did not check.

@@ -10,7 +10,12 @@ use crate::graphql::with_caller;
 use crate::http::HttpState;
 
 /// Runs one GraphQL operation for `caller` and returns its `data`, or the first error.
-pub async fn run(state: &HttpState, caller: Caller, query: String, variables: Value) -> Result<Value, ApiError> {
+pub async fn run(
+    state: &HttpState,
+    caller: Caller,
+    query: String,
+    variables: Value,
+) -> Result<async_graphql::Value, ApiError> {
     let request = Request::new(query).variables(Variables::from_json(variables));
     let response = crate::graphql::execute_detached(&state.schema, with_caller(request, &state.app, caller))
         .await
@@ -27,15 +32,17 @@ pub async fn run(state: &HttpState, caller: Caller, query: String, variables: Va
             .unwrap_or_else(|| "INTERNAL".to_owned());
         return Err(ApiError::new(&code, error.message.clone()));
     }
-    response.data.into_json().map_err(|e| {
-        tracing::error!(error = %e, "GraphQL data is not JSON");
-        ApiError::new("INTERNAL", "internal error")
-    })
+    Ok(response.data)
 }
 
-/// Reads GraphQL data into a REST-side struct.
-pub fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| {
+/// Reads the field `name` of GraphQL data into a REST-side struct, without an intermediate
+/// JSON tree.
+pub fn decode_field<T: for<'de> Deserialize<'de>>(data: async_graphql::Value, name: &str) -> Result<T, ApiError> {
+    let field = match data {
+        async_graphql::Value::Object(mut fields) => fields.swap_remove(name).unwrap_or(async_graphql::Value::Null),
+        _ => async_graphql::Value::Null,
+    };
+    async_graphql::from_value(field).map_err(|e| {
         tracing::error!(error = %e, "GraphQL answer does not match the REST shape");
         ApiError::new("INTERNAL", "internal error")
     })

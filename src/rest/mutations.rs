@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::body::Fields;
-use super::exec::{decode, run};
+use super::exec::{decode_field, run};
 use super::openapi::{
     CallbackBody, CancelBody, ErrorBody, MutationErrors, OrderResponse, PayBody, ReconcileBody, RefundBody,
 };
@@ -32,13 +32,16 @@ async fn order_mutation(
         "mutation Legacy($input: {input_type}!) {{ {field}(input: $input) {{ ...LegacyOrder }} }} {ORDER_FIELDS}"
     );
     let result = async {
-        let mut data = run(&state, caller, query, json!({ "input": input })).await?;
-        let order = RestOrder::try_from(decode::<GqlOrder>(data[field].take())?)?;
-        Ok::<_, ApiError>(json!({ "order": order }))
+        let data = run(&state, caller, query, json!({ "input": input })).await?;
+        let order = RestOrder::try_from(decode_field::<GqlOrder>(data, field)?)?;
+        serde_json::to_string(&OrderResponse { order }).map_err(|e| {
+            tracing::error!(error = %e, "serialising an order");
+            ApiError::new("INTERNAL", "internal error")
+        })
     }
     .await;
     match result {
-        Ok(body) => (StatusCode::OK, body.to_string()),
+        Ok(body) => (StatusCode::OK, body),
         Err(error) => {
             let response = error.into_response();
             let status = response.status();

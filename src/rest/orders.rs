@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::ApiError;
-use super::exec::{decode, run};
+use super::exec::{decode_field, run};
+use super::openapi::{OrderListResponse, OrderResponse};
 use super::params::QueryParams;
 use super::shape::{GqlOrder, GqlPageInfo, ORDER_FIELDS, RestOrder, RestPagination};
 use crate::domain::paging::{DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE};
@@ -79,7 +80,7 @@ pub async fn list(
     State(state): State<HttpState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderListResponse>, ApiError> {
     let caller = authenticate(&state.app, &headers).await?;
     let params = QueryParams::parse(raw.as_deref())?;
     let variables = list_variables(&params)?;
@@ -92,7 +93,7 @@ pub async fn list(
          }}
          {ORDER_FIELDS}"
     );
-    let mut data = run(&state, caller, query, variables).await?;
+    let data = run(&state, caller, query, variables).await?;
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -100,9 +101,9 @@ pub async fn list(
         nodes: Vec<GqlOrder>,
         page_info: GqlPageInfo,
     }
-    let page: GqlPage = decode(data["orders"].take())?;
+    let page: GqlPage = decode_field(data, "orders")?;
     let orders = page.nodes.into_iter().map(RestOrder::try_from).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({ "orders": orders, "pagination": RestPagination::from(page.page_info) })))
+    Ok(Json(OrderListResponse { orders, pagination: RestPagination::from(page.page_info) }))
 }
 
 /// Parses the `:id` path segment.
@@ -132,15 +133,13 @@ pub async fn detail(
     State(state): State<HttpState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderResponse>, ApiError> {
     let caller = authenticate(&state.app, &headers).await?;
     let id = path_id(&raw_id)?;
     let query = format!("query AdminGetOrder($id: ID!) {{ order(id: $id) {{ ...LegacyOrder }} }} {ORDER_FIELDS}");
-    let mut data = run(&state, caller, query, json!({ "id": id.to_string() })).await?;
-    let order = data["order"].take();
-    if order.is_null() {
+    let data = run(&state, caller, query, json!({ "id": id.to_string() })).await?;
+    let Some(order) = decode_field::<Option<GqlOrder>>(data, "order")? else {
         return Err(ApiError::new("NOT_FOUND", format!("order {id} not found")));
-    }
-    let order = RestOrder::try_from(decode::<GqlOrder>(order)?)?;
-    Ok(Json(json!({ "order": order })))
+    };
+    Ok(Json(OrderResponse { order: RestOrder::try_from(order)? }))
 }

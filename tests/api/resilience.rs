@@ -35,24 +35,26 @@ impl Proxy {
         let (accept_cut, accept_links) = (cut.clone(), links.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                // Checked and recorded under the lock `cut` takes, so no link escapes a cut.
+                let mut links = accept_links.lock().await;
                 if accept_cut.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
-                let link = tokio::spawn(async move {
+                links.push(tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
-                });
-                accept_links.lock().await.push(link);
+                }));
             }
         });
         Self { port, cut, links }
     }
 
     async fn cut(&self) {
+        let mut links = self.links.lock().await;
         self.cut.store(true, Ordering::SeqCst);
-        for link in self.links.lock().await.drain(..) {
+        for link in links.drain(..) {
             link.abort();
         }
     }
