@@ -16,6 +16,28 @@ fn billing(url: Option<&str>) -> Command {
     command
 }
 
+/// Starts `billing-api serve` on a free port and waits until /healthz answers.
+async fn start_server(url: &str) -> (std::process::Child, String) {
+    let port = free_port();
+    let mut server = billing(Some(url))
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return (server, base);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    panic!("the server did not come up on {base}");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -38,24 +60,8 @@ async fn binary_creates_keys_seeds_and_serves() {
     assert!(listing.contains("admin\te2e"), "{listing}");
     assert!(!listing.contains(&key), "keys list never shows a whole key");
 
-    let port = free_port();
-    let mut server = billing(Some(&url))
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut server, base) = start_server(&url).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "server did not come up");
     let response =
         client.get(format!("{base}/api/v1/admin/orders?per_page=5&status=2")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -131,21 +137,8 @@ async fn sigterm_lets_an_in_flight_mutation_finish_then_exits_cleanly() {
     let url = fresh_database().await;
     let created = billing(Some(&url)).args(["keys", "create", "--role", "admin"]).output().unwrap();
     let key = String::from_utf8_lossy(&created.stdout).lines().last().unwrap().trim().to_owned();
-    let port = free_port();
-    let mut server = billing(Some(&url))
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) = start_server(&url).await;
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let gql = |query: &'static str| {
         let client = client.clone();
         let (base, key) = (base.clone(), key.clone());
