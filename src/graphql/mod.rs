@@ -10,6 +10,7 @@ mod ordering;
 mod query;
 pub mod types;
 
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Context, EmptySubscription, Request, Schema};
 
 use crate::app::App;
@@ -57,6 +58,16 @@ pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
 /// selection order.
 pub async fn execute_detached(schema: &AppSchema, request: Request) -> Result<async_graphql::Response, AppError> {
     let document = async_graphql::parser::parse_query(&request.query).ok();
+    execute_parsed_detached(schema, request, document).await
+}
+
+/// [`execute_detached`] for a caller that has already parsed the query (to check its shape),
+/// so the document is not parsed again.
+pub async fn execute_parsed_detached(
+    schema: &AppSchema,
+    request: Request,
+    document: Option<ExecutableDocument>,
+) -> Result<async_graphql::Response, AppError> {
     let operation_name = request.operation_name.clone();
     let schema = schema.clone();
     let mut response = tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)?;

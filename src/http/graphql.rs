@@ -107,6 +107,8 @@ struct Params {
     query: String,
     operation_name: Option<String>,
     variables: Option<Map<String, Value>>,
+    /// The query, parsed once here; `None` when it does not parse (the executor reports why).
+    document: Option<ExecutableDocument>,
 }
 
 fn params_from_object(mut object: Map<String, Value>) -> Result<Params, String> {
@@ -129,7 +131,8 @@ fn params_from_object(mut object: Map<String, Value>) -> Result<Params, String> 
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
         Some(_) => return Err("the extensions parameter must be an object or null".to_owned()),
     }
-    Ok(Params { query, operation_name, variables })
+    let document = async_graphql::parser::parse_query(&query).ok();
+    Ok(Params { query, operation_name, variables, document })
 }
 
 fn params_from_query_string(raw: &str) -> Result<Params, String> {
@@ -147,9 +150,9 @@ fn params_from_query_string(raw: &str) -> Result<Params, String> {
     params_from_object(object)
 }
 
-/// The type of the operation that would run.
-fn operation_type(document: &ExecutableDocument, params: &Params) -> Option<OperationType> {
-    match &document.operations {
+/// The type of the operation that would run, when the query parses.
+fn operation_type(params: &Params) -> Option<OperationType> {
+    match &params.document.as_ref()?.operations {
         DocumentOperations::Single(op) => Some(op.node.ty),
         DocumentOperations::Multiple(ops) => {
             let name = params.operation_name.as_deref()?;
@@ -174,8 +177,8 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
     if let Some(variables) = params.variables {
         request = request.variables(Variables::from_json(Value::Object(variables)));
     }
-    let response = match crate::graphql::execute_detached(&state.schema, with_caller(request, &state.app, caller)).await
-    {
+    let request = with_caller(request, &state.app, caller);
+    let response = match crate::graphql::execute_parsed_detached(&state.schema, request, params.document).await {
         Ok(response) => response,
         Err(error) => {
             error.log();
@@ -203,8 +206,7 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
 async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, params: Params) -> Response {
     // Shape limits first: an abusive query costs no SQL, not even the key lookup.
     // (A document that does not parse is left to the executor, which reports it.)
-    let document = async_graphql::parser::parse_query(&params.query).ok();
-    if let Some(document) = &document {
+    if let Some(document) = &params.document {
         let config = state.app.config();
         let limits = ShapeLimits {
             max_depth: config.graphql_max_depth,
@@ -216,19 +218,19 @@ async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, param
             return request_error(media, &message);
         }
     }
-    let is_mutation = document.as_ref().and_then(|d| operation_type(d, &params)) == Some(OperationType::Mutation);
-    let operation = Operation(operation_label(document.as_ref(), &params));
+    let is_mutation = operation_type(&params) == Some(OperationType::Mutation);
+    let operation = Operation(operation_label(&params));
     let mut response = execute_parsed(state, headers, media, params, is_mutation).await;
     response.extensions_mut().insert(operation);
     response
 }
 
 /// A name for logs and metrics: the operation's name, else its root fields.
-fn operation_label(document: Option<&ExecutableDocument>, params: &Params) -> String {
+fn operation_label(params: &Params) -> String {
     if let Some(name) = &params.operation_name {
         return name.clone();
     }
-    let Some(document) = document else { return "invalid".to_owned() };
+    let Some(document) = &params.document else { return "invalid".to_owned() };
     match &document.operations {
         DocumentOperations::Single(op) => {
             let fields: Vec<&str> = op
@@ -309,8 +311,7 @@ pub async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(ra
         Ok(params) => params,
         Err(message) => return request_error(media, &message),
     };
-    let document = async_graphql::parser::parse_query(&params.query).ok();
-    if document.as_ref().and_then(|d| operation_type(d, &params)) == Some(OperationType::Mutation) {
+    if operation_type(&params) == Some(OperationType::Mutation) {
         let body = error_body("mutations are only accepted with POST", "BAD_USER_INPUT");
         let mut response = json_response(StatusCode::METHOD_NOT_ALLOWED, media, &body);
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
