@@ -144,16 +144,27 @@ fn sort_orders<'a, ST: 'a>(
     }
 }
 
-/// One page of orders and the total count of orders matching the filter.
-pub async fn list_orders(conn: &mut AsyncPgConnection, q: &OrderListQuery) -> QueryResult<(Vec<Order>, i64)> {
-    let page =
-        sort_orders(filter_orders(orders::table.select(Order::as_select()).into_boxed(), q), q.sort, q.descending)
+/// One page of orders (`q.limit` rows at most, from `q.offset`).
+///
+/// Past the first page the rows to skip are found by id alone (a deferred join): the sort
+/// indexes hold (filter column, sort column, id), so PostgreSQL skips them with an
+/// index-only scan instead of reading every skipped row from the table.
+pub async fn list_orders(conn: &mut AsyncPgConnection, q: &OrderListQuery) -> QueryResult<Vec<Order>> {
+    let rows = orders::table.select(Order::as_select()).into_boxed();
+    let page = if q.offset == 0 {
+        sort_orders(filter_orders(rows, q), q.sort, q.descending).limit(q.limit)
+    } else {
+        let ids = sort_orders(filter_orders(orders::table.select(orders::id).into_boxed(), q), q.sort, q.descending)
             .limit(q.limit)
-            .offset(q.offset)
-            .load(conn)
-            .await?;
-    let total = filter_orders(orders::table.select(count_star()).into_boxed(), q).get_result(conn).await?;
-    Ok((page, total))
+            .offset(q.offset);
+        sort_orders(rows.filter(orders::id.eq_any(ids)), q.sort, q.descending)
+    };
+    page.load(conn).await
+}
+
+/// How many orders match the filter (paging ignored).
+pub async fn count_orders(conn: &mut AsyncPgConnection, q: &OrderListQuery) -> QueryResult<i64> {
+    filter_orders(orders::table.select(count_star()).into_boxed(), q).get_result(conn).await
 }
 
 pub async fn find_order(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Order>> {

@@ -67,7 +67,7 @@ pub async fn list_orders(
     if let Some(own) = caller.confined_to() {
         // A customer asking for someone else's orders simply finds none.
         if user_id.is_some_and(|asked| asked != own) {
-            return Ok(Page { nodes: Vec::new(), request: page, total_count: 0 });
+            return Ok(Page::empty(page));
         }
         user_id = Some(own);
     }
@@ -79,12 +79,16 @@ pub async fn list_orders(
         user_id,
         sort,
         descending: direction == SortDirection::Desc,
-        limit: page.per_page,
+        // One row more than the page says whether a next page exists.
+        limit: page.per_page + 1,
         offset: page.offset(),
     };
     let mut conn = pool.get().await?;
-    let (nodes, total_count) = queries::list_orders(&mut conn, &query).await?;
-    Ok(Page { nodes, request: page, total_count })
+    let mut nodes = queries::list_orders(&mut conn, &query).await?;
+    let has_next_page = nodes.len() as i64 > page.per_page;
+    nodes.truncate(usize::try_from(page.per_page).unwrap_or(usize::MAX));
+    let total_count = if page.count_total { Some(queries::count_orders(&mut conn, &query).await?) } else { None };
+    Ok(Page { nodes, request: page, total_count, has_next_page })
 }
 
 /// One line of `createOrder`.

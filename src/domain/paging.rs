@@ -12,6 +12,9 @@ pub const MAX_PAGE: i64 = 1_000_000;
 pub struct PageRequest {
     pub page: i64,
     pub per_page: i64,
+    /// Whether the caller wants the total count. Counting visits every matching row, so
+    /// a GraphQL query that does not select `totalCount` skips it (see docs/decisions.md).
+    pub count_total: bool,
 }
 
 impl PageRequest {
@@ -26,12 +29,17 @@ impl PageRequest {
                 "{per_page_name} must be between 1 and {MAX_PER_PAGE} (got {per_page})"
             )));
         }
-        Ok(Self { page, per_page })
+        Ok(Self { page, per_page, count_total: true })
     }
 
     /// From GraphQL arguments `page`/`perPage`, where null means the default.
     pub fn from_args(page: Option<i32>, per_page: Option<i32>) -> AppResult<Self> {
         Self::new(page.map_or(1, i64::from), per_page.map_or(DEFAULT_PER_PAGE, i64::from), "page", "perPage")
+    }
+
+    /// The same page, without counting the matching rows.
+    pub fn without_total(self) -> Self {
+        Self { count_total: false, ..self }
     }
 
     pub fn offset(self) -> i64 {
@@ -44,12 +52,16 @@ impl PageRequest {
 pub struct Page<T> {
     pub nodes: Vec<T>,
     pub request: PageRequest,
-    pub total_count: i64,
+    /// All matching items; `None` when the request did not ask for it.
+    pub total_count: Option<i64>,
+    /// Whether a later page has items (known from one extra row, not from the count).
+    pub has_next_page: bool,
 }
 
 impl<T> Page<T> {
-    pub fn has_next_page(&self) -> bool {
-        self.request.offset() + (self.nodes.len() as i64) < self.total_count
+    /// A page with nothing on it.
+    pub fn empty(request: PageRequest) -> Self {
+        Self { nodes: Vec::new(), request, total_count: request.count_total.then_some(0), has_next_page: false }
     }
 
     pub fn has_previous_page(&self) -> bool {

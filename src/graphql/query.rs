@@ -1,9 +1,8 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::inputs::OrderFilter;
-use super::types::{Order, OrderPage, OrderSortField, SortDirection, User, parse_id};
+use super::types::{Order, OrderPage, OrderSortField, SortDirection, User, page_request, parse_id};
 use super::{app, caller};
-use crate::domain::paging::PageRequest;
 use crate::domain::{orders, users};
 
 /// Read operations.
@@ -37,7 +36,7 @@ impl QueryRoot {
         // An explicit null means the default, like an omitted argument.
         let sort = sort.unwrap_or(OrderSortField::CreatedAt);
         let direction = direction.unwrap_or(SortDirection::Desc);
-        let request = PageRequest::from_args(page, per_page)?;
+        let request = page_request(ctx, page, per_page)?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let page =
             orders::list_orders(app(ctx)?.pool(), caller(ctx)?, filter, sort.into(), direction.into(), request).await?;

@@ -1,6 +1,6 @@
 //! GraphQL object types. Doc comments here are the schema's descriptions.
 
-use async_graphql::{ComplexObject, Context, Enum, ID, Json, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -437,7 +437,7 @@ impl User {
     /// The user's orders, newest first; `page` defaults to 1, `perPage` to 20 (at most 100).
     async fn orders(&self, ctx: &Context<'_>, page: Option<i32>, per_page: Option<i32>) -> Result<OrderPage> {
         let app = super::app(ctx)?;
-        let request = PageRequest::from_args(page, per_page)?;
+        let request = page_request(ctx, page, per_page)?;
         let filter = orders::OrderFilter { user_id: Some(self.raw_id), ..Default::default() };
         let page = orders::list_orders(
             app.pool(),
@@ -452,19 +452,53 @@ impl User {
     }
 }
 
-/// Where a page sits in its list.
-#[derive(SimpleObject)]
+/// Where a page sits in its list (see the `#[Object]` impl for the fields).
 pub struct PageInfo {
+    page: i32,
+    per_page: i32,
+    /// Counted only when the query selects `totalCount` (see [`page_request`]).
+    total_count: Option<i64>,
+    has_next_page: bool,
+    has_previous_page: bool,
+}
+
+/// Where a page sits in its list.
+#[Object]
+impl PageInfo {
     /// This page's number, from 1.
-    pub page: i32,
+    async fn page(&self) -> i32 {
+        self.page
+    }
+
     /// Page size.
-    pub per_page: i32,
+    async fn per_page(&self) -> i32 {
+        self.per_page
+    }
+
     /// How many items match, on all pages.
-    pub total_count: i64,
+    async fn total_count(&self) -> Result<i64> {
+        // page_request() asks for the count whenever this field is selected.
+        self.total_count
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("totalCount selected but not counted")).into())
+    }
+
     /// Whether a later page has items.
-    pub has_next_page: bool,
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+
     /// Whether this is not the first page.
-    pub has_previous_page: bool,
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+}
+
+/// The page a list field asks for, counting the matches only when the query selects
+/// `pageInfo { totalCount }` (a count visits every matching row; the page does not).
+pub fn page_request(ctx: &Context<'_>, page: Option<i32>, per_page: Option<i32>) -> Result<PageRequest> {
+    let request = PageRequest::from_args(page, per_page)?;
+    let counted = ctx.look_ahead().field("pageInfo").field("totalCount").exists();
+    Ok(if counted { request } else { request.without_total() })
 }
 
 /// A page of orders.
@@ -493,7 +527,7 @@ impl TryFrom<Page<models::Order>> for OrderPage {
             page: i32::try_from(page.request.page).unwrap_or(i32::MAX),
             per_page: i32::try_from(page.request.per_page).unwrap_or(i32::MAX),
             total_count: page.total_count,
-            has_next_page: page.has_next_page(),
+            has_next_page: page.has_next_page,
             has_previous_page: page.has_previous_page(),
         };
         Ok(Self { nodes: convert_all(page.nodes)?, page_info })

@@ -192,6 +192,68 @@ async fn paging_reports_its_position() {
     assert_eq!(seen.len(), 25);
 }
 
+/// Deep pages skip rows by id (a deferred join); walking the pages one by one must give
+/// exactly the one long list, for every sort, both directions and with a filter.
+#[tokio::test]
+async fn walking_pages_gives_the_whole_list_in_order() {
+    let t = TestApp::new().await;
+    t.seed(5, 64).await;
+    let ids =
+        |page: &Value| -> Vec<Value> { page["nodes"].as_array().unwrap().iter().map(|o| o["id"].clone()).collect() };
+    for sort in ["ID", "NUMBER", "STATUS", "TOTAL_CENTS", "CREATED_AT", "UPDATED_AT", "PAID_AT"] {
+        for direction in ["ASC", "DESC"] {
+            for filter in [json!(null), json!({ "paymentMethod": "card" })] {
+                let vars = json!({ "sort": sort, "direction": direction, "filter": filter });
+                let mut all = vars.clone();
+                all["perPage"] = json!(100);
+                let whole = ids(&list(&t, all).await);
+                assert!(whole.len() > 14, "seed should give several pages");
+                let mut walked = Vec::new();
+                for page in 1.. {
+                    let mut one = vars.clone();
+                    one["perPage"] = json!(7);
+                    one["page"] = json!(page);
+                    let got = list(&t, one).await;
+                    walked.extend(ids(&got));
+                    if got["pageInfo"]["hasNextPage"] == false {
+                        break;
+                    }
+                }
+                assert_eq!(walked, whole, "{sort} {direction} filter {filter}");
+            }
+        }
+    }
+}
+
+/// Without `totalCount` in the selection nothing is counted, and `hasNextPage` is still
+/// exact at a page boundary.
+#[tokio::test]
+async fn total_is_counted_only_when_selected() {
+    let t = TestApp::new().await;
+    t.seed(2, 21).await;
+    let query = "query($p: Int!) { orders(page: $p, perPage: 7) { nodes { id } pageInfo { hasNextPage } } }";
+    let counted =
+        "query($p: Int!) { orders(page: $p, perPage: 7) { nodes { id } pageInfo { hasNextPage totalCount } } }";
+    t.gql_data(query, json!({ "p": 1 })).await;
+    let cost = |q: &'static str, p: i64| {
+        let t = &t;
+        async move {
+            let before = t.app.statements().get();
+            let data = t.gql_data(q, json!({ "p": p })).await;
+            (t.app.statements().get() - before, data["orders"].clone())
+        }
+    };
+    let (plain, second) = cost(query, 2).await;
+    let (with_total, _) = cost(counted, 2).await;
+    assert_eq!(with_total, plain + 1, "the count is the one extra statement");
+    assert_eq!(second["pageInfo"]["hasNextPage"], true);
+    let (_, third) = cost(query, 3).await;
+    assert_eq!(third["nodes"].as_array().unwrap().len(), 7);
+    assert_eq!(third["pageInfo"]["hasNextPage"], false, "21 orders fill exactly 3 pages of 7");
+    let (_, third) = cost(counted, 3).await;
+    assert_eq!(third["pageInfo"], json!({ "hasNextPage": false, "totalCount": 21 }));
+}
+
 #[tokio::test]
 async fn bad_paging_names_the_argument() {
     let t = TestApp::new().await;
