@@ -6,50 +6,90 @@
 //! extension remembers the executed document and reorders `data` after execution.
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
+use std::cell::OnceCell;
+
+use async_graphql::indexmap::IndexMap;
 use async_graphql::{Name, Response, Value};
 
-/// The response keys of `set` in order, each with every sub-selection that feeds it.
-fn collect<'a>(set: &'a SelectionSet, doc: &'a ExecutableDocument, order: &mut Vec<(Name, Vec<&'a SelectionSet>)>) {
-    for selection in &set.items {
-        match &selection.node {
-            Selection::Field(field) => {
-                let key = field.node.response_key().node.clone();
-                let sub = &field.node.selection_set.node;
-                match order.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, subs)) => subs.push(sub),
-                    None => order.push((key, vec![sub])),
-                }
-            }
-            Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
-                    collect(&fragment.node.selection_set.node, doc, order);
-                }
-            }
-            Selection::InlineFragment(inline) => collect(&inline.node.selection_set.node, doc, order),
-        }
-    }
+/// The response keys of one selection (all its sets merged), in order, each with every
+/// sub-selection that feeds it. Built once per field of the query, not once per object:
+/// the 50 orders of a page share one plan, and so do all their items.
+struct Plan<'a> {
+    keys: Vec<Key<'a>>,
 }
 
-fn reorder(value: &mut Value, sets: &[&SelectionSet], doc: &ExecutableDocument) {
-    match value {
-        Value::List(items) => items.iter_mut().for_each(|item| reorder(item, sets, doc)),
-        Value::Object(map) => {
-            let mut order = Vec::new();
-            for set in sets {
-                collect(set, doc, &mut order);
+struct Key<'a> {
+    name: Name,
+    subs: Vec<&'a SelectionSet>,
+    /// The plan of this key's own objects, made when the first one is met.
+    plan: OnceCell<Plan<'a>>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(sets: &[&'a SelectionSet], doc: &'a ExecutableDocument) -> Self {
+        let mut plan = Plan { keys: Vec::new() };
+        for set in sets {
+            plan.collect(set, doc);
+        }
+        plan
+    }
+
+    fn collect(&mut self, set: &'a SelectionSet, doc: &'a ExecutableDocument) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let name = field.node.response_key().node.clone();
+                    let sub = &field.node.selection_set.node;
+                    match self.keys.iter_mut().find(|k| k.name == name) {
+                        Some(key) => key.subs.push(sub),
+                        None => self.keys.push(Key { name, subs: vec![sub], plan: OnceCell::new() }),
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
+                        self.collect(&fragment.node.selection_set.node, doc);
+                    }
+                }
+                Selection::InlineFragment(inline) => self.collect(&inline.node.selection_set.node, doc),
             }
-            let mut unordered = std::mem::take(map);
-            for (key, subs) in order {
-                // The rest is rebuilt anyway: swap_remove is O(1) where shift_remove is O(n).
-                if let Some(mut field) = unordered.swap_remove(&key) {
-                    reorder(&mut field, &subs, doc);
-                    map.insert(key, field);
+        }
+    }
+
+    /// Whether the map's keys already come in plan order (keys skipped by @skip/@include
+    /// may be missing).
+    fn matches(&self, map: &IndexMap<Name, Value>) -> bool {
+        let mut keys = self.keys.iter();
+        map.keys().all(|name| keys.any(|k| k.name == *name))
+    }
+
+    fn apply(&self, value: &mut Value, doc: &'a ExecutableDocument) {
+        match value {
+            Value::List(items) => items.iter_mut().for_each(|item| self.apply(item, doc)),
+            Value::Object(map) => {
+                if !self.matches(map) {
+                    let mut unordered = std::mem::take(map);
+                    for key in &self.keys {
+                        // The rest is rebuilt anyway: swap_remove is O(1) where shift_remove is O(n).
+                        if let Some(field) = unordered.swap_remove(&key.name) {
+                            map.insert(key.name.clone(), field);
+                        }
+                    }
+                    // Nothing should be left; if something is, it keeps its place at the end.
+                    map.extend(unordered);
+                }
+                // Both are in plan order now, so one walk pairs each field with its key.
+                let mut keys = self.keys.iter();
+                for (name, field) in map.iter_mut() {
+                    let Some(key) = keys.find(|k| k.name == *name) else { break };
+                    // A leaf (a scalar, a JSON object among them) keeps its own order.
+                    let leaf = key.subs.iter().all(|sub| sub.items.is_empty());
+                    if !leaf && matches!(field, Value::Object(_) | Value::List(_)) {
+                        key.plan.get_or_init(|| Plan::new(&key.subs, doc)).apply(field, doc);
+                    }
                 }
             }
-            // Nothing should be left; if something is, it keeps its place at the end.
-            map.extend(unordered);
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -70,6 +110,6 @@ fn operation_selection<'a>(doc: &'a ExecutableDocument, name: Option<&str>) -> O
 /// Reorders `data` by the selection sets of the operation that ran.
 pub fn order_response(response: &mut Response, document: &ExecutableDocument, operation_name: Option<&str>) {
     if let Some(set) = operation_selection(document, operation_name) {
-        reorder(&mut response.data, &[set], document);
+        Plan::new(&[set], document).apply(&mut response.data, document);
     }
 }
