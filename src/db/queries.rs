@@ -23,8 +23,9 @@ pub async fn find_user(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Opt
     users::table.find(id).select(User::as_select()).first(conn).await.optional()
 }
 
-pub async fn users_by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
-    users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(conn).await
+/// Batch lookups take a shared reference so that several can be pipelined on one connection.
+pub async fn users_by_ids(mut conn: &AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
+    users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(&mut conn).await
 }
 
 pub async fn user_email_taken(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
@@ -211,40 +212,41 @@ pub async fn set_order_payment_status(
 }
 
 // ---------------------------------------------------------------- nested lists
+// Shared references, so that the kinds a page selects are pipelined on one connection.
 
-pub async fn items_for_orders(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<OrderItem>> {
+pub async fn items_for_orders(mut conn: &AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<OrderItem>> {
     order_items::table
         .filter(order_items::order_id.eq_any(order_ids))
         .order((order_items::order_id, order_items::id))
         .select(OrderItem::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
-pub async fn payments_for_orders(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<Payment>> {
+pub async fn payments_for_orders(mut conn: &AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<Payment>> {
     payments::table
         .filter(payments::order_id.eq_any(order_ids))
         .order((payments::order_id, payments::id))
         .select(Payment::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
-pub async fn refunds_for_orders(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<Refund>> {
+pub async fn refunds_for_orders(mut conn: &AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<Refund>> {
     refunds::table
         .filter(refunds::order_id.eq_any(order_ids))
         .order((refunds::order_id, refunds::id))
         .select(Refund::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
-pub async fn events_for_orders(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<OrderEvent>> {
+pub async fn events_for_orders(mut conn: &AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<OrderEvent>> {
     order_events::table
         .filter(order_events::order_id.eq_any(order_ids))
         .order((order_events::order_id, order_events::id))
         .select(OrderEvent::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -1,136 +1,189 @@
-//! Per-request DataLoaders: nested lists of a page of orders cost one query per kind.
+//! Per-request loading of what orders nest: items, payments, refunds, events and users.
+//!
+//! Whatever produces orders (a page, `order`, a mutation) calls [`Loaders::prefetch`] with
+//! the selection. The selected kinds load for all those orders at once, one query per kind,
+//! pipelined on one pooled connection: one round trip whatever the page size and however
+//! many kinds are selected. Field resolvers then read the request's cache without waiting,
+//! so every field of an order completes on its first poll. An order that was not
+//! prefetched loads what a field needs on first use.
 
 use std::collections::HashMap;
-use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::Lookahead;
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 
 use crate::db::{DbPool, models, queries};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
-/// Rows that belong to an order and load in one batch for many orders.
-pub trait OrderChild: Clone + Send + Sync + 'static {
-    fn order_id(&self) -> i64;
-    fn load_for(conn: &mut AsyncPgConnection, order_ids: &[i64])
-    -> impl Future<Output = QueryResult<Vec<Self>>> + Send;
+/// Which nested fields a selection of orders asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wanted {
+    pub items: bool,
+    pub payments: bool,
+    pub refunds: bool,
+    pub events: bool,
+    pub user: bool,
 }
 
-macro_rules! order_child {
-    ($model:ty, $query:path) => {
-        impl OrderChild for $model {
-            fn order_id(&self) -> i64 {
-                self.order_id
-            }
-            async fn load_for(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<Self>> {
-                $query(conn, order_ids).await
-            }
+impl Wanted {
+    /// From the selection set of an `Order` (fragments included, aliases by field name).
+    pub fn selected_in(order: &Lookahead<'_>) -> Self {
+        Self {
+            items: order.field("items").exists(),
+            payments: order.field("payments").exists(),
+            refunds: order.field("refunds").exists(),
+            events: order.field("events").exists(),
+            user: order.field("user").exists(),
         }
-    };
-}
-
-order_child!(models::OrderItem, queries::items_for_orders);
-order_child!(models::Payment, queries::payments_for_orders);
-order_child!(models::Refund, queries::refunds_for_orders);
-order_child!(models::OrderEvent, queries::events_for_orders);
-
-/// Loads the children of many orders at once, grouped by order id.
-pub struct ChildrenLoader<T> {
-    pool: DbPool,
-    _rows: PhantomData<fn() -> T>,
-}
-
-impl<T: OrderChild> Loader<i64> for ChildrenLoader<T> {
-    type Value = Vec<T>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<T>>, Self::Error> {
-        let mut conn = self.pool.get().await.map_err(|e| Arc::new(AppError::from(e)))?;
-        let rows = T::load_for(&mut conn, keys).await.map_err(|e| Arc::new(AppError::from(e)))?;
-        let mut grouped: HashMap<i64, Vec<T>> = keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            grouped.entry(row.order_id()).or_default().push(row);
-        }
-        Ok(grouped)
     }
 }
 
-/// Loads users by id.
-pub struct UserLoader {
-    pool: DbPool,
+/// Rows loaded so far in this request. A key present with an empty list means "loaded,
+/// none", which is different from "not loaded".
+#[derive(Default)]
+struct Cache {
+    items: HashMap<i64, Vec<models::OrderItem>>,
+    payments: HashMap<i64, Vec<models::Payment>>,
+    refunds: HashMap<i64, Vec<models::Refund>>,
+    events: HashMap<i64, Vec<models::OrderEvent>>,
+    users: HashMap<i64, models::User>,
 }
-
-impl Loader<i64> for UserLoader {
-    type Value = models::User;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, models::User>, Self::Error> {
-        let mut conn = self.pool.get().await.map_err(|e| Arc::new(AppError::from(e)))?;
-        let users = queries::users_by_ids(&mut conn, keys).await.map_err(|e| Arc::new(AppError::from(e)))?;
-        Ok(users.into_iter().map(|u| (u.id, u)).collect())
-    }
-}
-
-/// A loader with a per-request cache, so rows prefetched for a page are not loaded again.
-pub type Cached<T> = DataLoader<T, HashMapCache>;
 
 /// The loaders of one request.
 pub struct Loaders {
-    pub items: Cached<ChildrenLoader<models::OrderItem>>,
-    pub payments: Cached<ChildrenLoader<models::Payment>>,
-    pub refunds: Cached<ChildrenLoader<models::Refund>>,
-    pub events: Cached<ChildrenLoader<models::OrderEvent>>,
-    pub users: Cached<UserLoader>,
+    pool: DbPool,
+    cache: Mutex<Cache>,
+}
+
+/// The ids of `ids` that `loaded` does not hold yet, without repeats; none when not wanted.
+fn missing<V>(wanted: bool, ids: &[i64], loaded: &HashMap<i64, V>) -> Vec<i64> {
+    if !wanted {
+        return Vec::new();
+    }
+    let mut out: Vec<i64> = ids.iter().copied().filter(|id| !loaded.contains_key(id)).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Runs `load` only when there is something to load, so no statement is sent for nothing.
+async fn when<T, F>(ids: &[i64], load: impl FnOnce() -> F) -> QueryResult<Vec<T>>
+where
+    F: Future<Output = QueryResult<Vec<T>>>,
+{
+    if ids.is_empty() { Ok(Vec::new()) } else { load().await }
+}
+
+/// Files `rows` under their order, marking every asked id as loaded.
+fn group<T>(into: &mut HashMap<i64, Vec<T>>, asked: &[i64], rows: Vec<T>, order_id: fn(&T) -> i64) {
+    for id in asked {
+        into.entry(*id).or_default();
+    }
+    for row in rows {
+        into.entry(order_id(&row)).or_default().push(row);
+    }
 }
 
 impl Loaders {
     pub fn new(pool: DbPool) -> Self {
-        fn cached<T: Loader<i64>>(loader: T) -> Cached<T> {
-            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
-        }
-        fn children<T: OrderChild>(pool: &DbPool) -> Cached<ChildrenLoader<T>> {
-            cached(ChildrenLoader { pool: pool.clone(), _rows: PhantomData })
-        }
-        Self {
-            items: children(&pool),
-            payments: children(&pool),
-            refunds: children(&pool),
-            events: children(&pool),
-            users: cached(UserLoader { pool }),
-        }
+        Self { pool, cache: Mutex::new(Cache::default()) }
     }
 
-    /// Loads, for a page of orders, every nested list `nodes` selects: one query per kind,
-    /// whatever the page size. The DataLoader's own batching depends on how fast resolvers
-    /// are polled within its delay; this does not.
-    pub async fn prefetch_for_page(
-        &self,
-        nodes: &async_graphql::Lookahead<'_>,
-        orders: &[models::Order],
-    ) -> Result<(), Arc<AppError>> {
-        async fn prime<T: Loader<i64, Error = Arc<AppError>>>(
-            selected: bool,
-            loader: &Cached<T>,
-            keys: &[i64],
-        ) -> Result<(), Arc<AppError>> {
-            if selected && !keys.is_empty() {
-                loader.load_many(keys.iter().copied()).await?;
-            }
-            Ok(())
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        // The cache is plain data: a panic elsewhere cannot leave it half-updated.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Loads what `wanted` selects for `orders` that this request has not loaded yet.
+    pub async fn prefetch(&self, wanted: Wanted, orders: &[models::Order]) -> AppResult<()> {
+        let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+        let user_ids: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
+        self.fetch(wanted, &order_ids, &user_ids).await
+    }
+
+    async fn fetch(&self, wanted: Wanted, order_ids: &[i64], user_ids: &[i64]) -> AppResult<()> {
+        let (items, payments, refunds, events, users) = {
+            let cache = self.cache();
+            (
+                missing(wanted.items, order_ids, &cache.items),
+                missing(wanted.payments, order_ids, &cache.payments),
+                missing(wanted.refunds, order_ids, &cache.refunds),
+                missing(wanted.events, order_ids, &cache.events),
+                missing(wanted.user, user_ids, &cache.users),
+            )
+        };
+        if [&items, &payments, &refunds, &events, &users].iter().all(|ids| ids.is_empty()) {
+            return Ok(());
         }
-        let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
-        let mut user_ids: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
-        user_ids.sort_unstable();
-        user_ids.dedup();
-        futures_util::try_join!(
-            prime(nodes.field("items").exists(), &self.items, &ids),
-            prime(nodes.field("payments").exists(), &self.payments, &ids),
-            prime(nodes.field("refunds").exists(), &self.refunds, &ids),
-            prime(nodes.field("events").exists(), &self.events, &ids),
-            prime(nodes.field("user").exists(), &self.users, &user_ids),
+        let pooled = self.pool.get().await?;
+        // Through a shared reference the queries are pipelined: all are sent before the
+        // first answer is read (diesel-async), and PostgreSQL runs them in order.
+        let conn: &AsyncPgConnection = &pooled;
+        let loaded = futures_util::try_join!(
+            when(&items, || queries::items_for_orders(conn, &items)),
+            when(&payments, || queries::payments_for_orders(conn, &payments)),
+            when(&refunds, || queries::refunds_for_orders(conn, &refunds)),
+            when(&events, || queries::events_for_orders(conn, &events)),
+            when(&users, || queries::users_by_ids(conn, &users)),
         )?;
+        drop(pooled);
+        let mut cache = self.cache();
+        group(&mut cache.items, &items, loaded.0, |r| r.order_id);
+        group(&mut cache.payments, &payments, loaded.1, |r| r.order_id);
+        group(&mut cache.refunds, &refunds, loaded.2, |r| r.order_id);
+        group(&mut cache.events, &events, loaded.3, |r| r.order_id);
+        cache.users.extend(loaded.4.into_iter().map(|u| (u.id, u)));
         Ok(())
+    }
+
+    /// A cached value, or `None` when this request has not loaded it.
+    fn cached<T: Clone>(&self, pick: fn(&Cache) -> &HashMap<i64, T>, id: i64) -> Option<T> {
+        pick(&self.cache()).get(&id).cloned()
+    }
+
+    /// Reads from the cache, loading `wanted` for this one order first when it is not there.
+    async fn one<T: Clone>(
+        &self,
+        pick: fn(&Cache) -> &HashMap<i64, T>,
+        wanted: Wanted,
+        order_id: i64,
+        user_id: i64,
+        key: i64,
+    ) -> AppResult<Option<T>> {
+        if let Some(hit) = self.cached(pick, key) {
+            return Ok(Some(hit));
+        }
+        self.fetch(wanted, &[order_id], &[user_id]).await?;
+        Ok(self.cached(pick, key))
+    }
+
+    pub async fn items(&self, order_id: i64) -> AppResult<Vec<models::OrderItem>> {
+        let wanted = Wanted { items: true, ..Wanted::default() };
+        Ok(self.one(|c| &c.items, wanted, order_id, 0, order_id).await?.unwrap_or_default())
+    }
+
+    pub async fn payments(&self, order_id: i64) -> AppResult<Vec<models::Payment>> {
+        let wanted = Wanted { payments: true, ..Wanted::default() };
+        Ok(self.one(|c| &c.payments, wanted, order_id, 0, order_id).await?.unwrap_or_default())
+    }
+
+    pub async fn refunds(&self, order_id: i64) -> AppResult<Vec<models::Refund>> {
+        let wanted = Wanted { refunds: true, ..Wanted::default() };
+        Ok(self.one(|c| &c.refunds, wanted, order_id, 0, order_id).await?.unwrap_or_default())
+    }
+
+    pub async fn events(&self, order_id: i64) -> AppResult<Vec<models::OrderEvent>> {
+        let wanted = Wanted { events: true, ..Wanted::default() };
+        Ok(self.one(|c| &c.events, wanted, order_id, 0, order_id).await?.unwrap_or_default())
+    }
+
+    /// The owner of an order; an order always has one, so absence is an internal error.
+    pub async fn user(&self, order_id: i64, user_id: i64) -> AppResult<models::User> {
+        let wanted = Wanted { user: true, ..Wanted::default() };
+        self.one(|c| &c.users, wanted, order_id, user_id, user_id)
+            .await?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("order {order_id} has no user {user_id}")))
     }
 }

@@ -14,13 +14,13 @@ impl QueryRoot {
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         let id = parse_id("id", &id)?;
         let order = orders::get_order(app(ctx)?.pool(), caller(ctx)?, id).await?;
-        Ok(order.map(Order::try_from).transpose()?)
+        Order::load_optional(ctx, order).await
     }
 
     /// One order by its number (exact match); null when absent (or not yours).
     async fn order_by_number(&self, ctx: &Context<'_>, number: String) -> Result<Option<Order>> {
         let order = orders::get_order_by_number(app(ctx)?.pool(), caller(ctx)?, &number).await?;
-        Ok(order.map(Order::try_from).transpose()?)
+        Order::load_optional(ctx, order).await
     }
 
     /// A filtered, sorted page of orders. `perPage` is 1 to 100.

@@ -4,6 +4,7 @@ use async_graphql::{ComplexObject, Context, Enum, ID, Json, Object, Result, Simp
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::loaders::Wanted;
 use super::{caller, loaders};
 use crate::db::models;
 use crate::domain::enums::decode;
@@ -201,6 +202,24 @@ impl TryFrom<models::Order> for Order {
     }
 }
 
+impl Order {
+    /// The order a field returns, with the nested lists its selection asks for loaded in
+    /// one round trip (see [`loaders`](super::loaders)).
+    pub async fn load(ctx: &Context<'_>, order: models::Order) -> Result<Self> {
+        let wanted = Wanted::selected_in(&ctx.look_ahead());
+        loaders(ctx)?.prefetch(wanted, std::slice::from_ref(&order)).await?;
+        Ok(Self::try_from(order)?)
+    }
+
+    /// [`Order::load`] for a field that may find no order.
+    pub async fn load_optional(ctx: &Context<'_>, order: Option<models::Order>) -> Result<Option<Self>> {
+        match order {
+            Some(order) => Ok(Some(Self::load(ctx, order).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
 fn convert_all<M, T: TryFrom<M, Error = AppError>>(rows: Vec<M>) -> AppResult<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
 }
@@ -209,34 +228,27 @@ fn convert_all<M, T: TryFrom<M, Error = AppError>>(rows: Vec<M>) -> AppResult<Ve
 impl Order {
     /// Line items, in the order they were added.
     async fn items(&self, ctx: &Context<'_>) -> Result<Vec<OrderItem>> {
-        let rows = loaders(ctx)?.items.load_one(self.raw_id).await?.unwrap_or_default();
-        Ok(rows.into_iter().map(OrderItem::from).collect())
+        Ok(loaders(ctx)?.items(self.raw_id).await?.into_iter().map(OrderItem::from).collect())
     }
 
     /// Refunds, oldest first.
     async fn refunds(&self, ctx: &Context<'_>) -> Result<Vec<Refund>> {
-        let rows = loaders(ctx)?.refunds.load_one(self.raw_id).await?.unwrap_or_default();
-        Ok(convert_all(rows)?)
+        Ok(convert_all(loaders(ctx)?.refunds(self.raw_id).await?)?)
     }
 
     /// Payment attempts, oldest first.
     async fn payments(&self, ctx: &Context<'_>) -> Result<Vec<Payment>> {
-        let rows = loaders(ctx)?.payments.load_one(self.raw_id).await?.unwrap_or_default();
-        Ok(convert_all(rows)?)
+        Ok(convert_all(loaders(ctx)?.payments(self.raw_id).await?)?)
     }
 
     /// The user who owns the order.
     async fn user(&self, ctx: &Context<'_>) -> Result<User> {
-        let user = loaders(ctx)?.users.load_one(self.raw_user_id).await?.ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("order {} has no user {}", self.raw_id, self.raw_user_id))
-        })?;
-        Ok(User::from(user))
+        Ok(User::from(loaders(ctx)?.user(self.raw_id, self.raw_user_id).await?))
     }
 
     /// The order's history, oldest first.
     async fn events(&self, ctx: &Context<'_>) -> Result<Vec<OrderEvent>> {
-        let rows = loaders(ctx)?.events.load_one(self.raw_id).await?.unwrap_or_default();
-        Ok(rows.into_iter().map(OrderEvent::from).collect())
+        Ok(loaders(ctx)?.events(self.raw_id).await?.into_iter().map(OrderEvent::from).collect())
     }
 }
 
@@ -513,8 +525,8 @@ pub struct OrderPage {
 impl OrderPage {
     /// Builds the page, prefetching the nested lists the query selects.
     pub async fn load(ctx: &Context<'_>, page: Page<models::Order>) -> Result<Self> {
-        let nodes = ctx.look_ahead().field("nodes");
-        loaders(ctx)?.prefetch_for_page(&nodes, &page.nodes).await?;
+        let wanted = Wanted::selected_in(&ctx.look_ahead().field("nodes"));
+        loaders(ctx)?.prefetch(wanted, &page.nodes).await?;
         Ok(Self::try_from(page)?)
     }
 }

@@ -26,3 +26,25 @@ async fn nested_fields_cost_the_same_for_5_and_50_orders() {
     // key lookup + page + count + items + payments + refunds + events + users.
     assert!(large <= 8, "{large} statements");
 }
+
+/// One order with every nested kind: the key lookup, the order, then one query per kind
+/// (pipelined on one connection), whatever the order holds.
+#[tokio::test]
+async fn order_detail_costs_one_query_per_kind() {
+    let t = TestApp::new().await;
+    t.seed(3, 12).await;
+    let query = format!("query($id: ID!) {{ order(id: $id) {{ {FULL_ORDER} }} }}");
+    t.gql_data(&query, json!({ "id": "1" })).await;
+    for id in 1..=12 {
+        let before = t.app.statements().get();
+        let data = t.gql_data(&query, json!({ "id": id.to_string() })).await;
+        let cost = t.app.statements().get() - before;
+        assert_eq!(data["order"]["id"], json!(id.to_string()));
+        // key + order + items + payments + refunds + events + user
+        assert_eq!(cost, 7, "order {id}");
+    }
+    // Selecting fewer kinds sends fewer statements.
+    let before = t.app.statements().get();
+    t.gql_data("{ order(id: \"2\") { number items { sku } } }", json!({})).await;
+    assert_eq!(t.app.statements().get() - before, 3);
+}
