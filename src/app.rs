@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::db::{self, DbPool, PoolSettings, StatementCounter};
+use crate::graphql::documents::DocumentCache;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 
@@ -19,6 +20,7 @@ struct AppInner {
     statements: StatementCounter,
     providers: Providers,
     metrics: Metrics,
+    documents: DocumentCache,
 }
 
 impl App {
@@ -33,7 +35,16 @@ impl App {
         let pool = db::build_pool(database_url, &settings, statements.clone())?;
         let providers = Providers::from_config(&config)?;
         let metrics = Metrics::new()?;
-        Ok(Self { inner: Arc::new(AppInner { pool, config, statements, providers, metrics }) })
+        Ok(Self {
+            inner: Arc::new(AppInner {
+                pool,
+                config,
+                statements,
+                providers,
+                metrics,
+                documents: DocumentCache::default(),
+            }),
+        })
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -51,6 +62,11 @@ impl App {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Parsed GraphQL queries by their text.
+    pub fn documents(&self) -> &DocumentCache {
+        &self.inner.documents
     }
 
     /// SQL statements sent so far by this app's connections.

@@ -1,6 +1,7 @@
 //! The GraphQL schema. It knows nothing of HTTP: the HTTP layer and the REST adapters hand it
 //! requests that carry the caller (see [`with_caller`]).
 
+pub mod documents;
 mod errors;
 pub mod inputs;
 pub mod limits;
@@ -9,6 +10,8 @@ mod mutation;
 mod ordering;
 mod query;
 pub mod types;
+
+use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Context, EmptySubscription, Request, Schema};
@@ -56,18 +59,25 @@ pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
 ///
 /// Every execution comes through here: errors get their `extensions.code` and `data` its
 /// selection order.
-pub async fn execute_detached(schema: &AppSchema, request: Request) -> Result<async_graphql::Response, AppError> {
-    let document = async_graphql::parser::parse_query(&request.query).ok();
+pub async fn execute_detached(
+    schema: &AppSchema,
+    app: &App,
+    request: Request,
+) -> Result<async_graphql::Response, AppError> {
+    let document = app.documents().parse(&request.query);
     execute_parsed_detached(schema, request, document).await
 }
 
-/// [`execute_detached`] for a caller that has already parsed the query (to check its shape),
-/// so the document is not parsed again.
+/// [`execute_detached`] for a caller that has already parsed the query (to check its shape):
+/// the executor gets that document and does not parse again.
 pub async fn execute_parsed_detached(
     schema: &AppSchema,
-    request: Request,
-    document: Option<ExecutableDocument>,
+    mut request: Request,
+    document: Option<Arc<ExecutableDocument>>,
 ) -> Result<async_graphql::Response, AppError> {
+    if let Some(document) = &document {
+        request.set_parsed_query(ExecutableDocument::clone(document));
+    }
     let operation_name = request.operation_name.clone();
     let schema = schema.clone();
     let mut response = tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)?;

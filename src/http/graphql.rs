@@ -6,6 +6,8 @@
 //! - GET runs queries only (a mutation is 405); POST needs `Content-Type: application/json`.
 //! - Batched (array) requests are refused.
 
+use std::sync::Arc;
+
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{Request, Variables};
 use axum::body::Bytes;
@@ -20,6 +22,7 @@ use super::auth::authenticate;
 use super::idempotency;
 use super::observe::Operation;
 use crate::domain::Caller;
+use crate::graphql::documents::DocumentCache;
 use crate::graphql::limits::{self, ShapeLimits};
 use crate::graphql::with_caller;
 
@@ -108,10 +111,10 @@ struct Params {
     operation_name: Option<String>,
     variables: Option<Map<String, Value>>,
     /// The query, parsed once here; `None` when it does not parse (the executor reports why).
-    document: Option<ExecutableDocument>,
+    document: Option<Arc<ExecutableDocument>>,
 }
 
-fn params_from_object(mut object: Map<String, Value>) -> Result<Params, String> {
+fn params_from_object(mut object: Map<String, Value>, documents: &DocumentCache) -> Result<Params, String> {
     let query = match object.remove("query") {
         Some(Value::String(q)) => q,
         None | Some(Value::Null) => return Err("the request has no query parameter".to_owned()),
@@ -131,11 +134,11 @@ fn params_from_object(mut object: Map<String, Value>) -> Result<Params, String> 
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
         Some(_) => return Err("the extensions parameter must be an object or null".to_owned()),
     }
-    let document = async_graphql::parser::parse_query(&query).ok();
+    let document = documents.parse(&query);
     Ok(Params { query, operation_name, variables, document })
 }
 
-fn params_from_query_string(raw: &str) -> Result<Params, String> {
+fn params_from_query_string(raw: &str, documents: &DocumentCache) -> Result<Params, String> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(raw).map_err(|_| "the query string is not valid URL encoding".to_owned())?;
     let mut object = Map::new();
@@ -147,7 +150,7 @@ fn params_from_query_string(raw: &str) -> Result<Params, String> {
         };
         object.insert(key, value);
     }
-    params_from_object(object)
+    params_from_object(object, documents)
 }
 
 /// The type of the operation that would run, when the query parses.
@@ -307,7 +310,7 @@ pub async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(ra
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let params = match params_from_query_string(&raw) {
+    let params = match params_from_query_string(&raw, state.app.documents()) {
         Ok(params) => params,
         Err(message) => return request_error(media, &message),
     };
@@ -354,7 +357,7 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Byte
             return request_error(media, &format!("the request body is not valid JSON: {error}"));
         }
     };
-    match params_from_object(object) {
+    match params_from_object(object, state.app.documents()) {
         Ok(params) => execute(&state, &headers, media, params).await,
         Err(message) => request_error(media, &message),
     }

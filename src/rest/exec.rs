@@ -17,9 +17,10 @@ pub async fn run(
     variables: Value,
 ) -> Result<async_graphql::Value, ApiError> {
     let request = Request::new(query).variables(Variables::from_json(variables));
-    let response = crate::graphql::execute_detached(&state.schema, with_caller(request, &state.app, caller))
-        .await
-        .map_err(ApiError::from)?;
+    let response =
+        crate::graphql::execute_detached(&state.schema, &state.app, with_caller(request, &state.app, caller))
+            .await
+            .map_err(ApiError::from)?;
     if let Some(error) = response.errors.first() {
         let code = error
             .extensions

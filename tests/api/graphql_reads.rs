@@ -324,3 +324,22 @@ async fn response_fields_follow_the_selection_order() {
         assert_eq!(keys(&data["first"]), ["refunds", "zeta", "id"]);
     }
 }
+
+/// A query text is parsed once and kept; the kept document serves later variables, and a
+/// query that does not parse is reported every time and never kept.
+#[tokio::test]
+async fn parsed_queries_are_kept_by_text() {
+    let t = TestApp::new().await;
+    t.seed(2, 6).await;
+    let query = "query($id: ID!) { order(id: $id) { id items { sku } } }";
+    let before = t.app.documents().len();
+    let first = t.gql_data(query, json!({ "id": "1" })).await;
+    let second = t.gql_data(query, json!({ "id": "2" })).await;
+    assert_eq!((first["order"]["id"].as_str(), second["order"]["id"].as_str()), (Some("1"), Some("2")));
+    assert_eq!(t.app.documents().len(), before + 1);
+    for _ in 0..2 {
+        let body = t.gql("{ order(id: \"1\") { id ", json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    }
+    assert_eq!(t.app.documents().len(), before + 1);
+}
