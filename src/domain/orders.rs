@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::access::Caller;
 use super::enums::{OrderStatus, PaymentStatus};
 use super::events::{self, kind};
-use super::paging::{Page, PageRequest};
+use super::paging::{Page, PageRequest, Total};
 use super::users::MAX_AMOUNT_CENTS;
 use crate::db::queries::{self, OrderListQuery};
 use crate::db::{DbPool, models};
@@ -83,11 +83,21 @@ pub async fn list_orders(
         limit: page.per_page + 1,
         offset: page.offset(),
     };
+    // The count starts first and overlaps the page, its nested lists and their resolution.
+    let total_count = if page.count_total {
+        let (pool, query) = (pool.clone(), query.clone());
+        Total::spawn(async move {
+            let mut conn = pool.get().await?;
+            Ok(queries::count_orders(&mut conn, &query).await?)
+        })
+    } else {
+        Total::NotAsked
+    };
     let mut conn = pool.get().await?;
     let mut nodes = queries::list_orders(&mut conn, &query).await?;
+    drop(conn);
     let has_next_page = nodes.len() as i64 > page.per_page;
     nodes.truncate(usize::try_from(page.per_page).unwrap_or(usize::MAX));
-    let total_count = if page.count_total { Some(queries::count_orders(&mut conn, &query).await?) } else { None };
     Ok(Page { nodes, request: page, total_count, has_next_page })
 }
 

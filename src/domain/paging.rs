@@ -1,5 +1,11 @@
 //! Page arithmetic shared by every list.
 
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use tokio::task::JoinHandle;
+
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_PER_PAGE: i64 = 20;
@@ -52,8 +58,8 @@ impl PageRequest {
 pub struct Page<T> {
     pub nodes: Vec<T>,
     pub request: PageRequest,
-    /// All matching items; `None` when the request did not ask for it.
-    pub total_count: Option<i64>,
+    /// All matching items, when the request asked for them.
+    pub total_count: Total,
     /// Whether a later page has items (known from one extra row, not from the count).
     pub has_next_page: bool,
 }
@@ -61,10 +67,55 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// A page with nothing on it.
     pub fn empty(request: PageRequest) -> Self {
-        Self { nodes: Vec::new(), request, total_count: request.count_total.then_some(0), has_next_page: false }
+        let total_count = if request.count_total { Total::Known(0) } else { Total::NotAsked };
+        Self { nodes: Vec::new(), request, total_count, has_next_page: false }
     }
 
     pub fn has_previous_page(&self) -> bool {
         self.request.page > 1
+    }
+}
+
+/// The total count of a list. A count visits every matching row, so it runs in a task of
+/// its own, on its own connection, while the page and its nested lists load; whoever needs
+/// the number awaits it (any number of times: the outcome is shared).
+#[derive(Clone)]
+pub enum Total {
+    /// The request did not ask for a total.
+    NotAsked,
+    Known(i64),
+    Counting(Shared<BoxFuture<'static, Result<i64, Arc<AppError>>>>),
+}
+
+impl std::fmt::Debug for Total {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotAsked => f.write_str("NotAsked"),
+            Self::Known(n) => write!(f, "Known({n})"),
+            Self::Counting(_) => f.write_str("Counting"),
+        }
+    }
+}
+
+impl Total {
+    /// Starts `count` now, in its own task.
+    pub fn spawn(count: impl Future<Output = AppResult<i64>> + Send + 'static) -> Self {
+        let task: JoinHandle<AppResult<i64>> = tokio::spawn(count);
+        let outcome = async move {
+            match task.await {
+                Ok(counted) => counted.map_err(Arc::new),
+                Err(join) => Err(Arc::new(AppError::internal(join))),
+            }
+        };
+        Self::Counting(outcome.boxed().shared())
+    }
+
+    /// The count, or `None` when it was not asked for.
+    pub async fn get(&self) -> Result<Option<i64>, Arc<AppError>> {
+        match self {
+            Self::NotAsked => Ok(None),
+            Self::Known(n) => Ok(Some(*n)),
+            Self::Counting(outcome) => outcome.clone().await.map(Some),
+        }
     }
 }

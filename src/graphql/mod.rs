@@ -55,21 +55,27 @@ pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
 
 /// Executes a request in its own task, so it runs to completion even when the HTTP request
 /// that started it is dropped (client gone, request timeout): a mutation never stops
-/// half-way, and its connection goes back to the pool clean.
+/// half-way, and its connection goes back to the pool clean. Errors get their
+/// `extensions.code`.
 ///
-/// Every execution comes through here: errors get their `extensions.code` and `data` its
-/// selection order.
+/// This is for in-process callers that read the data by field name (the REST adapters):
+/// the document comes from the cache, and the selection order of `data` is not restored.
 pub async fn execute_detached(
     schema: &AppSchema,
     app: &App,
-    request: Request,
+    mut request: Request,
 ) -> Result<async_graphql::Response, AppError> {
-    let document = app.documents().parse(&request.query);
-    execute_parsed_detached(schema, request, document).await
+    if let Some(document) = app.documents().parse(&request.query) {
+        request.set_parsed_query(ExecutableDocument::clone(&document));
+    }
+    let mut response = spawn_execution(schema, request).await?;
+    errors::assign_codes(&mut response);
+    Ok(response)
 }
 
-/// [`execute_detached`] for a caller that has already parsed the query (to check its shape):
-/// the executor gets that document and does not parse again.
+/// [`execute_detached`] for GraphQL clients, with the document the HTTP layer parsed (to
+/// check its shape): the executor does not parse again, and `data` follows the selection
+/// order.
 pub async fn execute_parsed_detached(
     schema: &AppSchema,
     mut request: Request,
@@ -79,13 +85,17 @@ pub async fn execute_parsed_detached(
         request.set_parsed_query(ExecutableDocument::clone(document));
     }
     let operation_name = request.operation_name.clone();
-    let schema = schema.clone();
-    let mut response = tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)?;
+    let mut response = spawn_execution(schema, request).await?;
     errors::assign_codes(&mut response);
     if let Some(document) = &document {
         ordering::order_response(&mut response, document, operation_name.as_deref());
     }
     Ok(response)
+}
+
+async fn spawn_execution(schema: &AppSchema, request: Request) -> Result<async_graphql::Response, AppError> {
+    let schema = schema.clone();
+    tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {

@@ -9,7 +9,7 @@ use super::{caller, loaders};
 use crate::db::models;
 use crate::domain::enums::decode;
 use crate::domain::orders::{self, OrderSortField as DomainSortField, SortDirection as DomainDirection};
-use crate::domain::paging::{Page, PageRequest};
+use crate::domain::paging::{Page, PageRequest, Total};
 use crate::domain::{self, OrderStatus as DomainOrderStatus};
 use crate::error::{AppError, AppResult};
 
@@ -469,7 +469,7 @@ pub struct PageInfo {
     page: i32,
     per_page: i32,
     /// Counted only when the query selects `totalCount` (see [`page_request`]).
-    total_count: Option<i64>,
+    total_count: Total,
     has_next_page: bool,
     has_previous_page: bool,
 }
@@ -491,6 +491,8 @@ impl PageInfo {
     async fn total_count(&self) -> Result<i64> {
         // page_request() asks for the count whenever this field is selected.
         self.total_count
+            .get()
+            .await?
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("totalCount selected but not counted")).into())
     }
 
@@ -538,9 +540,9 @@ impl TryFrom<Page<models::Order>> for OrderPage {
         let page_info = PageInfo {
             page: i32::try_from(page.request.page).unwrap_or(i32::MAX),
             per_page: i32::try_from(page.request.per_page).unwrap_or(i32::MAX),
+            has_previous_page: page.has_previous_page(),
             total_count: page.total_count,
             has_next_page: page.has_next_page,
-            has_previous_page: page.has_previous_page(),
         };
         Ok(Self { nodes: convert_all(page.nodes)?, page_info })
     }
