@@ -47,7 +47,7 @@ pub fn sdl() -> String {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
 }
 
-/// Attaches the per-request data: the caller and fresh DataLoaders (never shared between
+/// Attaches the per-request data: the caller and a fresh loader cache (never shared between
 /// callers, so a batch never mixes what two keys may see).
 pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
     request.data(caller).data(loaders::Loaders::new(app.pool().clone()))
