@@ -23,6 +23,13 @@ pub async fn find_user(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Opt
     users::table.find(id).select(User::as_select()).first(conn).await.optional()
 }
 
+/// The owners of the given orders, found through the orders: it can be pipelined with the
+/// order lookup itself, before the order's `user_id` is known.
+pub async fn users_of_orders(mut conn: &AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<User>> {
+    let owners = orders::table.filter(orders::id.eq_any(order_ids)).select(orders::user_id);
+    users::table.filter(users::id.eq_any(owners)).select(User::as_select()).load(&mut conn).await
+}
+
 /// Batch lookups take a shared reference so that several can be pipelined on one connection.
 pub async fn users_by_ids(mut conn: &AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
     users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(&mut conn).await
@@ -168,8 +175,9 @@ pub async fn count_orders(conn: &mut AsyncPgConnection, q: &OrderListQuery) -> Q
     filter_orders(orders::table.select(count_star()).into_boxed(), q).get_result(conn).await
 }
 
-pub async fn find_order(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Order>> {
-    orders::table.find(id).select(Order::as_select()).first(conn).await.optional()
+/// A shared reference, so the nested rows of the order can be pipelined with it.
+pub async fn find_order(mut conn: &AsyncPgConnection, id: i64) -> QueryResult<Option<Order>> {
+    orders::table.find(id).select(Order::as_select()).first(&mut conn).await.optional()
 }
 
 pub async fn find_order_by_number(conn: &mut AsyncPgConnection, number: &str) -> QueryResult<Option<Order>> {

@@ -120,8 +120,8 @@ pub async fn create_payment(
     };
     // Check first, so no provider payment is created for an order that cannot take one.
     let order = {
-        let mut conn = pool.get().await?;
-        queries::find_order(&mut conn, order_id)
+        let conn = pool.get().await?;
+        queries::find_order(&conn, order_id)
             .await?
             .filter(|o| caller.can_read_user(o.user_id))
             .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?
@@ -859,7 +859,7 @@ pub async fn reconcile_payment(
     caller.require_admin("reconcilePayment")?;
     let (order, payment) = {
         let mut conn = pool.get().await?;
-        let order = queries::find_order(&mut conn, order_id)
+        let order = queries::find_order(&conn, order_id)
             .await?
             .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
         let payment = queries::find_payment_of_order(&mut conn, order_id, payment_id)

@@ -36,9 +36,15 @@ pub struct OrderFilter {
 
 /// An order the caller may see, or `None`: another user's order looks absent to a customer.
 pub async fn get_order(pool: &DbPool, caller: &Caller, id: i64) -> AppResult<Option<models::Order>> {
-    let mut conn = pool.get().await?;
-    let order = queries::find_order(&mut conn, id).await?;
-    Ok(order.filter(|o| caller.can_read_user(o.user_id)))
+    let conn = pool.get().await?;
+    let order = queries::find_order(&conn, id).await?;
+    Ok(visible_to(caller, order))
+}
+
+/// The order if `caller` may see it (the rule of [`get_order`], for readers that fetched
+/// the order themselves).
+pub fn visible_to(caller: &Caller, order: Option<models::Order>) -> Option<models::Order> {
+    order.filter(|o| caller.can_read_user(o.user_id))
 }
 
 pub async fn get_order_by_number(pool: &DbPool, caller: &Caller, number: &str) -> AppResult<Option<models::Order>> {

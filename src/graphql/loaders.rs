@@ -138,6 +138,39 @@ impl Loaders {
         Ok(())
     }
 
+    /// One order by id with the kinds `wanted` selects, all pipelined on one connection: a
+    /// single round trip, because the nested rows are keyed by the id the caller already
+    /// has (the owner is found through the order). Whether the caller may see the order is
+    /// for the caller to decide ([`crate::domain::orders::visible_to`]); the nested rows
+    /// stay in this request's cache and are only reachable through an `Order` it returns.
+    pub async fn order_with(&self, wanted: Wanted, id: i64) -> AppResult<Option<models::Order>> {
+        let ids = [id];
+        let none: &[i64] = &[];
+        let pick = |on: bool| if on { &ids[..] } else { none };
+        let (items, payments, refunds, events, users) =
+            (pick(wanted.items), pick(wanted.payments), pick(wanted.refunds), pick(wanted.events), pick(wanted.user));
+        let pooled = self.pool.get().await?;
+        let conn: &AsyncPgConnection = &pooled;
+        let (order, items_rows, payment_rows, refund_rows, event_rows, user_rows) = futures_util::try_join!(
+            queries::find_order(conn, id),
+            when(items, || queries::items_for_orders(conn, items)),
+            when(payments, || queries::payments_for_orders(conn, payments)),
+            when(refunds, || queries::refunds_for_orders(conn, refunds)),
+            when(events, || queries::events_for_orders(conn, events)),
+            when(users, || queries::users_of_orders(conn, users)),
+        )?;
+        drop(pooled);
+        if order.is_some() {
+            let mut cache = self.cache();
+            group(&mut cache.items, items, items_rows, |r| r.order_id);
+            group(&mut cache.payments, payments, payment_rows, |r| r.order_id);
+            group(&mut cache.refunds, refunds, refund_rows, |r| r.order_id);
+            group(&mut cache.events, events, event_rows, |r| r.order_id);
+            cache.users.extend(user_rows.into_iter().map(|u| (u.id, u)));
+        }
+        Ok(order)
+    }
+
     /// A cached value, or `None` when this request has not loaded it.
     fn cached<T: Clone>(&self, pick: fn(&Cache) -> &HashMap<i64, T>, id: i64) -> Option<T> {
         pick(&self.cache()).get(&id).cloned()

@@ -1,8 +1,9 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::inputs::OrderFilter;
+use super::loaders::Wanted;
 use super::types::{Order, OrderPage, OrderSortField, SortDirection, User, page_request, parse_id};
-use super::{app, caller};
+use super::{app, caller, loaders};
 use crate::domain::{orders, users};
 
 /// Read operations.
@@ -13,8 +14,9 @@ impl QueryRoot {
     /// One order by database id; null when absent (or not yours).
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         let id = parse_id("id", &id)?;
-        let order = orders::get_order(app(ctx)?.pool(), caller(ctx)?, id).await?;
-        Order::load_optional(ctx, order).await
+        let wanted = Wanted::selected_in(&ctx.look_ahead());
+        let order = loaders(ctx)?.order_with(wanted, id).await?;
+        Ok(orders::visible_to(caller(ctx)?, order).map(Order::try_from).transpose()?)
     }
 
     /// One order by its number (exact match); null when absent (or not yours).

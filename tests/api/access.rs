@@ -110,9 +110,11 @@ async fn customers_see_only_their_own_orders() {
         )
         .await;
     assert_eq!(response.body["data"]["orders"]["pageInfo"]["totalCount"], 0);
-    let response =
-        t.gql_as(&ada_key, "query($id: ID!) { order(id: $id) { id } }", json!({ "id": bob_order["id"] })).await;
+    // The nested rows load together with the order (one round trip) but never leave with it.
+    let nested = "query($id: ID!) { order(id: $id) { id items { sku } payments { id } user { email } } }";
+    let response = t.gql_as(&ada_key, nested, json!({ "id": bob_order["id"] })).await;
     assert_eq!(response.body["data"]["order"], serde_json::Value::Null);
+    assert!(!response.body.to_string().contains("bob@example.com"), "{}", response.body);
     let response = t
         .gql_as(
             &ada_key,
