@@ -15,7 +15,7 @@ use super::access::Caller;
 use super::enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, RefundStatus, decode};
 use super::events::{self, kind};
 use super::ledger::{self, Entry};
-use super::orders::validate_payment_method;
+use super::orders::{validate_payment_method, visible_to};
 use super::users::{MAX_AMOUNT_CENTS, ledger_kind};
 use crate::db::models::{self, OrderChanges, PaymentChanges, RefundChanges};
 use crate::db::{DbPool, queries};
@@ -86,9 +86,7 @@ async fn cancel_pending_attempts(
 
 /// Locks an order the caller may see; others are NOT_FOUND.
 async fn lock_visible_order(conn: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<models::Order> {
-    queries::lock_order(conn, id)
-        .await?
-        .filter(|o| caller.can_read_user(o.user_id))
+    visible_to(caller, queries::lock_order(conn, id).await?)
         .ok_or_else(|| AppError::not_found(format!("order {id} not found")))
 }
 
@@ -121,9 +119,7 @@ pub async fn create_payment(
     // Check first, so no provider payment is created for an order that cannot take one.
     let order = {
         let conn = pool.get().await?;
-        queries::find_order(&conn, order_id)
-            .await?
-            .filter(|o| caller.can_read_user(o.user_id))
+        visible_to(caller, queries::find_order(&conn, order_id).await?)
             .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?
     };
     check(&order)?;
