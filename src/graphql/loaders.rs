@@ -86,6 +86,36 @@ fn group<T>(into: &mut HashMap<i64, Vec<T>>, asked: &[i64], rows: Vec<T>, order_
     }
 }
 
+/// The order ids each order-keyed kind is to be loaded for; an empty list sends nothing.
+#[derive(Default)]
+struct Asked {
+    items: Vec<i64>,
+    payments: Vec<i64>,
+    refunds: Vec<i64>,
+    events: Vec<i64>,
+}
+
+/// The rows [`Asked::load`] returns, kind by kind.
+type Children = (Vec<models::OrderItem>, Vec<models::Payment>, Vec<models::Refund>, Vec<models::OrderEvent>);
+
+impl Asked {
+    fn is_empty(&self) -> bool {
+        [&self.items, &self.payments, &self.refunds, &self.events].iter().all(|ids| ids.is_empty())
+    }
+
+    /// One query per asked kind. Through a shared reference the queries are pipelined with
+    /// each other and with whatever the caller joins this with: all are sent before the
+    /// first answer is read (diesel-async), and PostgreSQL runs them in order.
+    async fn load(&self, conn: &AsyncPgConnection) -> QueryResult<Children> {
+        futures_util::try_join!(
+            when(&self.items, || queries::items_for_orders(conn, &self.items)),
+            when(&self.payments, || queries::payments_for_orders(conn, &self.payments)),
+            when(&self.refunds, || queries::refunds_for_orders(conn, &self.refunds)),
+            when(&self.events, || queries::events_for_orders(conn, &self.events)),
+        )
+    }
+}
+
 impl Loaders {
     pub fn new(pool: DbPool) -> Self {
         Self { pool, cache: Mutex::new(Cache::default()) }
@@ -96,6 +126,16 @@ impl Loaders {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Files what was loaded; every asked order id counts as loaded, rows or not.
+    fn store(&self, asked: &Asked, (items, payments, refunds, events): Children, users: Vec<models::User>) {
+        let mut cache = self.cache();
+        group(&mut cache.items, &asked.items, items, |r| r.order_id);
+        group(&mut cache.payments, &asked.payments, payments, |r| r.order_id);
+        group(&mut cache.refunds, &asked.refunds, refunds, |r| r.order_id);
+        group(&mut cache.events, &asked.events, events, |r| r.order_id);
+        cache.users.extend(users.into_iter().map(|u| (u.id, u)));
+    }
+
     /// Loads what `wanted` selects for `orders` that this request has not loaded yet.
     pub async fn prefetch(&self, wanted: Wanted, orders: &[models::Order]) -> AppResult<()> {
         let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
@@ -104,37 +144,25 @@ impl Loaders {
     }
 
     async fn fetch(&self, wanted: Wanted, order_ids: &[i64], user_ids: &[i64]) -> AppResult<()> {
-        let (items, payments, refunds, events, users) = {
+        let (asked, users) = {
             let cache = self.cache();
-            (
-                missing(wanted.items, order_ids, &cache.items),
-                missing(wanted.payments, order_ids, &cache.payments),
-                missing(wanted.refunds, order_ids, &cache.refunds),
-                missing(wanted.events, order_ids, &cache.events),
-                missing(wanted.user, user_ids, &cache.users),
-            )
+            let asked = Asked {
+                items: missing(wanted.items, order_ids, &cache.items),
+                payments: missing(wanted.payments, order_ids, &cache.payments),
+                refunds: missing(wanted.refunds, order_ids, &cache.refunds),
+                events: missing(wanted.events, order_ids, &cache.events),
+            };
+            (asked, missing(wanted.user, user_ids, &cache.users))
         };
-        if [&items, &payments, &refunds, &events, &users].iter().all(|ids| ids.is_empty()) {
+        if asked.is_empty() && users.is_empty() {
             return Ok(());
         }
         let pooled = self.pool.get().await?;
-        // Through a shared reference the queries are pipelined: all are sent before the
-        // first answer is read (diesel-async), and PostgreSQL runs them in order.
         let conn: &AsyncPgConnection = &pooled;
-        let loaded = futures_util::try_join!(
-            when(&items, || queries::items_for_orders(conn, &items)),
-            when(&payments, || queries::payments_for_orders(conn, &payments)),
-            when(&refunds, || queries::refunds_for_orders(conn, &refunds)),
-            when(&events, || queries::events_for_orders(conn, &events)),
-            when(&users, || queries::users_by_ids(conn, &users)),
-        )?;
+        let (children, user_rows) =
+            futures_util::try_join!(asked.load(conn), when(&users, || queries::users_by_ids(conn, &users)))?;
         drop(pooled);
-        let mut cache = self.cache();
-        group(&mut cache.items, &items, loaded.0, |r| r.order_id);
-        group(&mut cache.payments, &payments, loaded.1, |r| r.order_id);
-        group(&mut cache.refunds, &refunds, loaded.2, |r| r.order_id);
-        group(&mut cache.events, &events, loaded.3, |r| r.order_id);
-        cache.users.extend(loaded.4.into_iter().map(|u| (u.id, u)));
+        self.store(&asked, children, user_rows);
         Ok(())
     }
 
@@ -144,29 +172,24 @@ impl Loaders {
     /// for the caller to decide ([`crate::domain::orders::visible_to`]); the nested rows
     /// stay in this request's cache and are only reachable through an `Order` it returns.
     pub async fn order_with(&self, wanted: Wanted, id: i64) -> AppResult<Option<models::Order>> {
-        let ids = [id];
-        let none: &[i64] = &[];
-        let pick = |on: bool| if on { &ids[..] } else { none };
-        let (items, payments, refunds, events, users) =
-            (pick(wanted.items), pick(wanted.payments), pick(wanted.refunds), pick(wanted.events), pick(wanted.user));
+        let pick = |on: bool| if on { vec![id] } else { Vec::new() };
+        let asked = Asked {
+            items: pick(wanted.items),
+            payments: pick(wanted.payments),
+            refunds: pick(wanted.refunds),
+            events: pick(wanted.events),
+        };
+        let owner = pick(wanted.user);
         let pooled = self.pool.get().await?;
         let conn: &AsyncPgConnection = &pooled;
-        let (order, items_rows, payment_rows, refund_rows, event_rows, user_rows) = futures_util::try_join!(
+        let (order, children, user_rows) = futures_util::try_join!(
             queries::find_order(conn, id),
-            when(items, || queries::items_for_orders(conn, items)),
-            when(payments, || queries::payments_for_orders(conn, payments)),
-            when(refunds, || queries::refunds_for_orders(conn, refunds)),
-            when(events, || queries::events_for_orders(conn, events)),
-            when(users, || queries::users_of_orders(conn, users)),
+            asked.load(conn),
+            when(&owner, || queries::users_of_orders(conn, &owner)),
         )?;
         drop(pooled);
         if order.is_some() {
-            let mut cache = self.cache();
-            group(&mut cache.items, items, items_rows, |r| r.order_id);
-            group(&mut cache.payments, payments, payment_rows, |r| r.order_id);
-            group(&mut cache.refunds, refunds, refund_rows, |r| r.order_id);
-            group(&mut cache.events, events, event_rows, |r| r.order_id);
-            cache.users.extend(user_rows.into_iter().map(|u| (u.id, u)));
+            self.store(&asked, children, user_rows);
         }
         Ok(order)
     }
