@@ -66,6 +66,24 @@ pub enum MutationErrors {
     Unavailable(ErrorBody),
 }
 
+/// The errors every order read may answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "documentation only")]
+pub enum ReadErrors {
+    /// Bad input; the message names the field.
+    #[response(status = 400)]
+    BadInput(ErrorBody),
+    /// No valid API key.
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
+    /// The key's role may not do this.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The database is unreachable; retry.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 /// Query parameters of the order list. `0` or absent means "any" for the codes.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -69,10 +69,7 @@ fn list_variables(params: &QueryParams) -> Result<Value, ApiError> {
     params(super::openapi::ListParams),
     responses(
         (status = 200, description = "A page of orders", body = super::openapi::OrderListResponse),
-        (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid API key", body = super::openapi::ErrorBody),
-        (status = 403, description = "The key's role may not do this", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unreachable; retry", body = super::openapi::ErrorBody),
+        super::openapi::ReadErrors,
     ),
     security(("api_key" = [])),
 )]
@@ -122,10 +119,7 @@ pub fn path_id(raw: &str) -> Result<i64, ApiError> {
     responses(
         (status = 200, description = "The order", body = super::openapi::OrderResponse),
         (status = 404, description = "No such order (or not yours)", body = super::openapi::ErrorBody),
-        (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid API key", body = super::openapi::ErrorBody),
-        (status = 403, description = "The key's role may not do this", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unreachable; retry", body = super::openapi::ErrorBody),
+        super::openapi::ReadErrors,
     ),
     security(("api_key" = [])),
 )]

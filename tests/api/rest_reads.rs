@@ -5,7 +5,7 @@ use crate::common::{TestApp, redact};
 use crate::graphql_reads::count;
 
 /// The keys of `AdminOrderDetail`, in the seed's order.
-const ORDER_KEYS: &[&str] = &[
+pub const ORDER_KEYS: &[&str] = &[
     "id",
     "number",
     "user_id",
