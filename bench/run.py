@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRAPHILE = "postgraphile@4.14.1"
-CALLBACK_SECRET = "bench-callback-secret"
+CALLBACK_SECRET = "bench-callback-secret-of-at-least-32-bytes"
 
 
 def log(message):

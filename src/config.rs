@@ -23,7 +23,10 @@ pub struct Config {
     pub pool_timeout: Duration,
     pub statement_timeout: Duration,
     pub data_dir: PathBuf,
+    /// The HMAC secret of provider callbacks.
     pub callback_secret: String,
+    /// The secret being rotated out, still accepted until it is unset.
+    pub callback_secret_previous: Option<String>,
     pub payment_provider: ProviderKind,
     pub stripe_api_base: String,
     pub stripe_secret_key: String,
@@ -31,6 +34,9 @@ pub struct Config {
     pub graphql_max_complexity: usize,
     pub graphql_max_fields: usize,
     pub graphql_max_aliases: usize,
+    pub graphql_max_directives: usize,
+    /// The most values one response may hold (see the README's cost model).
+    pub graphql_max_cost: u64,
     /// Whether `__schema`/`__type` answer (GraphiQL needs them; switch off in production).
     pub graphql_introspection: bool,
     pub body_limit_bytes: usize,
@@ -51,7 +57,8 @@ impl Default for Config {
             pool_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(15),
             data_dir: PathBuf::from(".data"),
-            callback_secret: "dev-callback-secret".to_owned(),
+            callback_secret: DEV_CALLBACK_SECRET.to_owned(),
+            callback_secret_previous: None,
             payment_provider: ProviderKind::Manual,
             stripe_api_base: "https://api.stripe.com".to_owned(),
             stripe_secret_key: String::new(),
@@ -59,8 +66,10 @@ impl Default for Config {
             graphql_max_complexity: 5_000,
             graphql_max_fields: 500,
             graphql_max_aliases: 30,
+            graphql_max_directives: 50,
+            graphql_max_cost: 100_000,
             graphql_introspection: true,
-            body_limit_bytes: 1024 * 1024,
+            body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             graphiql_key: None,
@@ -82,7 +91,41 @@ where
     }
 }
 
+/// The callback secret of the development cluster and the README's examples; a server that
+/// manages no private cluster refuses to start with it.
+pub const DEV_CALLBACK_SECRET: &str = "dev-callback-secret";
+
+/// The shortest callback secret a production server accepts (32 bytes, as HMAC-SHA256's
+/// output; `openssl rand -hex 32` makes one).
+pub const MIN_CALLBACK_SECRET_BYTES: usize = 32;
+
 impl Config {
+    /// The callback secrets accepted now: the current one, then the one being rotated out.
+    pub fn callback_secrets(&self) -> Vec<&str> {
+        std::iter::once(self.callback_secret.as_str()).chain(self.callback_secret_previous.as_deref()).collect()
+    }
+
+    /// Refuses callback secrets that would let anyone sign a callback, for a server that
+    /// manages no private cluster (one with `DATABASE_URL`).
+    pub fn check_production_secrets(&self) -> anyhow::Result<()> {
+        for (name, secret) in std::iter::once(("CALLBACK_SECRET", Some(self.callback_secret.as_str())))
+            .chain(std::iter::once(("CALLBACK_SECRET_PREVIOUS", self.callback_secret_previous.as_deref())))
+        {
+            let Some(secret) = secret else { continue };
+            if secret == DEV_CALLBACK_SECRET {
+                bail!(
+                    "{name} is unset or the development value, and DATABASE_URL is set: set {name} to a secret of at least {MIN_CALLBACK_SECRET_BYTES} bytes (openssl rand -hex 32)"
+                );
+            }
+            if secret.len() < MIN_CALLBACK_SECRET_BYTES {
+                bail!(
+                    "{name} is shorter than {MIN_CALLBACK_SECRET_BYTES} bytes: set a longer secret (openssl rand -hex 32)"
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         let d = Self::default();
         let payment_provider = match var("PAYMENT_PROVIDER").as_deref() {
@@ -102,6 +145,7 @@ impl Config {
             statement_timeout: Duration::from_millis(parsed("DATABASE_STATEMENT_TIMEOUT_MS", 15_000)?),
             data_dir: var("DATA_DIR").map_or(d.data_dir, PathBuf::from),
             callback_secret: var("CALLBACK_SECRET").unwrap_or(d.callback_secret),
+            callback_secret_previous: var("CALLBACK_SECRET_PREVIOUS"),
             payment_provider,
             stripe_api_base: var("STRIPE_API_BASE").unwrap_or(d.stripe_api_base),
             stripe_secret_key: var("STRIPE_SECRET_KEY").unwrap_or_default(),
@@ -109,6 +153,8 @@ impl Config {
             graphql_max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", d.graphql_max_complexity)?,
             graphql_max_fields: parsed("GRAPHQL_MAX_FIELDS", d.graphql_max_fields)?,
             graphql_max_aliases: parsed("GRAPHQL_MAX_ALIASES", d.graphql_max_aliases)?,
+            graphql_max_directives: parsed("GRAPHQL_MAX_DIRECTIVES", d.graphql_max_directives)?,
+            graphql_max_cost: parsed("GRAPHQL_MAX_COST", d.graphql_max_cost)?,
             graphql_introspection: parsed("GRAPHQL_INTROSPECTION", d.graphql_introspection)?,
             body_limit_bytes: parsed("REQUEST_BODY_LIMIT_BYTES", d.body_limit_bytes)?,
             request_timeout: Duration::from_millis(parsed("REQUEST_TIMEOUT_MS", 30_000)?),

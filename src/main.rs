@@ -260,6 +260,10 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
+    if database.cluster.is_none() {
+        // A real deployment: a guessable callback secret would let anyone mark orders paid.
+        config.check_production_secrets()?;
+    }
     let setup = App::new(config.clone(), &database.url)?;
     let dev_key = first_start(config, &setup, database).await?;
     let app = App::new(Config { graphiql_key: dev_key.clone(), ..config.clone() }, &database.url)?;
@@ -297,7 +301,8 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Forgets idempotency keys past their retention, at start and then hourly.
+/// Forgets idempotency keys and callback signatures past their retention, at start and
+/// then hourly.
 async fn purge_idempotency_keys(app: App) {
     let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -305,6 +310,11 @@ async fn purge_idempotency_keys(app: App) {
         match billing_api::domain::idempotency::purge_expired(app.pool()).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
+            Err(error) => error.log(),
+        }
+        match billing_api::domain::replay::purge_expired(app.pool()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged old callback signatures"),
             Err(error) => error.log(),
         }
     }

@@ -460,3 +460,27 @@ pub async fn delete_idempotency_key(conn: &mut AsyncPgConnection, id: i64) -> Qu
 pub async fn delete_idempotency_keys_before(conn: &mut AsyncPgConnection, before: DateTime<Utc>) -> QueryResult<usize> {
     diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before))).execute(conn).await
 }
+
+/// Records a callback signature as accepted; false when it already was.
+pub async fn claim_callback_signature(conn: &mut AsyncPgConnection, signature: &[u8]) -> QueryResult<bool> {
+    use crate::db::schema::accepted_callback_signatures as sigs;
+    let inserted = diesel::insert_into(sigs::table)
+        .values(sigs::signature.eq(signature))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+pub async fn release_callback_signature(conn: &mut AsyncPgConnection, signature: &[u8]) -> QueryResult<usize> {
+    use crate::db::schema::accepted_callback_signatures as sigs;
+    diesel::delete(sigs::table.filter(sigs::signature.eq(signature))).execute(conn).await
+}
+
+pub async fn delete_callback_signatures_before(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+) -> QueryResult<usize> {
+    use crate::db::schema::accepted_callback_signatures as sigs;
+    diesel::delete(sigs::table.filter(sigs::accepted_at.lt(before))).execute(conn).await
+}

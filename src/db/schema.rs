@@ -28,6 +28,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    accepted_callback_signatures (signature) {
+        signature -> Bytea,
+        accepted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (id) {
         id -> Int8,
         scope -> Text,
@@ -156,6 +163,7 @@ diesel::joinable!(refunds -> payments (payment_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     balance_ledger,
+    accepted_callback_signatures,
     idempotency_keys,
     order_events,
     order_items,

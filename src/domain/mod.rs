@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod orders;
 pub mod paging;
+pub mod replay;
 pub mod users;
 
 pub use access::{Caller, Role};

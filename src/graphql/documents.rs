@@ -3,8 +3,12 @@
 //! Clients send the same few query texts over and over with different variables, and
 //! parsing was a tenth of the server's CPU on a page of orders. A parsed document is kept
 //! by its exact text and cloned for each execution (async-graphql consumes it), which costs
-//! a fraction of a parse. The cache is bounded in entries and in query size; when it is
-//! full it starts over, so an attacker sending endless distinct queries only empties it.
+//! a fraction of a parse.
+//!
+//! Only documents that passed the shape check and async-graphql's validation are kept
+//! ([`DocumentCache::keep`]), so a client without a key cannot fill the cache. It is bounded
+//! in the bytes of text it keeps and in the size of one query; when full it starts over,
+//! so endless distinct queries only empty it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,42 +17,69 @@ use async_graphql::parser::types::ExecutableDocument;
 
 /// Queries longer than this are parsed every time and never kept.
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
-/// Distinct query texts kept at most.
-const CAPACITY: usize = 512;
+/// Bytes of query text kept at most (the parsed documents are a small multiple of it).
+const CAPACITY_BYTES: usize = 1024 * 1024;
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Box<str>, Arc<ExecutableDocument>>,
+    bytes: usize,
+}
 
 #[derive(Default)]
 pub struct DocumentCache {
-    entries: Mutex<HashMap<Box<str>, Arc<ExecutableDocument>>>,
+    entries: Mutex<Entries>,
 }
 
 impl DocumentCache {
-    /// The parsed `query`, or `None` when it does not parse (the executor then reports the
-    /// syntax error in its own words).
-    pub fn parse(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
-        if let Some(hit) = self.lock().get(query) {
-            return Some(hit.clone());
+    /// The kept document for `query`, if any.
+    pub fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        self.lock().map.get(query).cloned()
+    }
+
+    /// Keeps a document that has passed validation.
+    pub fn keep(&self, query: &str, document: Arc<ExecutableDocument>) {
+        if query.len() > MAX_CACHED_QUERY_BYTES {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.map.contains_key(query) {
+            return;
+        }
+        if entries.bytes + query.len() > CAPACITY_BYTES {
+            entries.map.clear();
+            entries.bytes = 0;
+        }
+        entries.bytes += query.len();
+        entries.map.insert(query.into(), document);
+    }
+
+    /// For the service's own fixed queries (the REST adapters): the kept document, else
+    /// parsed and kept. `None` when it does not parse (the executor reports why).
+    pub fn parse_trusted(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        if let Some(hit) = self.get(query) {
+            return Some(hit);
         }
         let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
-        if query.len() <= MAX_CACHED_QUERY_BYTES {
-            let mut entries = self.lock();
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
-            entries.insert(query.into(), document.clone());
-        }
+        self.keep(query, document.clone());
         Some(document)
     }
 
     /// How many query texts are kept (for tests).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().map.len()
+    }
+
+    /// Bytes of query text kept (for tests).
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<ExecutableDocument>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // Plain data: a panic elsewhere cannot leave the map half-updated.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -76,13 +76,18 @@ where
     if ids.is_empty() { Ok(Vec::new()) } else { load().await }
 }
 
-/// Files `rows` under their order, marking every asked id as loaded.
+/// Files `rows` under their order, marking every asked id as loaded. Two loads of one
+/// order can overlap (sibling lists that share orders each find it missing); the first to
+/// file it wins and the other's rows for it are dropped, so no row is ever filed twice.
 fn group<T>(into: &mut HashMap<i64, Vec<T>>, asked: &[i64], rows: Vec<T>, order_id: fn(&T) -> i64) {
-    for id in asked {
-        into.entry(*id).or_default();
-    }
+    let mut fresh: HashMap<i64, Vec<T>> = asked.iter().map(|id| (*id, Vec::new())).collect();
     for row in rows {
-        into.entry(order_id(&row)).or_default().push(row);
+        if let Some(list) = fresh.get_mut(&order_id(&row)) {
+            list.push(row);
+        }
+    }
+    for (id, list) in fresh {
+        into.entry(id).or_insert(list);
     }
 }
 

@@ -34,6 +34,7 @@ pub fn build_schema(app: App) -> AppSchema {
         // introspection exempt (limits.rs); async-graphql's own depth limit would also refuse
         // the standard introspection query that GraphiQL and tools send.
         .limit_complexity(config.graphql_max_complexity)
+        .limit_directives(config.graphql_max_directives)
         // "Did you mean …" answers would map the schema for someone probing it.
         .disable_suggestions();
     if !config.graphql_introspection {
@@ -65,7 +66,7 @@ pub async fn execute_detached(
     app: &App,
     mut request: Request,
 ) -> Result<async_graphql::Response, AppError> {
-    if let Some(document) = app.documents().parse(&request.query) {
+    if let Some(document) = app.documents().parse_trusted(&request.query) {
         request.set_parsed_query(ExecutableDocument::clone(&document));
     }
     let mut response = spawn_execution(schema, request).await?;
@@ -75,22 +76,29 @@ pub async fn execute_detached(
 
 /// [`execute_detached`] for GraphQL clients, with the document the HTTP layer parsed (to
 /// check its shape): the executor does not parse again, and `data` follows the selection
-/// order.
+/// order. Ordering runs only on a response that executed, so never on a document that
+/// failed validation.
 pub async fn execute_parsed_detached(
     schema: &AppSchema,
     mut request: Request,
-    document: Option<Arc<ExecutableDocument>>,
+    document: Arc<ExecutableDocument>,
 ) -> Result<async_graphql::Response, AppError> {
-    if let Some(document) = &document {
-        request.set_parsed_query(ExecutableDocument::clone(document));
-    }
+    request.set_parsed_query(ExecutableDocument::clone(&document));
     let operation_name = request.operation_name.clone();
     let mut response = spawn_execution(schema, request).await?;
     errors::assign_codes(&mut response);
-    if let Some(document) = &document {
-        ordering::order_response(&mut response, document, operation_name.as_deref());
+    if !is_request_error(&response) {
+        ordering::order_response(&mut response, &document, operation_name.as_deref());
     }
     Ok(response)
+}
+
+/// A response to a request that never executed (parse, validation or limit errors): no
+/// data and no error with a path.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 async fn spawn_execution(schema: &AppSchema, request: Request) -> Result<async_graphql::Response, AppError> {

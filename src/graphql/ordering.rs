@@ -7,6 +7,7 @@
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
 use std::cell::OnceCell;
+use std::collections::HashSet;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::{Name, Response, Value};
@@ -16,6 +17,9 @@ use async_graphql::{Name, Response, Value};
 /// the 50 orders of a page share one plan, and so do all their items.
 struct Plan<'a> {
     keys: Vec<Key<'a>>,
+    /// Fragments already collected into this plan: a second spread of one adds nothing new,
+    /// and a cycle (which validation refuses anyway) cannot recurse for ever.
+    spread: HashSet<&'a Name>,
 }
 
 struct Key<'a> {
@@ -27,7 +31,7 @@ struct Key<'a> {
 
 impl<'a> Plan<'a> {
     fn new(sets: &[&'a SelectionSet], doc: &'a ExecutableDocument) -> Self {
-        let mut plan = Plan { keys: Vec::new() };
+        let mut plan = Plan { keys: Vec::new(), spread: HashSet::new() };
         for set in sets {
             plan.collect(set, doc);
         }
@@ -46,7 +50,11 @@ impl<'a> Plan<'a> {
                     }
                 }
                 Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
+                    let name = &spread.node.fragment_name.node;
+                    if !self.spread.insert(name) {
+                        continue;
+                    }
+                    if let Some(fragment) = doc.fragments.get(name) {
                         self.collect(&fragment.node.selection_set.node, doc);
                     }
                 }

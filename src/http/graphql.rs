@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::HttpState;
 use super::auth::authenticate;
-use super::idempotency;
+use super::idempotency::{self, Outcome};
 use super::observe::Operation;
 use crate::domain::Caller;
 use crate::graphql::documents::DocumentCache;
@@ -88,13 +88,16 @@ fn error_body(message: &str, code: &str) -> Value {
     json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
 }
 
-/// A request the server refuses before executing it.
-fn request_error(media: MediaType, message: &str) -> Response {
+/// A request refused before it ran. One that is not a well-formed GraphQL-over-HTTP request
+/// (no JSON, no query, wrong parameter types) is 400 whatever the media type; a well-formed
+/// one whose document does not parse or breaks a limit is 200 for `application/json` (the
+/// body says why) and 400 for `application/graphql-response+json`.
+fn refusal_response(media: MediaType, refusal: Refusal) -> Response {
     let status = match media {
-        MediaType::Json => StatusCode::OK,
-        MediaType::GraphqlResponseJson => StatusCode::BAD_REQUEST,
+        MediaType::Json if !refusal.malformed => StatusCode::OK,
+        _ => StatusCode::BAD_REQUEST,
     };
-    json_response(status, media, &error_body(message, "BAD_USER_INPUT"))
+    json_response(status, media, &refusal.body)
 }
 
 fn not_acceptable() -> Response {
@@ -110,42 +113,91 @@ struct Params {
     query: String,
     operation_name: Option<String>,
     variables: Option<Map<String, Value>>,
-    /// The query, parsed once here; `None` when it does not parse (the executor reports why).
-    document: Option<Arc<ExecutableDocument>>,
+    /// The query, parsed once here.
+    document: Arc<ExecutableDocument>,
+    /// Whether the document came from the cache (else it is kept once it has run).
+    cached: bool,
 }
 
-fn params_from_object(mut object: Map<String, Value>, documents: &DocumentCache) -> Result<Params, String> {
+/// A request refused before it ran: the body of errors to answer with, and whether the
+/// request itself was malformed (rather than its document refused).
+struct Refusal {
+    body: Value,
+    malformed: bool,
+}
+
+impl Refusal {
+    /// The document does not parse or breaks a limit.
+    fn document(body: Value) -> Self {
+        Self { body, malformed: false }
+    }
+}
+
+/// A malformed request, with a message saying what was wrong.
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self { body: error_body(&message, "BAD_USER_INPUT"), malformed: true }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Self {
+        Self::from(message.to_owned())
+    }
+}
+
+/// The document of `query`: kept, or parsed here (never kept before it has passed
+/// validation). Too deep a nesting is refused before the parser sees it.
+fn document(query: &str, documents: &DocumentCache) -> Result<(Arc<ExecutableDocument>, bool), Refusal> {
+    if let Some(document) = documents.get(query) {
+        return Ok((document, true));
+    }
+    if limits::nesting_depth(query) > limits::MAX_NESTING {
+        let message = format!("the query nests brackets deeper than {} levels", limits::MAX_NESTING);
+        return Err(Refusal::document(error_body(&message, "BAD_USER_INPUT")));
+    }
+    match async_graphql::parser::parse_query(query) {
+        Ok(document) => Ok((Arc::new(document), false)),
+        Err(error) => {
+            let mut error = async_graphql::ServerError::from(error);
+            error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+            Err(Refusal::document(json!({ "errors": [error] })))
+        }
+    }
+}
+
+fn params_from_object(mut object: Map<String, Value>, documents: &DocumentCache) -> Result<Params, Refusal> {
     let query = match object.remove("query") {
         Some(Value::String(q)) => q,
-        None | Some(Value::Null) => return Err("the request has no query parameter".to_owned()),
-        Some(_) => return Err("the query parameter must be a string".to_owned()),
+        None | Some(Value::Null) => return Err("the request has no query parameter".into()),
+        Some(_) => return Err("the query parameter must be a string".into()),
     };
     let operation_name = match object.remove("operationName") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) => Some(name),
-        Some(_) => return Err("the operationName parameter must be a string or null".to_owned()),
+        Some(_) => return Err("the operationName parameter must be a string or null".into()),
     };
     let variables = match object.remove("variables") {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map),
-        Some(_) => return Err("the variables parameter must be an object or null".to_owned()),
+        Some(_) => return Err("the variables parameter must be an object or null".into()),
     };
     match object.remove("extensions") {
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
-        Some(_) => return Err("the extensions parameter must be an object or null".to_owned()),
+        Some(_) => return Err("the extensions parameter must be an object or null".into()),
     }
-    let document = documents.parse(&query);
-    Ok(Params { query, operation_name, variables, document })
+    let (document, cached) = document(&query, documents)?;
+    Ok(Params { query, operation_name, variables, document, cached })
 }
 
-fn params_from_query_string(raw: &str, documents: &DocumentCache) -> Result<Params, String> {
+fn params_from_query_string(raw: &str, documents: &DocumentCache) -> Result<Params, Refusal> {
     let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw).map_err(|_| "the query string is not valid URL encoding".to_owned())?;
+        serde_urlencoded::from_str(raw).map_err(|_| Refusal::from("the query string is not valid URL encoding"))?;
     let mut object = Map::new();
     for (key, value) in pairs {
         let value = match key.as_str() {
             "variables" | "extensions" if !value.is_empty() => serde_json::from_str(&value)
-                .map_err(|_| format!("the {key} parameter must be a JSON-encoded object"))?,
+                .map_err(|_| Refusal::from(format!("the {key} parameter must be a JSON-encoded object")))?,
             _ => Value::String(value),
         };
         object.insert(key, value);
@@ -155,7 +207,7 @@ fn params_from_query_string(raw: &str, documents: &DocumentCache) -> Result<Para
 
 /// The type of the operation that would run, when the query parses.
 fn operation_type(params: &Params) -> Option<OperationType> {
-    match &params.document.as_ref()?.operations {
+    match &params.document.operations {
         DocumentOperations::Single(op) => Some(op.node.ty),
         DocumentOperations::Multiple(ops) => {
             let name = params.operation_name.as_deref()?;
@@ -171,8 +223,21 @@ fn error_response(media: MediaType, error: &crate::error::AppError) -> Response 
     json_response(status, media, &error_body(&error.to_string(), error.code()))
 }
 
-/// Runs one operation; returns the status and the serialised body.
-async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params) -> (StatusCode, String) {
+/// Error codes that say the server, not the request, failed: such an answer is not kept
+/// for idempotent replay (a retry acts again), as on the REST face.
+const SERVER_FAILURES: &[&str] = &["PROVIDER_ERROR", "SERVICE_UNAVAILABLE", "INTERNAL"];
+
+fn is_server_failure(error: &async_graphql::ServerError) -> bool {
+    error.extensions.as_ref().and_then(|ext| ext.get("code")).is_some_and(|code| match code {
+        async_graphql::Value::String(code) => SERVER_FAILURES.contains(&code.as_str()),
+        _ => false,
+    })
+}
+
+/// Runs one operation; returns the status, the serialised body and whether it failed on
+/// the server's side.
+async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params) -> Outcome {
+    let keep = (!params.cached).then(|| (params.query.clone(), params.document.clone()));
     let mut request = Request::new(params.query);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -181,81 +246,95 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
         request = request.variables(Variables::from_json(Value::Object(variables)));
     }
     let request = with_caller(request, &state.app, caller);
+    let internal =
+        || Outcome::http(StatusCode::INTERNAL_SERVER_ERROR, error_body("internal error", "INTERNAL").to_string());
     let response = match crate::graphql::execute_parsed_detached(&state.schema, request, params.document).await {
         Ok(response) => response,
         Err(error) => {
             error.log();
-            return (StatusCode::INTERNAL_SERVER_ERROR, error_body("internal error", "INTERNAL").to_string());
+            return internal();
         }
     };
-    // A request error never started execution: no data and no error with a path.
-    let is_request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
-    if is_request_error && media == MediaType::GraphqlResponseJson {
-        // No `data` entry at all for a request that never executed.
-        let body = json!({ "errors": response.errors });
-        return (StatusCode::BAD_REQUEST, body.to_string());
+    if crate::graphql::is_request_error(&response) {
+        if media == MediaType::GraphqlResponseJson {
+            // No `data` entry at all for a request that never executed.
+            let body = json!({ "errors": response.errors });
+            return Outcome::http(StatusCode::BAD_REQUEST, body.to_string());
+        }
+    } else if let Some((query, document)) = keep {
+        // It passed validation: worth keeping parsed.
+        state.app.documents().keep(&query, document);
     }
+    let retryable = response.errors.iter().any(is_server_failure);
     match serde_json::to_string(&response) {
-        Ok(body) => (StatusCode::OK, body),
+        Ok(body) => Outcome { status: StatusCode::OK, body, retryable },
         Err(error) => {
             tracing::error!(%error, "serialising a GraphQL response");
-            (StatusCode::INTERNAL_SERVER_ERROR, error_body("internal error", "INTERNAL").to_string())
+            internal()
         }
+    }
+}
+
+/// The configured limits on a query's shape and cost.
+fn shape_limits(config: &crate::config::Config) -> ShapeLimits {
+    ShapeLimits {
+        max_depth: config.graphql_max_depth,
+        max_fields: config.graphql_max_fields,
+        max_aliases: config.graphql_max_aliases,
+        max_directives: config.graphql_max_directives,
+        max_cost: config.graphql_max_cost,
+        introspection: config.graphql_introspection,
     }
 }
 
 async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, params: Params) -> Response {
-    // Shape limits first: an abusive query costs no SQL, not even the key lookup.
-    // (A document that does not parse is left to the executor, which reports it.)
-    if let Some(document) = &params.document {
-        let config = state.app.config();
-        let limits = ShapeLimits {
-            max_depth: config.graphql_max_depth,
-            max_fields: config.graphql_max_fields,
-            max_aliases: config.graphql_max_aliases,
-            introspection: config.graphql_introspection,
+    let operation = operation_of(&params);
+    // Shape and cost first: an abusive query costs no SQL, not even the key lookup.
+    let mut response =
+        match limits::check(&params.document, params.variables.as_ref(), shape_limits(state.app.config())) {
+            Err(message) => refusal_response(media, Refusal::document(error_body(&message, "BAD_USER_INPUT"))),
+            Ok(_) => {
+                let is_mutation = operation_type(&params) == Some(OperationType::Mutation);
+                execute_parsed(state, headers, media, params, is_mutation).await
+            }
         };
-        if let Err(message) = limits::check(document, limits) {
-            return request_error(media, &message);
-        }
-    }
-    let is_mutation = operation_type(&params) == Some(OperationType::Mutation);
-    let operation = Operation(operation_label(&params));
-    let mut response = execute_parsed(state, headers, media, params, is_mutation).await;
     response.extensions_mut().insert(operation);
     response
 }
 
-/// A name for logs and metrics: the operation's name, else its root fields.
-fn operation_label(params: &Params) -> String {
-    if let Some(name) = &params.operation_name {
-        return name.clone();
-    }
-    let Some(document) = &params.document else { return "invalid".to_owned() };
-    match &document.operations {
-        DocumentOperations::Single(op) => {
-            let fields: Vec<&str> = op
-                .node
-                .selection_set
-                .node
-                .items
-                .iter()
-                .filter_map(|s| match &s.node {
-                    async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.as_str()),
-                    _ => None,
-                })
-                .take(3)
-                .collect();
-            if fields.is_empty() { "anonymous".to_owned() } else { fields.join(",") }
+/// The operation for logs and metrics: a label from a closed set, whatever the client sends
+/// (the root fields of the operation that runs, at most three, only fields the schema has;
+/// else `other`), and the operation's own name for the logs.
+fn operation_of(params: &Params) -> Operation {
+    let (name, operation) = match &params.document.operations {
+        DocumentOperations::Single(op) => (None, Some(op)),
+        DocumentOperations::Multiple(ops) => {
+            let found = match params.operation_name.as_deref() {
+                Some(wanted) => ops.iter().find(|(n, _)| n.as_str() == wanted),
+                None if ops.len() == 1 => ops.iter().next(),
+                None => None,
+            };
+            (found.map(|(n, _)| n.as_str()), found.map(|(_, op)| op))
         }
-        // Named operations: with one, it is the one that runs.
-        DocumentOperations::Multiple(ops) if ops.len() == 1 => {
-            ops.keys().next().map_or_else(|| "unnamed".to_owned(), |name| name.to_string())
-        }
-        DocumentOperations::Multiple(_) => "unnamed".to_owned(),
-    }
+    };
+    let Some(operation) = operation else { return Operation::new("other".to_owned(), None) };
+    let mut fields: Vec<&str> = operation
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .filter_map(|s| match &s.node {
+            async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.as_str()),
+            _ => None,
+        })
+        .filter(|name| limits::model().is_root_field(operation.node.ty, name))
+        .collect();
+    fields.sort_unstable();
+    fields.dedup();
+    fields.truncate(3);
+    let label = if fields.is_empty() { "other".to_owned() } else { fields.join(",") };
+    Operation::new(label, name)
 }
 
 async fn execute_parsed(
@@ -274,10 +353,12 @@ async fn execute_parsed(
         Err(error) => return error_response(media, &error),
     };
     let Some(key) = key else {
-        let (status, body) = run(state.clone(), caller, media, params).await;
-        return raw_response(status, media, body);
+        let outcome = run(state.clone(), caller, media, params).await;
+        return raw_response(outcome.status, media, outcome.body);
     };
-    let variables = params.variables.as_ref().map(|v| Value::Object(v.clone()).to_string()).unwrap_or_default();
+    // Canonical JSON: the same variables in another key order are the same request.
+    let variables =
+        params.variables.as_ref().map(|v| idempotency::canonical_json(&Value::Object(v.clone()))).unwrap_or_default();
     let fingerprint = idempotency::fingerprint(&[
         "graphql",
         &params.query,
@@ -312,7 +393,7 @@ pub async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(ra
     };
     let params = match params_from_query_string(&raw, state.app.documents()) {
         Ok(params) => params,
-        Err(message) => return request_error(media, &message),
+        Err(refusal) => return refusal_response(media, refusal),
     };
     if operation_type(&params) == Some(OperationType::Mutation) {
         let body = error_body("mutations are only accepted with POST", "BAD_USER_INPUT");
@@ -345,20 +426,20 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Byte
         return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, &body);
     }
     if body.is_empty() {
-        return request_error(media, "the request body is empty: send a JSON object with a query");
+        return refusal_response(media, "the request body is empty: send a JSON object with a query".into());
     }
     let object = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(object)) => object,
         Ok(Value::Array(_)) => {
-            return request_error(media, "batched requests are not supported: send one JSON object");
+            return refusal_response(media, "batched requests are not supported: send one JSON object".into());
         }
-        Ok(_) => return request_error(media, "the request body must be a JSON object"),
+        Ok(_) => return refusal_response(media, "the request body must be a JSON object".into()),
         Err(error) => {
-            return request_error(media, &format!("the request body is not valid JSON: {error}"));
+            return refusal_response(media, format!("the request body is not valid JSON: {error}").into());
         }
     };
     match params_from_object(object, state.app.documents()) {
         Ok(params) => execute(&state, &headers, media, params).await,
-        Err(message) => request_error(media, &message),
+        Err(refusal) => refusal_response(media, refusal),
     }
 }

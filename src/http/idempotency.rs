@@ -5,7 +5,8 @@
 //! `Idempotent-Replayed: true`) without acting; with a different request it is
 //! IDEMPOTENCY_CONFLICT. Two requests arriving together: the second waits for the first.
 //! The action runs in its own task, so a client that disconnects cannot leave a claim
-//! half-done. Server-side failures (5xx) are not stored, so a retry acts again.
+//! half-done. Server-side failures (5xx, or GraphQL errors coded PROVIDER_ERROR,
+//! SERVICE_UNAVAILABLE or INTERNAL) are not stored, so a retry acts again, on both faces.
 
 use std::time::Duration;
 
@@ -20,6 +21,38 @@ use crate::error::{AppError, AppResult};
 const HEADER: &str = "idempotency-key";
 /// How long a duplicate waits for the first request before giving up.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(15);
+
+/// What an action answered, and whether the failure was the server's (then it is not
+/// kept: a retry with the same key acts again).
+pub struct Outcome {
+    pub status: StatusCode,
+    pub body: String,
+    pub retryable: bool,
+}
+
+impl Outcome {
+    /// An answer whose HTTP status says whether the server failed.
+    pub fn http(status: StatusCode, body: String) -> Self {
+        Self { status, body, retryable: status.is_server_error() }
+    }
+}
+
+/// JSON with every object's keys sorted, so two requests that say the same thing in another
+/// key order have the same fingerprint.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    fn sorted(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
 
 /// A response that can be stored and replayed.
 pub struct Stored {
@@ -59,7 +92,7 @@ pub fn fingerprint(parts: &[&str]) -> String {
 /// Runs `act` at most once per `(scope, key)`.
 pub async fn run<F>(app: &App, scope: String, key: String, fingerprint: String, act: F) -> AppResult<Stored>
 where
-    F: Future<Output = (StatusCode, String)> + Send + 'static,
+    F: Future<Output = Outcome> + Send + 'static,
 {
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     let mut act = Some(act);
@@ -71,18 +104,18 @@ where
                 };
                 let app = app.clone();
                 let task = tokio::spawn(async move {
-                    let (status, body) = act.await;
-                    let stored = if status.is_server_error() {
+                    let outcome = act.await;
+                    let stored = if outcome.retryable {
                         idempotency::release(app.pool(), id).await
                     } else {
-                        idempotency::complete(app.pool(), id, status.as_u16(), &body).await
+                        idempotency::complete(app.pool(), id, outcome.status.as_u16(), &outcome.body).await
                     };
                     if let Err(error) = stored {
                         error.log();
                     }
-                    (status, body)
+                    outcome
                 });
-                let (status, body) = task.await.map_err(AppError::internal)?;
+                let Outcome { status, body, .. } = task.await.map_err(AppError::internal)?;
                 return Ok(Stored { status, body, replayed: false });
             }
             Claim::Replay { status, body } => {

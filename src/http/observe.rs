@@ -17,9 +17,25 @@ use super::HttpState;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// The GraphQL operation a response answered (set by the handlers, read for logs/metrics).
+/// The GraphQL operation a response answered (set by the handlers, read for logs/metrics):
+/// a label from a closed set (metrics and logs), and the client's operation name (logs
+/// only, and only when it is a valid GraphQL name of at most 64 characters).
 #[derive(Clone)]
-pub struct Operation(pub String);
+pub struct Operation {
+    pub label: String,
+    pub name: Option<String>,
+}
+
+impl Operation {
+    pub fn new(label: String, name: Option<&str>) -> Self {
+        let valid = |n: &&str| {
+            n.len() <= 64
+                && n.bytes().next().is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
+                && n.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
+        };
+        Self { label, name: name.filter(valid).map(str::to_owned) }
+    }
+}
 
 fn request_id(request: &Request) -> String {
     let given = request
@@ -47,14 +63,21 @@ pub async fn observe(State(state): State<HttpState>, request: Request, next: Nex
         method = %request.method(),
         route = %route,
         operation = Empty,
+        operation_name = Empty,
         key = Empty,
     );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let latency = started.elapsed();
-    let operation = response.extensions().get::<Operation>().map_or_else(|| "-".to_owned(), |o| o.0.clone());
+    let (operation, name) = match response.extensions().get::<Operation>() {
+        Some(o) => (o.label.clone(), o.name.clone()),
+        None => ("-".to_owned(), None),
+    };
     let status = response.status().as_u16();
     span.record("operation", operation.as_str());
+    if let Some(name) = &name {
+        span.record("operation_name", name.as_str());
+    }
     span.in_scope(|| {
         tracing::info!(status, latency_ms = latency.as_secs_f64() * 1000.0, "request finished");
     });

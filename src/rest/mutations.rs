@@ -15,7 +15,7 @@ use super::openapi::{
 };
 use super::orders::path_id;
 use super::shape::{GqlOrder, ORDER_FIELDS, RestOrder};
-use crate::domain::{Caller, PaymentAttemptStatus};
+use crate::domain::{Caller, PaymentAttemptStatus, replay};
 use crate::http::auth::authenticate;
 use crate::http::signature;
 use crate::http::{HttpState, idempotency};
@@ -79,9 +79,14 @@ async fn respond(
         return json_response(status, body, false);
     };
     // The parsed input, not the raw bytes: JSON and form bodies saying the same are the same.
-    let fingerprint = idempotency::fingerprint(&["rest", path, &input.to_string()]);
+    // Key order does not matter either.
+    let fingerprint = idempotency::fingerprint(&["rest", path, &idempotency::canonical_json(&input)]);
     let scope = idempotency::scope(&caller);
     let act = order_mutation(state.clone(), caller, field, input_type, input);
+    let act = async move {
+        let (status, body) = act.await;
+        idempotency::Outcome::http(status, body)
+    };
     match idempotency::run(&state.app, scope, key, fingerprint, act).await {
         Ok(stored) => json_response(stored.status, stored.body, stored.replayed),
         Err(error) => ApiError::from(error).into_response(),
@@ -257,10 +262,19 @@ pub async fn admin_callback(State(state): State<HttpState>, headers: HeaderMap, 
 pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
-    try_api!(signature::verify(&state.app.config().callback_secret, header, &body, now));
+    let verified = try_api!(signature::verify(&state.app.config().callback_secrets(), header, &body, now));
     let fields = try_api!(Fields::parse(&headers, &body));
     let input = try_api!(callback_input(&fields));
-    respond(
+    // A signature is accepted once: a captured callback replayed within its window is refused.
+    if !try_api!(replay::claim(state.app.pool(), &verified.signature).await) {
+        return ApiError::new(
+            "CONFLICT",
+            "this signed callback was already accepted: sign each delivery with a fresh timestamp".to_owned(),
+        )
+        .into_response();
+    }
+    let pool = state.app.pool().clone();
+    let response = respond(
         state,
         &headers,
         Caller::provider(),
@@ -269,7 +283,14 @@ pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMa
         "PaymentCallbackInput",
         input,
     )
-    .await
+    .await;
+    if response.status().is_server_error() {
+        // Not taken: the sender's retry of this delivery must be.
+        if let Err(error) = replay::release(&pool, &verified.signature).await {
+            error.log();
+        }
+    }
+    response
 }
 
 /// Asks the provider for a payment's state and applies it like a callback.

@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::common::fresh_database;
 
 const BIN: &str = env!("CARGO_BIN_EXE_billing-api");
+/// A callback secret a production server accepts (32 bytes or more, not the dev value).
+pub const TEST_CALLBACK_SECRET: &str = "test-callback-secret-0123456789abcdef";
 
 fn billing(url: Option<&str>) -> Command {
     let mut command = Command::new(BIN);
@@ -21,6 +23,7 @@ async fn start_server(url: &str) -> (std::process::Child, String) {
     let port = free_port();
     let mut server = billing(Some(url))
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("CALLBACK_SECRET", TEST_CALLBACK_SECRET)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -184,4 +187,33 @@ async fn sigterm_lets_an_in_flight_mutation_finish_then_exits_cleanly() {
     assert_eq!(body["order"]["refunded_cents"], 400);
     let status = tokio::task::spawn_blocking(move || server.wait().unwrap()).await.unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// With DATABASE_URL (a real deployment), a missing, short or development callback secret
+/// would let anyone sign a callback: the server refuses to start, in one line.
+#[tokio::test]
+async fn serve_refuses_a_guessable_callback_secret() {
+    let url = fresh_database().await;
+    for (secret, needle) in [
+        (None, "CALLBACK_SECRET is unset or the development value"),
+        (Some("dev-callback-secret"), "CALLBACK_SECRET is unset or the development value"),
+        (Some("short-secret"), "shorter than 32 bytes"),
+    ] {
+        let mut command = billing(Some(&url));
+        command.env("BIND_ADDR", "127.0.0.1:0").env_remove("CALLBACK_SECRET");
+        if let Some(secret) = secret {
+            command.env("CALLBACK_SECRET", secret);
+        }
+        let output = command.arg("serve").output().unwrap();
+        let line = one_line_error(&output);
+        assert!(line.contains(needle), "{secret:?}: {line}");
+    }
+    let output = billing(Some(&url))
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("CALLBACK_SECRET", TEST_CALLBACK_SECRET)
+        .env("CALLBACK_SECRET_PREVIOUS", "dev-callback-secret")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(one_line_error(&output).contains("CALLBACK_SECRET_PREVIOUS"));
 }

@@ -53,14 +53,20 @@ async fn success_pays_and_repeats_change_nothing() {
     let payment = start_payment(&t, order).await;
     let body =
         json!({ "order_id": order, "payment_id": payment, "status": 2, "reference": "ch_1", "paid_at": 1_700_000_000 });
-    let first = signed_callback(&t, &body, now(), SECRET).await;
+    let signed_at = now();
+    let first = signed_callback(&t, &body, signed_at, SECRET).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let o = &first.body["order"];
     assert_eq!((o["status"].clone(), o["payment_status"].clone()), (json!(2), json!(3)));
     assert_eq!(o["paid_at"], 1_700_000_000);
     assert_eq!(o["payment_reference"], "ch_1");
     assert_eq!(o["payments"][0]["status"], 2);
-    let second = signed_callback(&t, &body, now(), SECRET).await;
+    // The same delivery again (same signature): refused as a replay, nothing recorded.
+    let replay = signed_callback(&t, &body, signed_at, SECRET).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.body);
+    assert!(replay.body["message"].as_str().unwrap().contains("already accepted"), "{}", replay.body);
+    // A new delivery of the same outcome (freshly signed): accepted, changes nothing.
+    let second = signed_callback(&t, &body, signed_at - 7, SECRET).await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body["order"]["updated_at"], first.body["order"]["updated_at"], "nothing changed");
     assert_eq!(event_kinds(&t, order).await, ["created", "payment_started", "paid"]);
@@ -176,6 +182,11 @@ async fn signatures_are_checked_before_anything_happens() {
         (Some(signature::sign(SECRET, now(), b"{\"other\":1}").unwrap()), "does not match"),
         (Some("v1=abc".to_owned()), "t=<unix seconds>"),
         (Some(format!("t={},v1=zz", now())), "does not match"),
+        // Hostile headers: extreme timestamps must not overflow, and the work is bounded.
+        (Some(format!("t={},v1=00", i64::MIN)), "5 minutes"),
+        (Some(format!("t={},v1=00", i64::MAX)), "5 minutes"),
+        (Some(format!("t={}{}", now(), ",v1=00".repeat(5))), "more than 4"),
+        (Some(format!("t={}{}", now(), ",v1=00".repeat(400))), "longer than 1024"),
     ];
     for (header_value, needle) in cases {
         let mut builder = Request::post("/api/v1/payments/callback").header(header::CONTENT_TYPE, "application/json");
@@ -219,4 +230,26 @@ async fn reconcile_of_a_manual_payment_returns_the_order_unchanged() {
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.body["order"]["payment_status"], 2);
     assert_eq!(event_kinds(&t, order).await, ["created", "payment_started"]);
+}
+
+#[tokio::test]
+async fn two_secrets_are_accepted_while_one_is_rotated_out() {
+    let config = billing_api::config::Config {
+        callback_secret: "the-new-secret-of-at-least-thirty-two-bytes".to_owned(),
+        callback_secret_previous: Some(SECRET.to_owned()),
+        ..Default::default()
+    };
+    let t = TestApp::with_config(config).await;
+    for (amount, secret, expected) in [
+        (100, "the-new-secret-of-at-least-thirty-two-bytes", StatusCode::OK),
+        (200, SECRET, StatusCode::OK),
+        (300, "a-third-secret-nobody-configured-here", StatusCode::UNAUTHORIZED),
+    ] {
+        let (_, order) = order_of(&t, 0, amount).await;
+        let payment = start_payment(&t, order).await;
+        let body = json!({ "order_id": order, "payment_id": payment, "status": 2 });
+        let response = signed_callback(&t, &body, now(), secret).await;
+        assert_eq!(response.status, expected, "{secret}: {}", response.body);
+    }
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM orders WHERE payment_status = 3").await, 2);
 }

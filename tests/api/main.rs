@@ -13,6 +13,7 @@ mod dataloader;
 mod graphql_http;
 mod graphql_reads;
 mod graphql_writes;
+mod hostile;
 mod idempotency;
 mod limits;
 mod migrations;

@@ -1,0 +1,205 @@
+//! Hostile documents and requests, each a defect found by attacking the service: none may
+//! crash, stall, bloat or mislead it, with or without a key.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use billing_api::domain::Role;
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, error_code, id};
+
+/// Sends `query` as `key` (or with no key) and returns the body; fails if the answer takes
+/// longer than a hang guard.
+async fn ask(t: &TestApp, key: Option<&str>, query: &str) -> (StatusCode, Value, Duration) {
+    let mut builder = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+    if let Some(key) = key {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let request = builder.body(Body::from(json!({ "query": query }).to_string())).unwrap();
+    let started = Instant::now();
+    let response = tokio::time::timeout(Duration::from_secs(20), t.send(request)).await.expect("answered, not hung");
+    (response.status, response.body, started.elapsed())
+}
+
+/// Asserts a refusal naming `needle` that sent no SQL at all (not even the key lookup).
+async fn refused(t: &TestApp, key: Option<&str>, query: &str, needle: &str) -> Duration {
+    let before = t.app.statements().get();
+    let (status, body, took) = ask(t, key, query).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(needle), "expected {needle:?} in {message:?}");
+    assert_eq!(t.app.statements().get(), before, "a refused query sends no SQL");
+    took
+}
+
+/// The service still answers after the attack.
+async fn still_serving(t: &TestApp) {
+    let body = t.gql("{ __typename }", json!({})).await;
+    assert_eq!(body["data"]["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn a_fragment_cycle_is_refused_not_a_crash() {
+    let t = TestApp::new().await;
+    let user = t.create_user("cycle@example.com", 0).await;
+    let customer = t.key(Role::Customer, Some(user)).await;
+    for (key, query) in [
+        (Some(customer.as_str()), "query { ...A } fragment A on Query { ...A }"),
+        (
+            Some(customer.as_str()),
+            "query { ...A } fragment A on Query { ...B } fragment B on Query { orders { nodes { ...A } } }",
+        ),
+        (None, "query { orders { nodes { ...O } } } fragment O on Order { user { orders { nodes { ...O } } } }"),
+    ] {
+        refused(&t, key, query, "fragment cycles are not allowed").await;
+    }
+    still_serving(&t).await;
+}
+
+#[tokio::test]
+async fn exponential_fragments_are_refused_at_once_without_a_key() {
+    let t = TestApp::new().await;
+    // 36 fragments, each spreading the next twice (2^36 expansions), the last spreading a
+    // fragment that does not exist: about 1.3 KB.
+    let mut query = String::from("query { ...F0 }\n");
+    for i in 0..36 {
+        query.push_str(&format!("fragment F{i} on Query {{ ...F{n} ...F{n} }}\n", n = i + 1));
+    }
+    query.push_str("fragment F36 on Query { ...Missing }\n");
+    assert!(query.len() < 1500);
+    refused(&t, None, &query, "does not define").await;
+    // Defined all the way down: refused by its expanded size instead.
+    let defined = query.replace("...Missing", "__typename");
+    refused(&t, None, &defined, "GRAPHQL_MAX_FIELDS").await;
+    still_serving(&t).await;
+}
+
+#[tokio::test]
+async fn nested_pages_are_refused_by_their_product_before_any_sql() {
+    let t = TestApp::new().await;
+    let user = t.create_user("fanout@example.com", 0).await;
+    let customer = t.key(Role::Customer, Some(user)).await;
+    let query = "{ orders(perPage:100){nodes{user{orders(perPage:100){nodes{user{orders(perPage:100){nodes{id items{id} payments{id}}}}}}}}} }";
+    refused(&t, Some(&t.admin_key), query, "GRAPHQL_MAX_COST").await;
+    refused(&t, Some(&customer), query, "GRAPHQL_MAX_COST").await;
+    // Page sizes given by variables count too.
+    let before = t.app.statements().get();
+    let response = t
+        .gql_as(
+            &t.admin_key,
+            "query($n: Int!) { orders(perPage: $n) { nodes { user { orders(perPage: $n) { nodes { items { id } } } } } } }",
+            json!({ "n": 100 }),
+        )
+        .await;
+    assert!(response.body["errors"][0]["message"].as_str().unwrap().contains("GRAPHQL_MAX_COST"), "{}", response.body);
+    assert_eq!(t.app.statements().get(), before);
+    // The same shape with small pages runs.
+    let ok = t
+        .gql_as(
+            &t.admin_key,
+            "query($n: Int!) { orders(perPage: $n) { nodes { user { orders(perPage: $n) { nodes { items { id } } } } } } }",
+            json!({ "n": 5 }),
+        )
+        .await;
+    assert!(ok.body.get("errors").is_none(), "{}", ok.body);
+}
+
+#[tokio::test]
+async fn orders_in_sibling_lists_do_not_repeat_their_rows() {
+    let t = TestApp::new().await;
+    let user = t.create_user("siblings@example.com", 0).await;
+    let one = t.create_order(user, &[(1, 100)]).await;
+    let two = t.create_order(user, &[(1, 200), (2, 300)]).await;
+    let query = "{ orders(perPage:2){nodes{id user{orders(perPage:2){nodes{id items{id} user{orders(perPage:2){nodes{id items{id} payments{id}}}}}}}}} }";
+    let data = t.gql_data(query, json!({})).await;
+    let expected = |order: &Value| if order["id"] == one["id"] { 1 } else { 2 };
+    let mut seen = 0;
+    for outer in data["orders"]["nodes"].as_array().unwrap() {
+        for middle in outer["user"]["orders"]["nodes"].as_array().unwrap() {
+            let lists = std::iter::once(middle).chain(middle["user"]["orders"]["nodes"].as_array().unwrap());
+            for order in lists {
+                let items: Vec<i64> = order["items"].as_array().unwrap().iter().map(|i| id(&i["id"])).collect();
+                let mut unique = items.clone();
+                unique.dedup();
+                assert_eq!(items, unique, "no item repeated in {order}");
+                assert_eq!(items.len(), expected(order), "order {} has its own items only", order["id"]);
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 2 * 2 * 3, "every nested order was checked");
+    assert!(two["id"].is_string());
+}
+
+/// Sends one of each kind of request with the operation name `name`.
+async fn named_requests(t: &TestApp, name: &str) {
+    for (query, key) in [
+        (format!("query {name} {{ __typename }}"), None),
+        (format!("query {name} {{ __typename"), None),
+        (format!("query {name} {{ orders(perPage: 1) {{ nodes {{ id }} }} }}"), Some(t.admin_key.as_str())),
+    ] {
+        let mut builder = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(key) = key {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let body = json!({ "query": query, "operationName": name }).to_string();
+        t.send(builder.body(Body::from(body)).unwrap()).await;
+    }
+}
+
+#[tokio::test]
+async fn operation_names_never_become_metric_labels() {
+    let t = TestApp::new().await;
+    named_requests(&t, "Warmup").await;
+    t.get("/metrics", None).await; // its own series
+    let before = t.get("/metrics", None).await.body.as_str().unwrap().lines().count();
+    for i in 0..50 {
+        named_requests(&t, &format!("Probe{i}{}", "x".repeat(1000))).await;
+    }
+    let text = t.get("/metrics", None).await.body.as_str().unwrap().to_owned();
+    assert!(!text.contains("Probe"), "a client's operation name reached /metrics");
+    assert_eq!(text.lines().count(), before, "150 requests of 50 new names added no series");
+}
+
+#[tokio::test]
+async fn directives_are_bounded() {
+    let t = TestApp::new().await;
+    let many: String = (0..60).map(|_| "@include(if: true) ").collect();
+    refused(&t, None, &format!("{{ __typename {many} }}"), "GRAPHQL_MAX_DIRECTIVES").await;
+    let few: String = (0..3).map(|_| "@include(if: true) ").collect();
+    let body = t.gql(&format!("{{ __typename {few} }}"), json!({})).await;
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+}
+
+#[tokio::test]
+async fn deep_brackets_are_refused_before_parsing() {
+    let t = TestApp::new().await;
+    let deep = format!("{{ orders(filter: {}) {{ pageInfo {{ page }} }} }}", "[".repeat(50_000));
+    refused(&t, None, &deep, "deeper than 64").await;
+    let selections = format!("{}{}", "{ a ".repeat(20_000), "}".repeat(20_000));
+    refused(&t, None, &selections, "deeper than 64").await;
+    still_serving(&t).await;
+}
+
+#[tokio::test]
+async fn only_documents_that_ran_are_kept_parsed() {
+    let t = TestApp::new().await;
+    let cache = t.app.documents();
+    // Without a key, or failing validation, or over a limit: nothing is kept.
+    ask(&t, None, "{ orders { nodes { id } } }").await;
+    ask(&t, Some(&t.admin_key), "{ orders { nodes { nope } } }").await;
+    ask(&t, Some(&t.admin_key), "{ a: __typename ...X } fragment X on Query { ...X }").await;
+    assert_eq!(cache.len(), 0, "nothing kept before it ran");
+    // Distinct unauthenticated documents never fill it.
+    for i in 0..600 {
+        ask(&t, None, &format!("{{ orders(page: {i}) {{ nodes {{ id }} }} }}")).await;
+    }
+    assert_eq!(cache.len(), 0);
+    let (_, body, _) = ask(&t, Some(&t.admin_key), "{ orders { nodes { id } } }").await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(cache.len(), 1, "a document that ran is kept");
+    assert!(cache.bytes() <= 1024 * 1024);
+}
