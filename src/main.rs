@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use billing_api::app::App;
 use billing_api::config::Config;
-use billing_api::domain::{Role, access};
+use billing_api::domain::{Role, access, users};
 use billing_api::pgcluster::{self, Durability, LocalCluster};
 use billing_api::{db, graphql, http, seed};
 use clap::{Parser, Subcommand};
@@ -89,7 +89,7 @@ impl Database {
         }
         let root = config.data_dir.join("postgres");
         let (cluster, started) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let cluster = LocalCluster::open(&root, Durability::Durable)?;
+            let mut cluster = LocalCluster::open(&root, Durability::Durable)?;
             let started = cluster.start()?;
             Ok((cluster, started))
         })
@@ -182,11 +182,17 @@ async fn first_start(config: &Config, app: &App, database: &Database) -> anyhow:
     }
     let key_file = config.data_dir.join("dev-admin-key");
     if let Ok(key) = std::fs::read_to_string(&key_file) {
-        return Ok(Some(key.trim().to_owned()));
+        let key = key.trim().to_owned();
+        // The cluster may have been removed and made anew since the key was written.
+        if access::authenticate(app.pool(), &key).await.is_ok() {
+            return Ok(Some(key));
+        }
     }
-    let counts = seed::seed(&database.url, 24, 240).await?;
-    demo_story(app).await?;
-    tracing::info!(users = counts.users, orders = counts.orders, "loaded demo data");
+    if users::count(app.pool()).await? == 0 {
+        let counts = seed::seed(&database.url, 24, 240).await?;
+        demo_story(app).await?;
+        tracing::info!(users = counts.users, orders = counts.orders, "loaded demo data");
+    }
     let created = access::create_key(app.pool(), Role::Admin, None, Some("dev-admin")).await?;
     write_private(&key_file, &created.raw)?;
     Ok(Some(created.raw))
@@ -264,15 +270,25 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         // A real deployment: a guessable callback secret would let anyone mark orders paid.
         config.check_production_secrets()?;
     }
+    // One serving process per private cluster (held until this function returns).
+    let _claim = database.cluster.as_ref().map(LocalCluster::claim_for_serving).transpose()?;
     let setup = App::new(config.clone(), &database.url)?;
     let dev_key = first_start(config, &setup, database).await?;
     let app = App::new(Config { graphiql_key: dev_key.clone(), ..config.clone() }, &database.url)?;
+    let signalled = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .with_context(|| format!("binding {} (set BIND_ADDR to another address)", config.bind_addr))?;
     let addr = listener.local_addr()?;
     println!("billing-api listening on http://{addr}");
     println!("GraphiQL: http://{addr}/graphiql");
+    if let Some(cluster) = &database.cluster {
+        println!(
+            "private PostgreSQL: {} (to start afresh, stop this server and delete it and {})",
+            cluster.root().display(),
+            config.data_dir.display()
+        );
+    }
     if let Some(key) = dev_key {
         println!("development admin key: {key}");
         println!("try: curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/admin/orders?per_page=2");
@@ -281,11 +297,11 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
     // On SIGTERM/Ctrl-C: stop accepting, let in-flight requests finish, but not for longer
     // than the grace period.
     let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
-    let signalled = stopping.clone();
+    let notify = stopping.clone();
     let server = axum::serve(listener, http::router(app)).with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        signalled.await;
         tracing::info!("shutting down: no new connections, finishing requests in flight");
-        signalled.notify_one();
+        notify.notify_one();
     });
     let grace = config.shutdown_grace;
     let served = tokio::select! {
@@ -320,24 +336,28 @@ async fn purge_idempotency_keys(app: App) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Waits for SIGTERM or Ctrl-C. The handlers are installed when this is called, not when
+/// the future is first polled: a signal that comes right after the server says it is ready
+/// must stop it gracefully, not kill it.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let Ok(mut term) = term else {
                 let _ = ctrl_c.await;
                 return;
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
         }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 fn main() -> ExitCode {

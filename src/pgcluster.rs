@@ -1,13 +1,25 @@
 //! A private PostgreSQL cluster in a directory, for `cargo run` without `DATABASE_URL` and for
 //! the test harness. Uses the machine's server binaries (initdb, pg_ctl); PostgreSQL refuses
 //! to run as root, so as root every server command runs as the `postgres` user.
+//!
+//! Where it lives: an ordinary user's cluster lives where it was asked to (`.data/postgres`
+//! for `cargo run`). Root's cannot always: the `postgres` user must traverse every directory
+//! above the data directory, and a repository under `/root` (mode 0700) or any `mktemp -d`
+//! is closed to it. So as root the cluster lives under [`ROOT_CLUSTERS`], in a directory
+//! named after the path it stands for; nothing of the user's own is ever loosened.
+//!
+//! Failures are one plain line saying what to do; the tools' own output is logged at debug
+//! level (`RUST_LOG=debug`).
 
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use std::os::unix::fs::PermissionsExt;
+
 use anyhow::{Context, bail};
+use sha2::Digest;
 
 /// The one line printed when the server binaries are missing.
 pub const MISSING_POSTGRES: &str = "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them \
@@ -44,8 +56,38 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow::anyhow!(MISSING_POSTGRES))
 }
 
+/// Where root's private clusters live: a directory every user may traverse, kept across
+/// reboots (unlike `/tmp`), outside any user's home.
+pub const ROOT_CLUSTERS: &str = "/var/tmp/billing-api-postgres";
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// Where the cluster asked for at `preferred` actually lives (see the module documentation):
+/// `preferred` itself, or as root a directory under [`ROOT_CLUSTERS`] named after it.
+pub fn location(preferred: &Path) -> anyhow::Result<PathBuf> {
+    if !is_root() {
+        return Ok(preferred.to_path_buf());
+    }
+    // Named after the absolute path asked for (its parent resolved; the directory itself
+    // is never created where the postgres user could not use it).
+    let parent = preferred.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let canonical = parent
+        .canonicalize()
+        .with_context(|| format!("resolving {}", parent.display()))?
+        .join(preferred.file_name().unwrap_or_else(|| std::ffi::OsStr::new("postgres")));
+    let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    let label: String = canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect())
+        .unwrap_or_default();
+    let parent = Path::new(ROOT_CLUSTERS);
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    // Root owns it; the postgres user only needs to pass through.
+    fs::set_permissions(parent, fs::Permissions::from_mode(0o755))?;
+    Ok(parent.join(format!("{label}-{}", &hex::encode(digest)[..16])))
 }
 
 fn postgres_ids() -> anyhow::Result<(u32, u32)> {
@@ -79,9 +121,12 @@ pub enum Durability {
 
 impl LocalCluster {
     /// Opens (creating on first use) the cluster in `root`; does not start it.
-    pub fn open(root: &Path, durability: Durability) -> anyhow::Result<Self> {
+    /// Opens (creating on first use) the cluster asked for at `preferred`; it may live
+    /// elsewhere ([`location`]; [`LocalCluster::root`] says where). Does not start it.
+    pub fn open(preferred: &Path, durability: Durability) -> anyhow::Result<Self> {
         let bin_dir = find_bin_dir()?;
-        fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        let root = location(preferred)?;
+        fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
         let root = root.canonicalize()?;
         let as_postgres = is_root();
         let port_file = root.join("port");
@@ -115,29 +160,60 @@ impl LocalCluster {
 
     fn command(&self, program: &str) -> Command {
         let path = self.bin_dir.join(program);
-        if self.as_postgres {
+        let mut command = if self.as_postgres {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(path);
             command
         } else {
             Command::new(path)
-        }
+        };
+        // The tools change back to the working directory, which the postgres user may not
+        // be allowed to enter; the cluster's own directory always is.
+        command.current_dir(&self.root);
+        command
     }
 
-    fn run(&self, mut command: Command, what: &str) -> anyhow::Result<()> {
+    /// Runs a tool; on failure, one plain line from `explain` (the tool's output goes to
+    /// the debug log).
+    fn run(&self, mut command: Command, what: &str, explain: impl Fn(&str) -> String) -> anyhow::Result<()> {
         let output = command.stdin(Stdio::null()).output().with_context(|| format!("running {what}"))?;
         if !output.status.success() {
-            bail!(
-                "{what} failed: {}{}",
+            let said = format!(
+                "{} {}",
                 String::from_utf8_lossy(&output.stderr).trim(),
                 String::from_utf8_lossy(&output.stdout).trim()
             );
+            tracing::debug!(tool = what, output = %said, "PostgreSQL tool failed");
+            bail!("{}", explain(&said));
         }
         Ok(())
     }
 
+    /// One plain line for what the tools or the server log said.
+    fn explain(&self, what: &str, said: &str) -> String {
+        let root = self.root.display();
+        if said.contains("No space left on device") {
+            format!(
+                "{what}: the disk holding {root} is full; free some space, or set DATA_DIR to a directory on another disk"
+            )
+        } else if said.contains("Permission denied") {
+            format!(
+                "{what}: the private cluster in {root} cannot be reached by {}; set DATA_DIR to a directory it can write",
+                if self.as_postgres { "the postgres user" } else { "this user" }
+            )
+        } else if said.contains("lock file") && said.contains("already exists") {
+            format!("{what}: another PostgreSQL server is using {root}; stop it, or set DATA_DIR to another directory")
+        } else {
+            format!("{what} (run with RUST_LOG=debug for PostgreSQL's own output, or see {root}/server.log)")
+        }
+    }
+
     fn init(&self, durability: Durability) -> anyhow::Result<()> {
         let data = self.data_dir();
+        if data.exists() {
+            // Left by an initdb that did not finish (no PG_VERSION): ours, and never valid.
+            fs::remove_dir_all(&data).with_context(|| format!("removing the unfinished cluster {}", data.display()))?;
+        }
         fs::create_dir_all(&data)?;
         if self.as_postgres {
             let (uid, gid) = postgres_ids()?;
@@ -148,7 +224,7 @@ impl LocalCluster {
         }
         let mut initdb = self.command("initdb");
         initdb.arg("-D").arg(&data).args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"]);
-        self.run(initdb, "initdb")?;
+        self.run(initdb, "initdb", |said| self.explain("creating the private PostgreSQL cluster failed", said))?;
         let mut settings = format!(
             "\n# billing-api\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 300\n",
             self.port
@@ -170,40 +246,50 @@ impl LocalCluster {
         status.status().is_ok_and(|s| s.success())
     }
 
-    /// Starts the server unless it runs; returns whether this call started it.
-    pub fn start(&self) -> anyhow::Result<bool> {
+    /// Starts the server unless it runs; returns whether this call started it. A port taken
+    /// by another program meanwhile is not an error: the server moves to a free one.
+    pub fn start(&mut self) -> anyhow::Result<bool> {
         if self.is_running() {
             return Ok(false);
         }
-        let mut start = self.command("pg_ctl");
-        start
-            .arg("-D")
-            .arg(self.data_dir())
-            .arg("-l")
-            .arg(self.root.join("server.log"))
-            .args(["-w", "-t", "60", "start"])
-            // The server inherits these; a pipe would keep our caller waiting forever.
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null());
-        let status = start.status().context("running pg_ctl start")?;
-        if !status.success() {
+        for attempt in 0..3 {
+            if attempt > 0 || !port_is_free(self.port) {
+                self.port = free_port()?;
+                fs::write(self.root.join("port"), self.port.to_string()).context("writing the cluster's port file")?;
+            }
+            let mut start = self.command("pg_ctl");
+            start
+                .arg("-D")
+                .arg(self.data_dir())
+                .arg("-l")
+                .arg(self.root.join("server.log"))
+                .arg("-o")
+                .arg(format!("-p {}", self.port))
+                .args(["-w", "-t", "60", "start"])
+                // The server inherits these; a pipe would keep our caller waiting forever.
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .stdin(Stdio::null());
+            let status = start.status().context("running pg_ctl start")?;
+            if status.success() {
+                return Ok(true);
+            }
             let log = fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            bail!(
-                "PostgreSQL did not start (see {}): {}",
-                self.root.join("server.log").display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            );
+            let tail: String = log.lines().rev().take(10).collect::<Vec<_>>().join(" | ");
+            tracing::debug!(log = %tail, "PostgreSQL did not start");
+            // Lost a race for the port: try another.
+            if !(tail.contains("could not bind") || tail.contains("Address already in use")) {
+                bail!("{}", self.explain("the private PostgreSQL server did not start", &tail));
+            }
         }
-        Ok(true)
+        bail!("the private PostgreSQL server did not start: no free port was found on 127.0.0.1")
     }
 
     pub fn stop(&self) -> anyhow::Result<()> {
         let mut stop = self.command("pg_ctl");
         stop.arg("-D").arg(self.data_dir()).args(["-m", "fast", "-w", "stop"]);
         stop.stdout(Stdio::null()).stderr(Stdio::null());
-        self.run(stop, "pg_ctl stop")
+        self.run(stop, "pg_ctl stop", |said| self.explain("stopping the private PostgreSQL server failed", said))
     }
 
     /// A command line (for a watchdog shell) that stops this cluster at once.
@@ -216,6 +302,38 @@ impl LocalCluster {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Claims the cluster for one serving process; a second `serve` on the same cluster
+    /// gets one plain line instead of stopping the first one's database when it ends. The
+    /// claim lasts as long as the returned file is open.
+    pub fn claim_for_serving(&self) -> anyhow::Result<fs::File> {
+        use std::io::{Read, Seek, Write};
+        let path = self.root.join("serve.lock");
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        if file.try_lock().is_err() {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            bail!(
+                "another billing-api (pid {}) is serving from the private cluster in {}: stop it first, or set DATA_DIR to another directory",
+                holder.trim(),
+                self.root.display()
+            );
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        write!(file, "{}", std::process::id())?;
+        Ok(file)
+    }
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -484,3 +484,7 @@ pub async fn delete_callback_signatures_before(
     use crate::db::schema::accepted_callback_signatures as sigs;
     diesel::delete(sigs::table.filter(sigs::accepted_at.lt(before))).execute(conn).await
 }
+
+pub async fn count_users(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    users::table.select(count_star()).get_result(conn).await
+}

@@ -52,11 +52,15 @@ pub async fn create_user(pool: &DbPool, caller: &Caller, input: NewUserInput) ->
         if queries::user_email_taken(conn, &email).await? {
             return Err(AppError::Conflict(format!("a user with email {email} already exists")));
         }
-        let user = queries::insert_user(
-            conn,
-            &models::NewUser { email: &email, name: &name, balance_cents: input.balance_cents },
-        )
-        .await?;
+        let new = models::NewUser { email: &email, name: &name, balance_cents: input.balance_cents };
+        // Two requests with one email can both pass the check above; the unique index
+        // decides, and the loser is told as if it had come second.
+        let user = queries::insert_user(conn, &new).await.map_err(|error| match error {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                AppError::Conflict(format!("a user with email {email} already exists"))
+            }
+            other => other.into(),
+        })?;
         if user.balance_cents > 0 {
             queries::insert_ledger_entry(
                 conn,
@@ -84,4 +88,10 @@ pub async fn get_user(pool: &DbPool, caller: &Caller, id: i64) -> AppResult<Opti
     }
     let mut conn = pool.get().await?;
     Ok(queries::find_user(&mut conn, id).await?)
+}
+
+/// How many users there are (to tell an empty database from one with data).
+pub async fn count(pool: &DbPool) -> AppResult<i64> {
+    let mut conn = pool.get().await?;
+    Ok(queries::count_users(&mut conn).await?)
 }

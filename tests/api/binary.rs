@@ -120,18 +120,112 @@ fn bad_configuration_is_one_clear_line() {
 #[test]
 fn private_cluster_is_created_once_then_reused() {
     let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("private-{}", std::process::id()));
+    let cluster = billing_api::pgcluster::location(&data.join("postgres")).unwrap();
     let first = billing(None)
         .env("DATA_DIR", &data)
         .args(["keys", "create", "--role", "support", "--name", "first-run"])
         .output()
         .unwrap();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert!(data.join("postgres/data/PG_VERSION").is_file(), "cluster created under DATA_DIR");
-    assert!(!data.join("postgres/data/postmaster.pid").exists(), "the cluster this run started is stopped again");
+    assert!(cluster.join("data/PG_VERSION").is_file(), "cluster created where its owner can reach it");
+    assert!(!cluster.join("data/postmaster.pid").exists(), "the cluster this run started is stopped again");
+    // A program took the cluster's port meanwhile: the cluster moves to a free one.
+    let port: u16 = std::fs::read_to_string(cluster.join("port")).unwrap().trim().parse().unwrap();
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let second = billing(None).env("DATA_DIR", &data).args(["keys", "list"]).output().unwrap();
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     assert!(String::from_utf8_lossy(&second.stdout).contains("support\tfirst-run"), "data survives the restart");
+    drop(squatter);
     std::fs::remove_dir_all(&data).unwrap();
+    if cluster != data.join("postgres") {
+        std::fs::remove_dir_all(&cluster).unwrap();
+    }
+}
+
+/// Reads the server's stdout until the development key line; returns the key and the
+/// address it listens on.
+fn wait_for_dev_key(server: &mut std::process::Child) -> (String, String) {
+    use std::io::BufRead;
+    let stdout = server.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut key, mut addr) = (None, None);
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("billing-api listening on ") {
+                addr = Some(rest.trim().to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("development admin key: ") {
+                key = Some(rest.trim().to_owned());
+            }
+            if let (Some(key), Some(addr)) = (&key, &addr) {
+                let _ = tx.send((key.clone(), addr.clone()));
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("the server printed its address and a development key")
+}
+
+/// `cargo run` as a newcomer does it: from a directory only its owner may enter (root's home
+/// is 0700), under a path with spaces, no DATABASE_URL. As root the cluster runs as
+/// `postgres`, which could not reach the repository; the first GraphQL query must answer.
+#[tokio::test]
+async fn cargo_run_works_from_a_private_directory_with_spaces_in_its_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let private = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("home-{}", std::process::id()));
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let repo = private.join("my projects/billing api");
+    std::fs::create_dir_all(&repo).unwrap();
+    let data = repo.join(".data");
+    let cluster = billing_api::pgcluster::location(&data.join("postgres")).unwrap();
+    let serve = || {
+        billing(None)
+            .current_dir(&repo)
+            .env_remove("DATA_DIR")
+            .env_remove("CALLBACK_SECRET")
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut server = serve();
+    let (key, base) = wait_for_dev_key(&mut server);
+    let response = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "query": "{ orders(perPage: 2) { nodes { number } pageInfo { totalCount } } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["data"]["orders"]["pageInfo"]["totalCount"].as_i64().unwrap() > 0, "demo data: {body}");
+    assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o700, "never loosened");
+
+    // A second `cargo run` on the same data: one plain line, and the first keeps serving.
+    let second =
+        billing(None).current_dir(&repo).env_remove("DATA_DIR").env("BIND_ADDR", "127.0.0.1:0").output().unwrap();
+    let line = one_line_error(&second);
+    assert!(line.contains("another billing-api") && line.contains("DATA_DIR"), "{line}");
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
+    assert!(server.wait().unwrap().success());
+    // Again: the same cluster, data and key.
+    let mut again = serve();
+    let (same_key, _) = wait_for_dev_key(&mut again);
+    assert_eq!(same_key, key, "the second run reuses the cluster and its development key");
+    Command::new("kill").arg("-TERM").arg(again.id().to_string()).status().unwrap();
+    let ended = again.wait_with_output().unwrap();
+    assert!(ended.status.success(), "{}", String::from_utf8_lossy(&ended.stderr));
+    assert!(cluster.join("data/PG_VERSION").is_file(), "the cluster is at {}", cluster.display());
+    assert!(!cluster.join("data/postmaster.pid").exists(), "the cluster is stopped with the server");
+    std::fs::remove_dir_all(&private).unwrap();
+    if cluster != data.join("postgres") {
+        std::fs::remove_dir_all(&cluster).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

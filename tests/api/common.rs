@@ -28,7 +28,7 @@ async fn cluster() -> &'static LocalCluster {
         .get_or_init(|| async {
             let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pg-{}", std::process::id()));
             let cluster = tokio::task::spawn_blocking(move || {
-                let cluster = LocalCluster::open(&root, Durability::Ephemeral).expect("test cluster");
+                let mut cluster = LocalCluster::open(&root, Durability::Ephemeral).expect("test cluster");
                 cluster.start().expect("starting the test cluster");
                 cluster
             })
