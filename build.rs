@@ -33,6 +33,8 @@ fn main() {
     println!("cargo:rerun-if-changed=graphiql/package.json");
     println!("cargo:rerun-if-changed=graphiql/package-lock.json");
     println!("cargo:rerun-if-changed=build.rs");
+    // embed_migrations! reads migrations/ at compile time: a new migration must rebuild.
+    println!("cargo:rerun-if-changed=migrations");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     let dir = out.join("graphiql");
     let modules = dir.join("node_modules");

@@ -274,7 +274,9 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
     let _claim = database.cluster.as_ref().map(LocalCluster::claim_for_serving).transpose()?;
     let setup = App::new(config.clone(), &database.url)?;
     let dev_key = first_start(config, &setup, database).await?;
-    let app = App::new(Config { graphiql_key: dev_key.clone(), ..config.clone() }, &database.url)?;
+    // GraphiQL pre-fills the dev key only on a loopback listener (and for loopback hosts).
+    let graphiql_key = dev_key.clone().filter(|_| config.bind_addr.ip().is_loopback());
+    let app = App::new(Config { graphiql_key, ..config.clone() }, &database.url)?;
     let signalled = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await

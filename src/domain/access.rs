@@ -70,7 +70,7 @@ impl Caller {
 
     /// The payment provider reporting an outcome through a signed callback.
     pub fn provider() -> Self {
-        Caller { key_id: 0, name: "payment-provider".to_owned(), role: Role::Provider, user_id: None }
+        Caller { key_id: 0, name: super::events::PROVIDER_ACTOR.to_owned(), role: Role::Provider, user_id: None }
     }
 
     /// Payment outcomes: admins, and the provider itself.

@@ -31,3 +31,40 @@ pub async fn record(
 ) -> AppResult<models::OrderEvent> {
     Ok(queries::insert_event(conn, &models::NewOrderEvent { order_id, kind, actor, data: &data }).await?)
 }
+
+/// The actor name of the payment provider, the one actor a customer sees by name.
+pub const PROVIDER_ACTOR: &str = "payment-provider";
+
+/// Details a customer may read: amounts, ids and outcomes. Staff notes, references,
+/// provider identifiers and raw provider messages stay with staff.
+const CUSTOMER_VISIBLE: &[&str] = &[
+    "amount_cents",
+    "cancelled_at",
+    "cancelled_payment_ids",
+    "charged_balance",
+    "credit_balance",
+    "failure_code",
+    "payment_id",
+    "payment_method",
+    "provider",
+    "reason",
+    "refund_id",
+    "refunded_cents",
+    "status",
+    "superseded_payment_ids",
+];
+
+/// An event as `caller` may see it: a key bound to one user sees staff as `staff` (never
+/// a key's name) and only the details of [`CUSTOMER_VISIBLE`].
+pub fn as_seen_by(caller: &super::Caller, mut event: models::OrderEvent) -> models::OrderEvent {
+    if caller.user_id.is_none() {
+        return event;
+    }
+    if event.actor != PROVIDER_ACTOR {
+        event.actor = "staff".to_owned();
+    }
+    if let Value::Object(data) = &mut event.data {
+        data.retain(|key, _| CUSTOMER_VISIBLE.contains(&key.as_str()));
+    }
+    event
+}

@@ -392,11 +392,7 @@ pub async fn refund_order(
         )));
     }
     let reason = text("reason", input.reason, 500)?;
-    let metadata = match input.metadata {
-        None | Some(Value::Null) => json!({}),
-        Some(v @ Value::Object(_)) => v,
-        Some(_) => return Err(AppError::bad_input("metadata must be a JSON object")),
-    };
+    let metadata = super::json::object("metadata", input.metadata)?;
     let now = Utc::now();
     let refund_at = timestamp("refundAt", input.refund_at, now)?;
     let actor = caller.name.clone();

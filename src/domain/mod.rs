@@ -4,6 +4,7 @@ pub mod access;
 pub mod enums;
 pub mod events;
 pub mod idempotency;
+pub mod json;
 pub mod ledger;
 pub mod lifecycle;
 pub mod orders;

@@ -139,14 +139,6 @@ pub fn validate_payment_method(field: &str, method: &str) -> AppResult<()> {
     }
 }
 
-fn json_object(field: &str, value: Option<Value>) -> AppResult<Value> {
-    match value {
-        None | Some(Value::Null) => Ok(json!({})),
-        Some(v @ Value::Object(_)) => Ok(v),
-        Some(_) => Err(AppError::bad_input(format!("{field} must be a JSON object"))),
-    }
-}
-
 struct ValidItem {
     name: String,
     sku: Option<String>,
@@ -187,7 +179,7 @@ fn validate_item(index: usize, item: NewItemInput) -> AppResult<ValidItem> {
         quantity,
         unit_price_cents: item.unit_price_cents,
         total_cents,
-        metadata: json_object(&at("metadata"), item.metadata)?,
+        metadata: super::json::object(&at("metadata"), item.metadata)?,
     })
 }
 
@@ -219,8 +211,8 @@ pub async fn create_order(pool: &DbPool, caller: &Caller, input: NewOrderInput) 
         .try_fold(0i64, |sum, item| sum.checked_add(item.total_cents))
         .filter(|t| *t <= MAX_AMOUNT_CENTS)
         .ok_or_else(|| AppError::bad_input(format!("the order total exceeds {MAX_AMOUNT_CENTS}")))?;
-    let plan_snapshot = json_object("planSnapshot", input.plan_snapshot)?;
-    let metadata = json_object("metadata", input.metadata)?;
+    let plan_snapshot = super::json::object("planSnapshot", input.plan_snapshot)?;
+    let metadata = super::json::object("metadata", input.metadata)?;
     let user_id = input.user_id;
     let actor = caller.name.clone();
 

@@ -141,6 +141,18 @@ impl Loaders {
         cache.users.extend(users.into_iter().map(|u| (u.id, u)));
     }
 
+    /// Forgets what this request loaded for `order` and its owner: a mutation changed them,
+    /// and what it returns must show the change (a second mutation in one request would
+    /// otherwise answer from what the first one loaded).
+    pub fn forget(&self, order: &models::Order) {
+        let mut cache = self.cache();
+        cache.items.remove(&order.id);
+        cache.payments.remove(&order.id);
+        cache.refunds.remove(&order.id);
+        cache.events.remove(&order.id);
+        cache.users.remove(&order.user_id);
+    }
+
     /// Loads what `wanted` selects for `orders` that this request has not loaded yet.
     pub async fn prefetch(&self, wanted: Wanted, orders: &[models::Order]) -> AppResult<()> {
         let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();

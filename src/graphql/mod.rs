@@ -54,10 +54,8 @@ pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
     request.data(caller).data(loaders::Loaders::new(app.pool().clone()))
 }
 
-/// Executes a request in its own task, so it runs to completion even when the HTTP request
-/// that started it is dropped (client gone, request timeout): a mutation never stops
-/// half-way, and its connection goes back to the pool clean. Errors get their
-/// `extensions.code`.
+/// Executes a request (a mutation in its own task, see [`spawn_execution`]). Errors get
+/// their `extensions.code`.
 ///
 /// This is for in-process callers that read the data by field name (the REST adapters):
 /// the document comes from the cache, and the selection order of `data` is not restored.
@@ -101,7 +99,31 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-async fn spawn_execution(schema: &AppSchema, request: Request) -> Result<async_graphql::Response, AppError> {
+/// Whether the operation `name` selects in `document` is a mutation (unknown: treated as
+/// one, the safe side).
+fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let ty = match &document.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => match name {
+            Some(name) => ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            None => None,
+        },
+    };
+    ty != Some(OperationType::Query)
+}
+
+/// Executes a request. A mutation runs in its own task, so it completes whole even when
+/// the HTTP request that started it is dropped (client gone, request timeout). A query runs
+/// in the request's own future: when the client goes away or the request times out, it
+/// stops and its statements are no longer awaited.
+async fn spawn_execution(schema: &AppSchema, mut request: Request) -> Result<async_graphql::Response, AppError> {
+    let name = request.operation_name.clone();
+    let detach = request.parsed_query().map_or(true, |doc| is_mutation(doc, name.as_deref()));
+    if !detach {
+        return Ok(schema.execute(request).await);
+    }
     let schema = schema.clone();
     tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)
 }

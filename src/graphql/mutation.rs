@@ -41,7 +41,7 @@ impl MutationRoot {
     /// create orders for anyone, customer keys only for their own user.
     async fn create_order(&self, ctx: &Context<'_>, input: CreateOrderInput) -> Result<Order> {
         let order = orders::create_order(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
-        Order::load(ctx, order).await
+        Order::load_changed(ctx, order).await
     }
 
     /// Starts a payment attempt (PENDING) with the configured provider for a PENDING order
@@ -62,7 +62,7 @@ impl MutationRoot {
     /// instead); pending payment attempts are cancelled. Admin only.
     async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> Result<Order> {
         let order = lifecycle::cancel_order(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
-        Order::load(ctx, order).await
+        Order::load_changed(ctx, order).await
     }
 
     /// Records a succeeded manual payment of a PENDING order (payment UNPAID, PROCESSING or
@@ -72,7 +72,7 @@ impl MutationRoot {
         let app = app(ctx)?;
         let paid = lifecycle::mark_order_paid(app.pool(), caller(ctx)?, input.into_domain()?).await;
         let order = count(app, paid, Metrics::payment, "marked_paid")?;
-        Order::load(ctx, order).await
+        Order::load_changed(ctx, order).await
     }
 
     /// Refunds part or all of a PAID or PARTIALLY_REFUNDED order, at most what is left to
@@ -82,7 +82,7 @@ impl MutationRoot {
         let app = app(ctx)?;
         let refunded = lifecycle::refund_order(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await;
         let order = count(app, refunded, Metrics::refund, "succeeded")?;
-        Order::load(ctx, order).await
+        Order::load_changed(ctx, order).await
     }
 
     /// Applies a payment outcome reported by the provider. Repeats change nothing; a
@@ -98,7 +98,7 @@ impl MutationRoot {
         };
         let applied = lifecycle::process_callback(app.pool(), caller(ctx)?, input.into_domain()?).await;
         let order = count(app, applied, Metrics::payment, outcome)?;
-        Order::load(ctx, order).await
+        Order::load_changed(ctx, order).await
     }
 
     /// Asks the payment's provider for its current state and applies it like a callback.
@@ -111,6 +111,6 @@ impl MutationRoot {
         let reconciled =
             lifecycle::reconcile_payment(app.pool(), app.providers(), caller(ctx)?, order_id, payment_id).await;
         let order = count(app, reconciled, Metrics::payment, "reconciled")?;
-        Order::load(ctx, order).await
+        Order::load_changed(ctx, order).await
     }
 }

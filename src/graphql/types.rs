@@ -211,6 +211,13 @@ impl Order {
         Ok(Self::try_from(order)?)
     }
 
+    /// [`Order::load`] for what a mutation returns: rows this request loaded before the
+    /// change are loaded again.
+    pub async fn load_changed(ctx: &Context<'_>, order: models::Order) -> Result<Self> {
+        loaders(ctx)?.forget(&order);
+        Self::load(ctx, order).await
+    }
+
     /// [`Order::load`] for a field that may find no order.
     pub async fn load_optional(ctx: &Context<'_>, order: Option<models::Order>) -> Result<Option<Self>> {
         match order {
@@ -248,7 +255,9 @@ impl Order {
 
     /// The order's history, oldest first.
     async fn events(&self, ctx: &Context<'_>) -> Result<Vec<OrderEvent>> {
-        Ok(loaders(ctx)?.events(self.raw_id).await?.into_iter().map(OrderEvent::from).collect())
+        let caller = super::caller(ctx)?;
+        let events = loaders(ctx)?.events(self.raw_id).await?;
+        Ok(events.into_iter().map(|e| OrderEvent::from(crate::domain::events::as_seen_by(caller, e))).collect())
     }
 }
 
@@ -399,9 +408,11 @@ pub struct OrderEvent {
     /// What happened: `created`, `payment_started`, `paid`, `payment_failed`, `cancelled`,
     /// `refunded`, `reconciled`, `callback_ignored`, ...
     pub kind: String,
-    /// Who did it: the API key's name, or the payment provider.
+    /// Who did it: the API key's name, or `payment-provider`. Customer keys see `staff`
+    /// for every key.
     pub actor: String,
-    /// Details of the event.
+    /// Details of the event. Customer keys see amounts, ids and outcomes only (no notes,
+    /// references, provider identifiers or provider messages).
     pub data: Json<Value>,
     /// When it happened.
     pub created_at: DateTime<Utc>,

@@ -2,7 +2,7 @@
 //! build.rs embeds. Works with no internet.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::HttpState;
@@ -85,9 +85,22 @@ fn page(key: Option<&str>) -> String {
     )
 }
 
-/// The GraphiQL page. In development (a private cluster) it pre-fills the dev admin key.
-pub async fn graphiql(State(state): State<HttpState>) -> Html<String> {
-    Html(page(state.app.config().graphiql_key.as_deref()))
+/// Whether the request named this machine's loopback in its Host header. A page from
+/// another site that resolves its own name to 127.0.0.1 (DNS rebinding) sends its own name.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The GraphiQL page. In development (a private cluster, bound to loopback) it pre-fills
+/// the dev admin key, and only for a request addressed to loopback.
+pub async fn graphiql(State(state): State<HttpState>, headers: HeaderMap) -> Html<String> {
+    let key = state.app.config().graphiql_key.as_deref().filter(|_| loopback_host(&headers));
+    Html(page(key))
 }
 
 /// The embedded scripts and styles.

@@ -186,6 +186,18 @@ fn params_from_object(mut object: Map<String, Value>, documents: &DocumentCache)
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
         Some(_) => return Err("the extensions parameter must be an object or null".into()),
     }
+    // PostgreSQL cannot store NUL; refuse it here, naming where it is, whatever the field.
+    let nul = |message: String| Refusal::document(error_body(&message, "BAD_USER_INPUT"));
+    if query.contains('\0') || query.contains("\\u0000") {
+        return Err(nul("string values in the query must not contain NUL (\\u0000) characters".to_owned()));
+    }
+    if let Some(variables) = &variables {
+        for (name, value) in variables {
+            if let Some(at) = crate::domain::json::nul_at(value, &format!("${name}")) {
+                return Err(nul(format!("variable {at} must not contain NUL (\\u0000) characters")));
+            }
+        }
+    }
     let (document, cached) = document(&query, documents)?;
     Ok(Params { query, operation_name, variables, document, cached })
 }
@@ -386,7 +398,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 pub async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let raw = raw.unwrap_or_default();
     if raw.is_empty() && wants_html(&headers) {
-        return super::graphiql::graphiql(State(state)).await.into_response();
+        return super::graphiql::graphiql(State(state), headers).await.into_response();
     }
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();

@@ -24,7 +24,18 @@ impl Fields {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self { map: Map::new(), form: false });
         }
-        match content_type.as_deref() {
+        let fields = Self::decode(content_type.as_deref(), body)?;
+        // PostgreSQL cannot store NUL: refused here, naming the field, whatever it is.
+        for (name, value) in &fields.map {
+            if let Some(at) = crate::domain::json::nul_at(value, name) {
+                return Err(ApiError::bad_input(format!("{at} must not contain NUL (\\u0000) characters")));
+            }
+        }
+        Ok(fields)
+    }
+
+    fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
+        match content_type {
             Some("application/json") => match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(map)) => Ok(Self { map, form: false }),
                 Ok(_) => Err(ApiError::bad_input("the request body must be a JSON object")),

@@ -203,3 +203,174 @@ async fn only_documents_that_ran_are_kept_parsed() {
     assert_eq!(cache.len(), 1, "a document that ran is kept");
     assert!(cache.bytes() <= 1024 * 1024);
 }
+
+#[tokio::test]
+async fn a_second_mutation_in_one_request_answers_with_fresh_rows() {
+    let t = TestApp::new().await;
+    let (user, order) = crate::mutations::order_of(&t, 0, 1_000).await;
+    assert_eq!(crate::mutations::pay(&t, order).await.status, StatusCode::OK);
+    let fields = "refundedCents refunds { amountCents } user { balanceCents } events { kind }";
+    let query = format!(
+        "mutation($id: ID!) {{ a: refundOrder(input: {{ id: $id, amountCents: 100 }}) {{ {fields} }} \
+         b: refundOrder(input: {{ id: $id, amountCents: 200, creditBalance: true }}) {{ {fields} }} }}"
+    );
+    let data = t.gql_data(&query, json!({ "id": order.to_string() })).await;
+    assert_eq!(data["a"]["refunds"].as_array().unwrap().len(), 1);
+    assert_eq!(data["b"]["refundedCents"], 300);
+    assert_eq!(data["b"]["refunds"].as_array().unwrap().len(), 2, "{data}");
+    assert_eq!(data["b"]["user"]["balanceCents"], 200, "the credit shows in the second answer");
+    let refunded = data["b"]["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "refunded").count();
+    assert_eq!(refunded, 2, "{data}");
+    assert!(user > 0);
+}
+
+#[tokio::test]
+async fn another_users_order_costs_no_nested_loading() {
+    let t = TestApp::new().await;
+    let (_, mine) = crate::mutations::order_of(&t, 0, 100).await;
+    let (owner, theirs) = crate::mutations::order_of(&t, 0, 100).await;
+    assert_ne!(mine, theirs);
+    let me = t.create_user("looker@example.com", 0).await;
+    let customer = t.key(Role::Customer, Some(me)).await;
+    let nested = "query($id: ID!) { order(id: $id) { id items { name } payments { id } refunds { id } events { kind } user { email } } }";
+    let before = t.app.statements().get();
+    let response = t.gql_as(&customer, nested, json!({ "id": theirs.to_string() })).await;
+    assert_eq!(response.body["data"]["order"], Value::Null, "{}", response.body);
+    // The key lookup and the order itself; nothing it nests.
+    assert_eq!(t.app.statements().get() - before, 2);
+    let admin = t.gql_data(nested, json!({ "id": theirs.to_string() })).await;
+    assert_eq!(admin["order"]["items"][0]["name"], "Item 0", "an admin still gets it all");
+    assert!(owner > 0);
+}
+
+#[tokio::test]
+async fn customers_see_no_staff_names_notes_or_provider_details_in_events() {
+    let t = TestApp::new().await;
+    let (user, order) = crate::mutations::order_of(&t, 0, 1_000).await;
+    let paid = crate::mutations::post_json(
+        &t,
+        &format!("/api/v1/admin/orders/{order}/pay"),
+        &t.admin_key,
+        json!({ "reference": "BANK-INTERNAL-77", "note": "internal: customer phoned twice, suspicious" }),
+    )
+    .await;
+    assert_eq!(paid.status, StatusCode::OK);
+    let customer = t.key(Role::Customer, Some(user)).await;
+    let query = "query($id: ID!) { order(id: $id) { events { kind actor data } } }";
+    let seen = t.gql_as(&customer, query, json!({ "id": order.to_string() })).await.body;
+    let text = seen.to_string();
+    assert!(seen["data"]["order"]["events"].as_array().unwrap().len() >= 2, "{seen}");
+    for secret in ["test-admin", "suspicious", "BANK-INTERNAL-77"] {
+        assert!(!text.contains(secret), "a customer saw {secret:?}: {text}");
+    }
+    assert!(text.contains("\"actor\":\"staff\""), "{text}");
+    // Staff still see everything.
+    let staff = t.gql(query, json!({ "id": order.to_string() })).await.to_string();
+    assert!(staff.contains("suspicious") && staff.contains("test-admin"), "{staff}");
+}
+
+#[tokio::test]
+async fn graphiql_prefills_the_dev_key_only_for_loopback_hosts() {
+    let config = billing_api::config::Config { graphiql_key: Some("bk_dev_key_for_test".into()), ..Default::default() };
+    let t = TestApp::with_config(config).await;
+    for (host, shown) in [
+        ("127.0.0.1:8080", true),
+        ("localhost:8080", true),
+        ("[::1]:8080", true),
+        ("attacker.example:8080", false),
+        ("127.0.0.1.attacker.example", false),
+    ] {
+        let request = Request::get("/graphiql").header(header::HOST, host).body(Body::empty()).unwrap();
+        let page = t.send(request).await.body.as_str().unwrap().to_owned();
+        assert_eq!(page.contains("bk_dev_key_for_test"), shown, "Host {host}");
+    }
+    let request = Request::get("/graphiql").body(Body::empty()).unwrap();
+    assert!(!t.send(request).await.body.as_str().unwrap().contains("bk_dev_key_for_test"), "no Host, no key");
+}
+
+/// Every sort the order list offers is served by an index (no full Sort of the table),
+/// with the ORDER BY the list query uses.
+#[tokio::test]
+async fn every_order_sort_has_an_index() {
+    use diesel::prelude::*;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        plan: String,
+    }
+    let t = TestApp::new().await;
+    let mut conn = AsyncPgConnection::establish(&t.url).await.unwrap();
+    conn.batch_execute(
+        "SET enable_seqscan = off; SET enable_sort = off;
+         CREATE FUNCTION pg_temp.plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+         DECLARE r record; BEGIN FOR r IN EXECUTE 'EXPLAIN ' || q LOOP RETURN NEXT r.\"QUERY PLAN\"; END LOOP; END $$;",
+    )
+    .await
+    .unwrap();
+    for order_by in [
+        "id ASC",
+        "id DESC",
+        "number ASC, id ASC",
+        "number DESC, id DESC",
+        "status ASC, id ASC",
+        "status DESC, id DESC",
+        "total_cents ASC, id ASC",
+        "total_cents DESC, id DESC",
+        "created_at ASC, id ASC",
+        "created_at DESC, id DESC",
+        "updated_at DESC, id DESC",
+        "paid_at ASC NULLS LAST, id ASC",
+        "paid_at DESC NULLS LAST, id DESC",
+    ] {
+        let query = format!("SELECT id FROM orders ORDER BY {order_by} LIMIT 20");
+        let plan: Plan = diesel::sql_query("SELECT string_agg(p, E'\\n') AS plan FROM pg_temp.plan($1) p")
+            .bind::<diesel::sql_types::Text, _>(&query)
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        // A full sort of the table; an incremental sort over a unique presorted key is fine.
+        let full_sort =
+            plan.plan.lines().any(|line| line.trim_start().trim_start_matches("->  ").starts_with("Sort  ("));
+        assert!(!full_sort, "ORDER BY {order_by} needs a sort:\n{}", plan.plan);
+    }
+}
+
+/// NUL is refused where it enters, naming where it is (not by reading PostgreSQL's
+/// English error messages), and JSON objects are bounded in size and depth.
+#[tokio::test]
+async fn nul_and_oversized_json_are_refused_at_the_door_naming_the_field() {
+    let t = TestApp::new().await;
+    let user = t.create_user("nul@example.com", 0).await;
+    let create = "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }";
+    let order = |metadata: Value| {
+        json!({ "input": { "userId": user.to_string(), "currency": "USD", "paymentMethod": "card",
+            "items": [{ "name": "A", "quantity": 1, "unitPriceCents": 5 }], "metadata": metadata } })
+    };
+    let mut deep = json!(1);
+    for _ in 0..9 {
+        deep = json!({ "d": deep });
+    }
+    for (metadata, needle) in [
+        (json!({ "note": "a\u{0}b" }), "$input.metadata.note must not contain NUL"),
+        (json!({ "pad": "x".repeat(9 * 1024) }), "metadata is larger than 8192 bytes"),
+        (deep, "metadata is nested deeper than 8 levels"),
+    ] {
+        let body = t.gql(create, order(metadata)).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "expected {needle:?} in {message:?}");
+    }
+    assert_eq!(crate::graphql_reads::count(&t, "SELECT count(*) AS n FROM orders").await, 0, "nothing was created");
+    let (_, paid) = crate::mutations::order_of(&t, 0, 100).await;
+    assert_eq!(crate::mutations::pay(&t, paid).await.status, StatusCode::OK);
+    let response = crate::mutations::post_json(
+        &t,
+        &format!("/api/v1/admin/orders/{paid}/refund"),
+        &t.admin_key,
+        json!({ "amount_cents": 5, "reason": "ok\u{0}" }),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert!(response.body["message"].as_str().unwrap().starts_with("reason must not contain NUL"), "{}", response.body);
+}

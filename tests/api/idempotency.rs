@@ -69,3 +69,54 @@ async fn errors_replay_too_and_bad_keys_are_refused() {
     assert_eq!(query.body["data"]["__typename"], "Query");
     assert_eq!(count(&t, "SELECT count(*) AS n FROM idempotency_keys WHERE key = 'k-3'").await, 0);
 }
+
+/// Both faces keep no server failure: a GraphQL PROVIDER_ERROR (answered with HTTP 200) is
+/// not replayed, so a retry with the same key acts again, as a REST 502 would.
+#[tokio::test]
+async fn graphql_server_failures_are_not_replayed() {
+    let config = billing_api::config::Config {
+        payment_provider: billing_api::config::ProviderKind::Stripe,
+        stripe_api_base: "http://127.0.0.1:1".to_owned(),
+        ..Default::default()
+    };
+    let t = TestApp::with_config(config).await;
+    let (_, order) = order_of(&t, 0, 1_000).await;
+    let start = "mutation($o: ID!) { createPayment(input: { orderId: $o }) { id } }";
+    let vars = json!({ "o": order.to_string() });
+    let first = t.send(gql(&t.admin_key, "pay-once", start, vars.clone())).await;
+    assert_eq!(error_code(&first.body), "PROVIDER_ERROR", "{}", first.body);
+    let retry = t.send(gql(&t.admin_key, "pay-once", start, vars)).await;
+    assert_eq!(error_code(&retry.body), "PROVIDER_ERROR", "{}", retry.body);
+    assert!(retry.headers.get("idempotent-replayed").is_none(), "a server failure is never replayed");
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM idempotency_keys").await, 0, "nothing kept");
+}
+
+/// The same request with its JSON keys in another order is the same request.
+#[tokio::test]
+async fn key_order_does_not_change_a_request() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 1_000).await;
+    pay(&t, order).await;
+    let path = format!("/api/v1/admin/orders/{order}/refund");
+    let send = |body: &'static str| {
+        Request::post(path.as_str())
+            .header(header::AUTHORIZATION, format!("Bearer {}", t.admin_key))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("idempotency-key", "order-of-keys")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let first = t.send(send(r#"{"amount_cents": 100, "reason": "late"}"#)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let again = t.send(send(r#"{"reason": "late", "amount_cents": 100}"#)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let nested = "mutation($i: RefundOrderInput!) { refundOrder(input: $i) { refundedCents } }";
+    let a = json!({ "i": { "id": order.to_string(), "amountCents": 50, "reason": "x" } });
+    let b = json!({ "i": { "reason": "x", "amountCents": 50, "id": order.to_string() } });
+    let first = t.send(gql(&t.admin_key, "gql-order-of-keys", nested, a)).await;
+    let again = t.send(gql(&t.admin_key, "gql-order-of-keys", nested, b)).await;
+    assert_eq!(again.headers["idempotent-replayed"], "true", "{}", again.body);
+    assert_eq!(again.body, first.body);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds").await, 2);
+}

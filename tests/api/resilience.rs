@@ -242,3 +242,27 @@ async fn every_pooled_connection_has_the_statement_timeout() {
     let error = billing_api::error::AppError::from(slow);
     assert_eq!(error.code(), "SERVICE_UNAVAILABLE", "{error:?}");
 }
+
+/// A read whose request times out stops there: it sends nothing after the statement it was
+/// waiting on (a detached read would go on to load what its orders nest), and the
+/// connection it leaves serves the next request correctly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_times_out_stops_and_leaves_the_pool_sound() {
+    let t = TestApp::with_config(Config { request_timeout: Duration::from_millis(400), ..Config::default() }).await;
+    let (_, order) = order_of(&t, 0, 1_000).await;
+    let mut blocker = AsyncPgConnection::establish(&t.url).await.unwrap();
+    blocker.batch_execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;").await.unwrap();
+    let before = t.app.statements().get();
+    let started = Instant::now();
+    let response = t.gql_as(&t.admin_key, "{ orders { nodes { id items { id } payments { id } } } }", json!({})).await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    blocker.batch_execute("COMMIT").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The key lookup and the page: nothing after the page, although it then completed.
+    assert_eq!(t.app.statements().get() - before, 2, "the read stopped when its request timed out");
+    let data = t.gql_data("{ orders { nodes { id items { quantity } } } }", json!({})).await;
+    assert_eq!(data["orders"]["nodes"][0]["id"], order.to_string());
+    assert_eq!(data["orders"]["nodes"][0]["items"][0]["quantity"], 1);
+}
