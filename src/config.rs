@@ -43,6 +43,14 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long a stopping server waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may wait idle for its next request.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; past it the server stops accepting until one closes.
+    pub max_connections: usize,
+    /// Where `/metrics` is served. Unset: on the main listener when it is a loopback
+    /// address, nowhere otherwise.
+    pub metrics_bind_addr: Option<SocketAddr>,
     /// Pre-filled in GraphiQL's headers: set to the dev admin key when `cargo run` manages
     /// a private cluster; never read from the environment.
     pub graphiql_key: Option<String>,
@@ -72,6 +80,9 @@ impl Default for Config {
             body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            metrics_bind_addr: None,
             graphiql_key: None,
         }
     }
@@ -159,6 +170,13 @@ impl Config {
             body_limit_bytes: parsed("REQUEST_BODY_LIMIT_BYTES", d.body_limit_bytes)?,
             request_timeout: Duration::from_millis(parsed("REQUEST_TIMEOUT_MS", 30_000)?),
             shutdown_grace: Duration::from_millis(parsed("SHUTDOWN_GRACE_MS", 10_000)?),
+            header_read_timeout: Duration::from_millis(parsed("HTTP_HEADER_READ_TIMEOUT_MS", 10_000)?),
+            max_connections: parsed("MAX_CONNECTIONS", d.max_connections)?.max(1),
+            metrics_bind_addr: var("METRICS_BIND_ADDR")
+                .map(|raw| {
+                    raw.trim().parse().map_err(|e| anyhow::anyhow!("METRICS_BIND_ADDR={raw:?} is not valid: {e}"))
+                })
+                .transpose()?,
             graphiql_key: None,
         })
     }

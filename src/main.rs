@@ -296,23 +296,28 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         println!("try: curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/admin/orders?per_page=2");
     }
     let purger = tokio::spawn(purge_idempotency_keys(app.clone()));
+    let metrics = match config.metrics_bind_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} (set METRICS_BIND_ADDR to another address)"))?;
+            println!("metrics: http://{}/metrics", listener.local_addr()?);
+            let router = http::metrics_router(app.clone());
+            Some(tokio::spawn(async move { axum::serve(listener, router).await }))
+        }
+        None => None,
+    };
+    let settings = http::server::ServeSettings {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections,
+        shutdown_grace: config.shutdown_grace,
+    };
     // On SIGTERM/Ctrl-C: stop accepting, let in-flight requests finish, but not for longer
     // than the grace period.
-    let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
-    let notify = stopping.clone();
-    let server = axum::serve(listener, http::router(app)).with_graceful_shutdown(async move {
-        signalled.await;
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-        notify.notify_one();
-    });
-    let grace = config.shutdown_grace;
-    let served = tokio::select! {
-        served = server => served.context("serving HTTP"),
-        _ = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still in flight after the grace period; exiting");
-            Ok(())
-        }
-    };
+    let served = http::server::serve(listener, http::router(app), settings, signalled).await.context("serving HTTP");
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     purger.abort();
     served?;
     tracing::info!("shut down");

@@ -89,8 +89,8 @@ pub async fn observe(State(state): State<HttpState>, request: Request, next: Nex
 }
 
 /// `GET /metrics` in the Prometheus text format.
-pub async fn metrics(State(state): State<HttpState>) -> Response {
-    let text = state.app.metrics().render(state.app.pool(), state.app.statements());
+pub async fn metrics(State(app): State<crate::app::App>) -> Response {
+    let text = app.metrics().render(app.pool(), app.statements());
     let mut response = Response::new(axum::body::Body::from(text));
     response
         .headers_mut()

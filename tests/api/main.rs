@@ -9,6 +9,7 @@ mod binary;
 mod browser;
 mod callbacks;
 mod common;
+mod connections;
 mod dataloader;
 mod graphql_http;
 mod graphql_reads;
