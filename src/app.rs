@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::db::{self, DbPool, PoolSettings, StatementCounter};
 use crate::graphql::documents::DocumentCache;
+use crate::http::ratelimit::KeyRates;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 
@@ -21,6 +22,7 @@ struct AppInner {
     providers: Providers,
     metrics: Metrics,
     documents: DocumentCache,
+    rates: KeyRates,
 }
 
 impl App {
@@ -35,6 +37,7 @@ impl App {
         let pool = db::build_pool(database_url, &settings, statements.clone())?;
         let providers = Providers::from_config(&config)?;
         let metrics = Metrics::new()?;
+        let rates = KeyRates::new(config.rate_limit_per_second, config.rate_limit_burst);
         Ok(Self {
             inner: Arc::new(AppInner {
                 pool,
@@ -43,6 +46,7 @@ impl App {
                 providers,
                 metrics,
                 documents: DocumentCache::default(),
+                rates,
             }),
         })
     }
@@ -62,6 +66,11 @@ impl App {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Per-key request rates.
+    pub fn rates(&self) -> &KeyRates {
+        &self.inner.rates
     }
 
     /// Parsed GraphQL queries by their text.

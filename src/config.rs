@@ -46,6 +46,10 @@ pub struct Config {
     /// How long a client may take to send a request's headers, and how long a kept-alive
     /// connection may wait idle for its next request.
     pub header_read_timeout: Duration,
+    /// Requests per second one API key may make to this process (`None`: no limit), and
+    /// the burst it may make at once.
+    pub rate_limit_per_second: Option<u32>,
+    pub rate_limit_burst: u32,
     /// Open connections at most; past it the server stops accepting until one closes.
     pub max_connections: usize,
     /// Where `/metrics` is served. Unset: on the main listener when it is a loopback
@@ -82,6 +86,8 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            rate_limit_per_second: Some(100),
+            rate_limit_burst: 200,
             metrics_bind_addr: None,
             graphiql_key: None,
         }
@@ -172,6 +178,11 @@ impl Config {
             shutdown_grace: Duration::from_millis(parsed("SHUTDOWN_GRACE_MS", 10_000)?),
             header_read_timeout: Duration::from_millis(parsed("HTTP_HEADER_READ_TIMEOUT_MS", 10_000)?),
             max_connections: parsed("MAX_CONNECTIONS", d.max_connections)?.max(1),
+            rate_limit_per_second: match parsed("RATE_LIMIT_PER_SECOND", 100u32)? {
+                0 => None,
+                n => Some(n),
+            },
+            rate_limit_burst: parsed("RATE_LIMIT_BURST", d.rate_limit_burst)?.max(1),
             metrics_bind_addr: var("METRICS_BIND_ADDR")
                 .map(|raw| {
                     raw.trim().parse().map_err(|e| anyhow::anyhow!("METRICS_BIND_ADDR={raw:?} is not valid: {e}"))

@@ -21,6 +21,9 @@ pub enum AppError {
     IdempotencyConflict(String),
     #[error("{0}")]
     Provider(String),
+    /// The API key sent more requests than its rate allows; retry after this many seconds.
+    #[error("too many requests for this API key; retry after {0} s")]
+    RateLimited(u64),
     /// The database could not be reached (pool checkout failed or timed out).
     #[error("the service is temporarily unavailable, retry later")]
     Unavailable(#[source] anyhow::Error),
@@ -39,6 +42,7 @@ pub const ERROR_CODES: &[(&str, u16)] = &[
     ("CONFLICT", 409),
     ("IDEMPOTENCY_CONFLICT", 409),
     ("INSUFFICIENT_BALANCE", 422),
+    ("RATE_LIMITED", 429),
     ("PROVIDER_ERROR", 502),
     ("SERVICE_UNAVAILABLE", 503),
     ("INTERNAL", 500),
@@ -73,8 +77,17 @@ impl AppError {
             Self::InsufficientBalance(_) => "INSUFFICIENT_BALANCE",
             Self::IdempotencyConflict(_) => "IDEMPOTENCY_CONFLICT",
             Self::Provider(_) => "PROVIDER_ERROR",
+            Self::RateLimited(_) => "RATE_LIMITED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// Seconds the client should wait before retrying, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited(seconds) => Some(*seconds),
+            _ => None,
         }
     }
 

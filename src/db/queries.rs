@@ -488,3 +488,13 @@ pub async fn delete_callback_signatures_before(
 pub async fn count_users(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     users::table.select(count_star()).get_result(conn).await
 }
+
+/// Payment attempts of an order that are still PENDING.
+pub async fn count_pending_payments(mut conn: &AsyncPgConnection, order_id: i64) -> QueryResult<i64> {
+    payments::table
+        .filter(payments::order_id.eq(order_id))
+        .filter(payments::status.eq(crate::domain::PaymentAttemptStatus::Pending.code()))
+        .select(count_star())
+        .get_result(&mut conn)
+        .await
+}

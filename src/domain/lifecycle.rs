@@ -94,6 +94,20 @@ async fn lock_visible_order(conn: &mut AsyncPgConnection, caller: &Caller, id: i
 
 /// Starts a payment attempt (PENDING) with the configured provider for a PENDING order that
 /// is not paid; the order's payment status becomes PROCESSING.
+/// Open (PENDING) payment attempts one order may have: each is a real payment intent at
+/// the provider, so a client looping on createPayment must not make them without end.
+pub const MAX_OPEN_ATTEMPTS: i64 = 5;
+
+fn too_many_attempts(order: &models::Order, open: i64) -> AppResult<()> {
+    if open >= MAX_OPEN_ATTEMPTS {
+        return Err(AppError::Conflict(format!(
+            "order {} already has {open} open payment attempts (at most {MAX_OPEN_ATTEMPTS}); let one finish or fail first",
+            order.number
+        )));
+    }
+    Ok(())
+}
+
 pub async fn create_payment(
     pool: &DbPool,
     providers: &Providers,
@@ -117,12 +131,18 @@ pub async fn create_payment(
         Ok(())
     };
     // Check first, so no provider payment is created for an order that cannot take one.
-    let order = {
+    let (order, open) = {
         let conn = pool.get().await?;
-        visible_to(caller, queries::find_order(&conn, order_id).await?)
-            .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?
+        let (order, open) = futures_util::try_join!(
+            queries::find_order(&conn, order_id),
+            queries::count_pending_payments(&conn, order_id)
+        )?;
+        let order =
+            visible_to(caller, order).ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
+        (order, open)
     };
     check(&order)?;
+    too_many_attempts(&order, open)?;
     let method = payment_method.unwrap_or_else(|| order.payment_method.clone());
     let provider = providers.for_new_payments()?;
     let idempotency_key = format!("order-{}-attempt-{}", order.id, rand_token());
@@ -142,6 +162,8 @@ pub async fn create_payment(
     conn.transaction::<_, AppError, _>(async move |conn| {
         let order = lock_visible_order(conn, caller, order_id).await?;
         check(&order)?;
+        // Again under the order's lock: concurrent requests each saw room before.
+        too_many_attempts(&order, queries::count_pending_payments(conn, order.id).await?)?;
         let now = Utc::now();
         let payment = queries::insert_payment(
             conn,

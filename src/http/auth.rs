@@ -21,5 +21,6 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, AppE
         .ok_or_else(|| AppError::Unauthenticated("the Authorization header must be: Bearer <api key>".to_owned()))?;
     let caller = access::authenticate(app.pool(), key).await?;
     tracing::Span::current().record("key", caller.name.as_str());
+    app.rates().check(caller.key_id)?;
     Ok(caller)
 }

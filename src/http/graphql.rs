@@ -232,7 +232,11 @@ fn error_response(media: MediaType, error: &crate::error::AppError) -> Response 
     error.log();
     let status = StatusCode::from_u16(crate::error::http_status_for_code(error.code()))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, media, &error_body(&error.to_string(), error.code()))
+    let mut response = json_response(status, media, &error_body(&error.to_string(), error.code()));
+    if let Some(seconds) = error.retry_after() {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 /// Error codes that say the server, not the request, failed: such an answer is not kept

@@ -7,6 +7,7 @@ mod graphql;
 mod health;
 pub mod idempotency;
 pub mod observe;
+pub mod ratelimit;
 pub mod server;
 pub mod signature;
 

@@ -12,11 +12,13 @@ use crate::error::{AppError, http_status_for_code};
 pub struct ApiError {
     pub code: String,
     pub message: String,
+    /// `Retry-After` seconds, for a rate-limited request.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into() }
+        Self { code: code.to_owned(), message: message.into(), retry_after: None }
     }
 
     pub fn bad_input(message: impl Into<String>) -> Self {
@@ -27,7 +29,7 @@ impl ApiError {
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         error.log();
-        Self { code: error.code().to_owned(), message: error.to_string() }
+        Self { code: error.code().to_owned(), message: error.to_string(), retry_after: error.retry_after() }
     }
 }
 
@@ -35,6 +37,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(http_status_for_code(&self.code)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+        let mut response = (status, Json(json!({ "code": self.code, "message": self.message }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -41,6 +41,7 @@ pub enum ErrorCode {
     IdempotencyConflict,
     InsufficientBalance,
     ProviderError,
+    RateLimited,
     ServiceUnavailable,
     Internal,
 }
@@ -61,6 +62,9 @@ pub enum MutationErrors {
     /// The order's state forbids it, or an Idempotency-Key was reused for another request.
     #[response(status = 409)]
     Conflict(ErrorBody),
+    /// The API key made more requests than its rate allows; retry after `Retry-After` seconds.
+    #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
+    RateLimited(ErrorBody),
     /// The database is unreachable; retry.
     #[response(status = 503)]
     Unavailable(ErrorBody),
@@ -79,6 +83,9 @@ pub enum ReadErrors {
     /// The key's role may not do this.
     #[response(status = 403)]
     Forbidden(ErrorBody),
+    /// The API key made more requests than its rate allows; retry after `Retry-After` seconds.
+    #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
+    RateLimited(ErrorBody),
     /// The database is unreachable; retry.
     #[response(status = 503)]
     Unavailable(ErrorBody),

@@ -374,3 +374,44 @@ async fn nul_and_oversized_json_are_refused_at_the_door_naming_the_field() {
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert!(response.body["message"].as_str().unwrap().starts_with("reason must not contain NUL"), "{}", response.body);
 }
+
+#[tokio::test]
+async fn a_key_over_its_rate_gets_429_with_retry_after_on_both_faces() {
+    let config =
+        billing_api::config::Config { rate_limit_per_second: Some(1), rate_limit_burst: 3, ..Default::default() };
+    let t = TestApp::with_config(config).await;
+    let busy = t.key(Role::Support, None).await;
+    for _ in 0..3 {
+        let ok = t.gql_as(&busy, "{ __typename }", json!({})).await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    }
+    let limited = t.gql_as(&busy, "{ __typename }", json!({})).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(error_code(&limited.body), "RATE_LIMITED");
+    assert!(limited.headers[header::RETRY_AFTER].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let rest = t.get("/api/v1/admin/orders", Some(&busy)).await;
+    assert_eq!(rest.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(rest.body["code"], "RATE_LIMITED");
+    assert!(rest.headers.contains_key(header::RETRY_AFTER));
+    // Another key has its own allowance.
+    let other = t.gql_as(&t.admin_key, "{ __typename }", json!({})).await;
+    assert_eq!(other.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_order_takes_at_most_five_open_payment_attempts() {
+    let t = TestApp::new().await;
+    let (user, order) = crate::mutations::order_of(&t, 0, 100).await;
+    let customer = t.key(Role::Customer, Some(user)).await;
+    let start = "mutation($o: ID!) { createPayment(input: { orderId: $o }) { id } }";
+    for _ in 0..5 {
+        let ok = t.gql_as(&customer, start, json!({ "o": order.to_string() })).await;
+        assert!(ok.body.get("errors").is_none(), "{}", ok.body);
+    }
+    let refused = t.gql_as(&customer, start, json!({ "o": order.to_string() })).await;
+    assert_eq!(error_code(&refused.body), "CONFLICT", "{}", refused.body);
+    assert!(refused.body["errors"][0]["message"].as_str().unwrap().contains("at most 5"));
+    let open =
+        crate::graphql_reads::count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {order}")).await;
+    assert_eq!(open, 5);
+}
