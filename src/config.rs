@@ -37,6 +37,10 @@ pub struct Config {
     pub graphql_max_directives: usize,
     /// The most values one response may hold (see the README's cost model).
     pub graphql_max_cost: u64,
+    /// The most SQL statements one GraphQL request may send (behind the cost analysis).
+    pub graphql_max_statements: u64,
+    /// The most rows one GraphQL request may load (behind the cost analysis).
+    pub graphql_max_rows: u64,
     /// Whether `__schema`/`__type` answer (GraphiQL needs them; switch off in production).
     pub graphql_introspection: bool,
     pub body_limit_bytes: usize,
@@ -80,6 +84,8 @@ impl Default for Config {
             graphql_max_aliases: 30,
             graphql_max_directives: 50,
             graphql_max_cost: 100_000,
+            graphql_max_statements: 250,
+            graphql_max_rows: 25_000,
             graphql_introspection: true,
             body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
@@ -172,6 +178,8 @@ impl Config {
             graphql_max_aliases: parsed("GRAPHQL_MAX_ALIASES", d.graphql_max_aliases)?,
             graphql_max_directives: parsed("GRAPHQL_MAX_DIRECTIVES", d.graphql_max_directives)?,
             graphql_max_cost: parsed("GRAPHQL_MAX_COST", d.graphql_max_cost)?,
+            graphql_max_statements: parsed("GRAPHQL_MAX_STATEMENTS", d.graphql_max_statements)?,
+            graphql_max_rows: parsed("GRAPHQL_MAX_ROWS", d.graphql_max_rows)?,
             graphql_introspection: parsed("GRAPHQL_INTROSPECTION", d.graphql_introspection)?,
             body_limit_bytes: parsed("REQUEST_BODY_LIMIT_BYTES", d.body_limit_bytes)?,
             request_timeout: Duration::from_millis(parsed("REQUEST_TIMEOUT_MS", 30_000)?),

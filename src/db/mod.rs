@@ -1,6 +1,7 @@
 //! Database access: the pool, embedded migrations, Diesel models and query functions.
 //! Query functions take `&mut AsyncPgConnection` so they run alone or inside a transaction.
 
+pub mod budget;
 pub mod models;
 pub mod queries;
 pub mod schema;
@@ -51,6 +52,7 @@ impl Instrumentation for CountStatements {
         match event {
             InstrumentationEvent::StartQuery { query, .. } => {
                 self.0.0[0].fetch_add(1, Ordering::Relaxed);
+                budget::statement_sent();
                 // Off unless RUST_LOG enables billing_api::sql=trace (the benchmark uses it to
                 // replay our exact statements with pgbench). Binds may hold personal data.
                 tracing::trace!(target: "billing_api::sql", "{query}");

@@ -14,7 +14,7 @@ use async_graphql::Lookahead;
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 
-use crate::db::{DbPool, models, queries};
+use crate::db::{DbPool, budget, models, queries};
 use crate::error::{AppError, AppResult};
 
 /// Which nested fields a selection of orders asks for.
@@ -132,13 +132,20 @@ impl Loaders {
     }
 
     /// Files what was loaded; every asked order id counts as loaded, rows or not.
-    fn store(&self, asked: &Asked, (items, payments, refunds, events): Children, users: Vec<models::User>) {
+    fn store(
+        &self,
+        asked: &Asked,
+        (items, payments, refunds, events): Children,
+        users: Vec<models::User>,
+    ) -> AppResult<()> {
+        budget::charge_rows(items.len() + payments.len() + refunds.len() + events.len() + users.len())?;
         let mut cache = self.cache();
         group(&mut cache.items, &asked.items, items, |r| r.order_id);
         group(&mut cache.payments, &asked.payments, payments, |r| r.order_id);
         group(&mut cache.refunds, &asked.refunds, refunds, |r| r.order_id);
         group(&mut cache.events, &asked.events, events, |r| r.order_id);
         cache.users.extend(users.into_iter().map(|u| (u.id, u)));
+        Ok(())
     }
 
     /// Forgets what this request loaded for `order` and its owner: a mutation changed them,
@@ -155,6 +162,8 @@ impl Loaders {
 
     /// Loads what `wanted` selects for `orders` that this request has not loaded yet.
     pub async fn prefetch(&self, wanted: Wanted, orders: &[models::Order]) -> AppResult<()> {
+        // The orders themselves were read for this request too.
+        budget::charge_rows(orders.len())?;
         let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
         let user_ids: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
         self.fetch(wanted, &order_ids, &user_ids).await
@@ -174,13 +183,13 @@ impl Loaders {
         if asked.is_empty() && users.is_empty() {
             return Ok(());
         }
+        budget::check_statements()?;
         let pooled = self.pool.get().await?;
         let conn: &AsyncPgConnection = &pooled;
         let (children, user_rows) =
             futures_util::try_join!(asked.load(conn), when(&users, || queries::users_by_ids(conn, &users)))?;
         drop(pooled);
-        self.store(&asked, children, user_rows);
-        Ok(())
+        self.store(&asked, children, user_rows)
     }
 
     /// One order by id with the kinds `wanted` selects, all pipelined on one connection: a
@@ -197,6 +206,7 @@ impl Loaders {
             events: pick(wanted.events),
         };
         let owner = pick(wanted.user);
+        budget::check_statements()?;
         let pooled = self.pool.get().await?;
         let conn: &AsyncPgConnection = &pooled;
         let (order, children, user_rows) = futures_util::try_join!(
@@ -206,7 +216,8 @@ impl Loaders {
         )?;
         drop(pooled);
         if order.is_some() {
-            self.store(&asked, children, user_rows);
+            budget::charge_rows(1)?;
+            self.store(&asked, children, user_rows)?;
         }
         Ok(order)
     }

@@ -17,6 +17,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Context, EmptySubscription, Request, Schema};
 
 use crate::app::App;
+use crate::db::budget::Budget;
 use crate::domain::Caller;
 use crate::error::AppError;
 
@@ -118,14 +119,21 @@ fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
 /// the HTTP request that started it is dropped (client gone, request timeout). A query runs
 /// in the request's own future: when the client goes away or the request times out, it
 /// stops and its statements are no longer awaited.
+///
+/// Either way it runs within a fresh [`Budget`] of statements and rows.
 async fn spawn_execution(schema: &AppSchema, mut request: Request) -> Result<async_graphql::Response, AppError> {
     let name = request.operation_name.clone();
     let detach = request.parsed_query().map_or(true, |doc| is_mutation(doc, name.as_deref()));
+    let config = schema.data::<App>().map(|app| app.config());
+    let budget = Budget::new(
+        config.map_or(u64::MAX, |c| c.graphql_max_statements),
+        config.map_or(u64::MAX, |c| c.graphql_max_rows),
+    );
     if !detach {
-        return Ok(schema.execute(request).await);
+        return Ok(budget.scope(schema.execute(request)).await);
     }
     let schema = schema.clone();
-    tokio::spawn(async move { schema.execute(request).await }).await.map_err(AppError::internal)
+    tokio::spawn(budget.scope(async move { schema.execute(request).await })).await.map_err(AppError::internal)
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {

@@ -521,6 +521,8 @@ impl PageInfo {
 /// The page a list field asks for, counting the matches only when the query selects
 /// `pageInfo { totalCount }` (a count visits every matching row; the page does not).
 pub fn page_request(ctx: &Context<'_>, page: Option<i32>, per_page: Option<i32>) -> Result<PageRequest> {
+    // Every list costs statements: past the request's ceiling, none is started.
+    crate::db::budget::check_statements()?;
     let request = PageRequest::from_args(page, per_page)?;
     let counted = ctx.look_ahead().field("pageInfo").field("totalCount").exists();
     Ok(if counted { request } else { request.without_total() })

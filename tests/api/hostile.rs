@@ -415,3 +415,25 @@ async fn an_order_takes_at_most_five_open_payment_attempts() {
         crate::graphql_reads::count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {order}")).await;
     assert_eq!(open, 5);
 }
+
+/// Behind the cost analysis, a ceiling on what one request reads: rows and statements.
+#[tokio::test]
+async fn a_request_past_its_row_or_statement_ceiling_is_stopped() {
+    let config = billing_api::config::Config { graphql_max_rows: 14, graphql_max_statements: 2, ..Default::default() };
+    let t = TestApp::with_config(config).await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        let user = t.create_user(&format!("ceiling{i}@example.com"), 0).await;
+        t.create_order(user, &[(1, 100), (1, 200), (1, 300)]).await;
+        users.push(user);
+    }
+    // 4 orders and 12 items: more than 14 rows.
+    let rows = t.gql("{ orders { nodes { id items { id } } } }", json!({})).await;
+    assert!(rows["errors"][0]["message"].as_str().unwrap().contains("GRAPHQL_MAX_ROWS"), "{rows}");
+    // The page and the users (2 statements, 8 rows), then a page query per user: refused.
+    let statements = t.gql("{ orders { nodes { user { orders { nodes { id } } } } } }", json!({})).await;
+    assert!(statements["errors"][0]["message"].as_str().unwrap().contains("GRAPHQL_MAX_STATEMENTS"), "{statements}");
+    // Within both, the same service answers.
+    let ok = t.gql_data("{ orders(perPage: 2) { nodes { id } } }", json!({})).await;
+    assert_eq!(ok["orders"]["nodes"].as_array().unwrap().len(), 2);
+}
