@@ -54,13 +54,14 @@ const CUSTOMER_VISIBLE: &[&str] = &[
     "superseded_payment_ids",
 ];
 
-/// An event as `caller` may see it: a key bound to one user sees staff as `staff` (never
-/// a key's name) and only the details of [`CUSTOMER_VISIBLE`].
+/// An event as `caller` may see it: a key bound to one user sees its own name, the
+/// provider's, and `staff` for every other key (never its name), and only the details of
+/// [`CUSTOMER_VISIBLE`].
 pub fn as_seen_by(caller: &super::Caller, mut event: models::OrderEvent) -> models::OrderEvent {
     if caller.user_id.is_none() {
         return event;
     }
-    if event.actor != PROVIDER_ACTOR {
+    if event.actor != PROVIDER_ACTOR && event.actor != caller.name {
         event.actor = "staff".to_owned();
     }
     if let Value::Object(data) = &mut event.data {

@@ -191,6 +191,10 @@ impl Summary {
 
 /// Deepest bracket nesting accepted before parsing (the parser recurses on nesting).
 pub const MAX_NESTING: usize = 64;
+/// Fragment definitions one document may hold.
+pub const MAX_FRAGMENTS: usize = 100;
+/// Longest chain of fragments spreading fragments (validation and execution recurse on it).
+pub const MAX_SPREAD_DEPTH: usize = 16;
 
 /// The deepest nesting of `{`, `[` and `(` in a query text, outside strings and comments;
 /// linear and without recursion, so it runs safely before the parser does.
@@ -233,6 +237,8 @@ struct Analysis<'a> {
     doc: &'a ExecutableDocument,
     model: &'a CostModel,
     variables: Option<&'a Map<String, serde_json::Value>>,
+    /// The default values of the variables of the operation that runs.
+    defaults: HashMap<&'a str, &'a ConstValue>,
     limits: ShapeLimits,
     /// Summaries of the fragments done so far (all a fragment spreads come before it).
     fragments: HashMap<&'a Name, Summary>,
@@ -271,27 +277,47 @@ impl<'a> Analysis<'a> {
     }
 
     /// Summarises every fragment once, each after the fragments it spreads (Kahn's order);
-    /// a fragment left over sits on a cycle.
+    /// a fragment left over sits on a cycle. Each summary must fit the limits on its own, and
+    /// so must the number of fragments and the longest chain of spreads.
     fn fragments(&mut self) -> Result<(), String> {
+        if self.doc.fragments.len() > MAX_FRAGMENTS {
+            return Err(format!("the query defines more than {MAX_FRAGMENTS} fragments"));
+        }
         let mut waiting_on: HashMap<&'a Name, usize> = HashMap::new();
         let mut dependents: HashMap<&'a Name, Vec<&'a Name>> = HashMap::new();
+        let mut dependencies: HashMap<&'a Name, Vec<&'a Name>> = HashMap::new();
         for (name, fragment) in &self.doc.fragments {
             let mut spread = Vec::new();
             self.spreads(&fragment.node.selection_set.node, &mut spread)?;
             spread.sort();
             spread.dedup();
             waiting_on.insert(name, spread.len());
-            for dependency in spread {
+            for dependency in &spread {
                 dependents.entry(dependency).or_default().push(name);
             }
+            dependencies.insert(name, spread);
         }
         let mut ready: VecDeque<&'a Name> =
             waiting_on.iter().filter(|(_, waiting)| **waiting == 0).map(|(name, _)| *name).collect();
+        let mut chain: HashMap<&'a Name, usize> = HashMap::new();
         while let Some(name) = ready.pop_front() {
             let Some(fragment) = self.doc.fragments.get(name) else { continue };
+            let longest = dependencies.get(name).into_iter().flatten().filter_map(|d| chain.get(d)).max();
+            let length = 1 + longest.copied().unwrap_or(0);
+            if length > MAX_SPREAD_DEPTH {
+                return Err(format!(
+                    "fragment {name} starts a chain of more than {MAX_SPREAD_DEPTH} fragments spreading fragments"
+                ));
+            }
+            chain.insert(name, length);
             self.count_directives(fragment.node.directives.len())?;
             let on = &fragment.node.type_condition.node.on.node;
-            let summary = self.set(&fragment.node.selection_set.node, Some(on))?;
+            let mut summary = self.set(&fragment.node.selection_set.node, Some(on))?;
+            if on.starts_with("__") {
+                // A fragment of the introspection types (a tool's `TypeRef` nests deep).
+                summary.depth = 0;
+            }
+            self.within_limits(summary)?;
             self.fragments.insert(name, summary);
             for dependent in dependents.get(name).into_iter().flatten() {
                 if let Some(waiting) = waiting_on.get_mut(dependent) {
@@ -334,13 +360,7 @@ impl<'a> Analysis<'a> {
     }
 
     fn variable_default(&self, var: &Name) -> Option<ConstValue> {
-        self.doc.operations.iter().find_map(|(_, op)| {
-            op.node
-                .variable_definitions
-                .iter()
-                .find(|def| def.node.name.node == *var)
-                .and_then(|def| def.node.default_value.as_ref().map(|v| v.node.clone()))
-        })
+        self.defaults.get(var.as_str()).map(|v| (*v).clone())
     }
 
     fn set(&mut self, set: &'a SelectionSet, parent: Option<&'a Name>) -> Result<Summary, String> {
@@ -355,8 +375,15 @@ impl<'a> Analysis<'a> {
                         if !self.limits.introspection {
                             return Err("introspection is disabled on this server (GRAPHQL_INTROSPECTION)".to_owned());
                         }
-                        // Bounded by the schema itself; the standard introspection query nests
-                        // deeper than any data query needs.
+                        // The standard introspection query nests deeper than any data query,
+                        // so depth is exempt; its fields, aliases and spreads count like any.
+                        let child = self.set(&field.selection_set.node, None)?;
+                        summary.merge(Summary {
+                            depth: 1,
+                            fields: child.fields.saturating_add(1),
+                            aliases: child.aliases.saturating_add(u64::from(field.alias.is_some())),
+                            cost: child.cost.saturating_add(1),
+                        });
                         continue;
                     }
                     let info = self.model.field(parent, name);
@@ -437,34 +464,55 @@ fn display_cost(cost: u64) -> String {
     if cost == u64::MAX { "more than 18446744073709551614".to_owned() } else { cost.to_string() }
 }
 
-/// Checks every operation of the document; the error names the limit that was exceeded.
-/// Returns the summary of the largest operation.
+/// The operation that would run: the one `name` names, or the only one.
+fn selected<'a>(doc: &'a ExecutableDocument, name: Option<&str>) -> Result<&'a OperationDefinition, String> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Ok(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, op)| &op.node)
+            .ok_or_else(|| format!("the document has no operation named {name}")),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| &op.node).ok_or_else(|| "the document has no operation".to_owned())
+        }
+        (DocumentOperations::Multiple(_), None) => {
+            Err("the document has several operations: name the one to run with operationName".to_owned())
+        }
+    }
+}
+
+/// Checks the operation that would run (and every fragment of the document); the error
+/// names the limit that was exceeded.
 pub fn check(
     doc: &ExecutableDocument,
+    operation_name: Option<&str>,
     variables: Option<&Map<String, serde_json::Value>>,
     limits: ShapeLimits,
 ) -> Result<Summary, String> {
-    check_with(model(), doc, variables, limits)
+    check_with(model(), doc, operation_name, variables, limits)
 }
 
 /// [`check`] with a given cost model.
 pub fn check_with(
     model: &CostModel,
     doc: &ExecutableDocument,
+    operation_name: Option<&str>,
     variables: Option<&Map<String, serde_json::Value>>,
     limits: ShapeLimits,
 ) -> Result<Summary, String> {
-    let mut analysis = Analysis { doc, model, variables, limits, fragments: HashMap::new(), directives: 0 };
+    let operation = selected(doc, operation_name)?;
+    let defaults = operation
+        .variable_definitions
+        .iter()
+        .filter_map(|def| def.node.default_value.as_ref().map(|v| (def.node.name.node.as_str(), &v.node)))
+        .collect();
+    let mut analysis = Analysis { doc, model, variables, defaults, limits, fragments: HashMap::new(), directives: 0 };
     analysis.fragments()?;
-    let mut largest = Summary::default();
-    for (_, operation) in doc.operations.iter() {
-        let summary = analysis.operation(&operation.node)?;
-        analysis.within_limits(summary)?;
-        if summary.cost >= largest.cost {
-            largest = summary;
-        }
-    }
-    Ok(largest)
+    let summary = analysis.operation(operation)?;
+    analysis.within_limits(summary)?;
+    Ok(summary)
 }
 
 #[cfg(test)]
@@ -481,7 +529,7 @@ mod tests {
     };
 
     fn cost(query: &str) -> Result<Summary, String> {
-        check(&async_graphql::parser::parse_query(query).unwrap(), None, LIMITS)
+        check(&async_graphql::parser::parse_query(query).unwrap(), None, None, LIMITS)
     }
 
     #[test]
@@ -543,6 +591,47 @@ mod tests {
             cost("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }").unwrap_err().contains("cycles")
         );
         assert!(cost("{ ...A } fragment A on Query { ...Nope }").unwrap_err().contains("does not define"));
+    }
+
+    #[test]
+    fn introspection_counts_its_fields_aliases_and_spreads() {
+        let mut fan_out = String::from("{ __schema { ...F0 } }\n");
+        for i in 0..60 {
+            fan_out.push_str(&format!("fragment F{i} on __Schema {{ ...F{n} ...F{n} }}\n", n = i + 1));
+        }
+        fan_out.push_str("fragment F60 on __Schema { description }\n");
+        assert!(cost(&fan_out).unwrap_err().contains("GRAPHQL_MAX_FIELDS"));
+        let aliases: String = (0..40).map(|i| format!("a{i}: __schema {{ description }} ")).collect();
+        assert!(cost(&format!("{{ {aliases} }}")).unwrap_err().contains("GRAPHQL_MAX_ALIASES"));
+        // The introspection a tool sends still fits: deep, but small.
+        let deep = "{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name ofType { name ofType { name ofType { name } } } } } } } } } } }";
+        assert!(cost(deep).is_ok());
+    }
+
+    #[test]
+    fn fragment_count_and_chains_are_bounded() {
+        let many: String = (0..101).map(|i| format!("fragment F{i} on Query {{ __typename }}\n")).collect();
+        let uses: String = (0..101).map(|i| format!(" ...F{i}")).collect();
+        assert!(cost(&format!("{{{uses} }}\n{many}")).unwrap_err().contains("more than 100 fragments"));
+        let mut chain = String::from("{ ...F0 }\n");
+        for i in 0..17 {
+            chain.push_str(&format!("fragment F{i} on Query {{ ...F{} }}\n", i + 1));
+        }
+        chain.push_str("fragment F17 on Query { __typename }\n");
+        assert!(cost(&chain).unwrap_err().contains("chain of more than 16"));
+    }
+
+    #[test]
+    fn only_the_operation_that_runs_is_costed_with_its_own_defaults() {
+        let doc = "query A($n: Int = 1) { orders(perPage: $n) { nodes { id } } } \
+                   query B($n: Int = 100) { orders(perPage: $n) { nodes { user { orders(perPage: $n) { nodes { items { id } } } } } } }";
+        let parsed = async_graphql::parser::parse_query(doc).unwrap();
+        for _ in 0..20 {
+            assert!(check(&parsed, Some("A"), None, LIMITS).is_ok());
+            assert!(check(&parsed, Some("B"), None, LIMITS).unwrap_err().contains("GRAPHQL_MAX_COST"));
+        }
+        assert!(check(&parsed, None, None, LIMITS).unwrap_err().contains("operationName"));
+        assert!(check(&parsed, Some("C"), None, LIMITS).unwrap_err().contains("no operation named C"));
     }
 
     #[test]

@@ -213,9 +213,17 @@ impl Order {
 
     /// [`Order::load`] for what a mutation returns: rows this request loaded before the
     /// change are loaded again.
+    ///
+    /// The change is committed by now, so a failed prefetch is not the mutation's error:
+    /// the nested fields then load on their own, and any failure shows at their path.
     pub async fn load_changed(ctx: &Context<'_>, order: models::Order) -> Result<Self> {
-        loaders(ctx)?.forget(&order);
-        Self::load(ctx, order).await
+        let loaders = loaders(ctx)?;
+        loaders.forget(&order);
+        let wanted = Wanted::selected_in(&ctx.look_ahead());
+        if let Err(error) = loaders.prefetch(wanted, std::slice::from_ref(&order)).await {
+            tracing::warn!(error = %error, order = order.id, "prefetch after a change failed; fields load on their own");
+        }
+        Ok(Self::try_from(order)?)
     }
 
     /// [`Order::load`] for a field that may find no order.

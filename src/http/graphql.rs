@@ -250,6 +250,22 @@ fn is_server_failure(error: &async_graphql::ServerError) -> bool {
     })
 }
 
+/// Whether an answer may be forgotten so a retry with the same key acts again: only when
+/// the server failed and no root field of the operation produced anything. A root field
+/// that returned data committed its change; an error below a root field is a read after
+/// the change (mutations load what they return lazily when their prefetch fails, so such
+/// errors carry a nested path). Anything else is kept and replayed.
+fn nothing_committed(response: &async_graphql::Response) -> bool {
+    let all_failed_at_the_root =
+        !response.errors.is_empty() && response.errors.iter().all(|e| is_server_failure(e) && e.path.len() <= 1);
+    let no_data = match &response.data {
+        async_graphql::Value::Null => true,
+        async_graphql::Value::Object(fields) => fields.values().all(|v| *v == async_graphql::Value::Null),
+        _ => false,
+    };
+    all_failed_at_the_root && no_data
+}
+
 /// Runs one operation; returns the status, the serialised body and whether it failed on
 /// the server's side.
 async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params) -> Outcome {
@@ -281,7 +297,7 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
         // It passed validation: worth keeping parsed.
         state.app.documents().keep(&query, document);
     }
-    let retryable = response.errors.iter().any(is_server_failure);
+    let retryable = nothing_committed(&response);
     match serde_json::to_string(&response) {
         Ok(body) => Outcome { status: StatusCode::OK, body, retryable },
         Err(error) => {
@@ -306,14 +322,18 @@ fn shape_limits(config: &crate::config::Config) -> ShapeLimits {
 async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, params: Params) -> Response {
     let operation = operation_of(&params);
     // Shape and cost first: an abusive query costs no SQL, not even the key lookup.
-    let mut response =
-        match limits::check(&params.document, params.variables.as_ref(), shape_limits(state.app.config())) {
-            Err(message) => refusal_response(media, Refusal::document(error_body(&message, "BAD_USER_INPUT"))),
-            Ok(_) => {
-                let is_mutation = operation_type(&params) == Some(OperationType::Mutation);
-                execute_parsed(state, headers, media, params, is_mutation).await
-            }
-        };
+    let mut response = match limits::check(
+        &params.document,
+        params.operation_name.as_deref(),
+        params.variables.as_ref(),
+        shape_limits(state.app.config()),
+    ) {
+        Err(message) => refusal_response(media, Refusal::document(error_body(&message, "BAD_USER_INPUT"))),
+        Ok(_) => {
+            let is_mutation = operation_type(&params) == Some(OperationType::Mutation);
+            execute_parsed(state, headers, media, params, is_mutation).await
+        }
+    };
     response.extensions_mut().insert(operation);
     response
 }

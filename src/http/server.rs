@@ -1,9 +1,12 @@
-//! The accept loop: HTTP/1.1 and HTTP/2 over one listener, with what `axum::serve` lacks
-//! for a service on the open network.
+//! The accept loop: HTTP/1.1, with what `axum::serve` lacks for a service on the open
+//! network.
 //!
-//! - A header-read timeout: a client has this long to send a request's headers, and the
-//!   same clock runs while a kept-alive connection waits for its next request, so a slow
-//!   or idle client cannot hold a connection (slowloris).
+//! - A header-read timeout: a client has this long to send a request's headers, from the
+//!   moment it connects (a silent connection included), and the same clock runs while a
+//!   kept-alive connection waits for its next request, so a slow or idle client cannot
+//!   hold a connection (slowloris). HTTP/2 is not offered: detecting it reads the first
+//!   bytes with no timeout, and clients of this API speak HTTP/1.1 (TLS, and with it
+//!   HTTP/2, belongs to the proxy in front).
 //! - A connection cap: past it the server stops accepting until a connection closes, so
 //!   many idle sockets cannot exhaust memory or file descriptors.
 //! - Graceful shutdown: on the signal, stop accepting, let requests in flight finish, and
@@ -19,8 +22,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -43,14 +46,8 @@ pub async fn serve(
     settings: ServeSettings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).max_buf_size(64 * 1024);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(64)
-        .keep_alive_interval(settings.header_read_timeout)
-        .keep_alive_timeout(settings.header_read_timeout);
+    let mut builder = Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).max_buf_size(64 * 1024);
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -75,9 +72,8 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = router.clone().map_request(|request: Request<Incoming>| request.map(Body::new));
-        let connection =
-            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection.into_owned());
+        let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");

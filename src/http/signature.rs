@@ -40,10 +40,12 @@ fn unauthenticated(message: &str) -> AppError {
     AppError::Unauthenticated(message.to_owned())
 }
 
-/// A signature that matched: its bytes identify the signed message for replay detection.
+/// A signature that matched. `replay_key` identifies the signed message (its timestamp and
+/// body) whichever secret signed it: the MAC under the current secret, always computed, so
+/// a delivery cannot be replayed under the other secret during a rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    pub signature: Vec<u8>,
+    pub replay_key: Vec<u8>,
 }
 
 /// Checks a signature header against the raw body at time `now` (unix seconds), with any
@@ -77,12 +79,13 @@ pub fn verify(secrets: &[&str], header: Option<&str>, body: &[u8], now: i64) -> 
         .filter_map(|s| hex::decode(s).ok())
         .filter(|bytes| bytes.len() == <HmacSha256 as hmac::digest::OutputSizeUser>::output_size())
         .collect();
-    for secret in secrets {
-        let expected = mac(secret, timestamp, body)?;
+    let macs = secrets.iter().map(|secret| mac(secret, timestamp, body)).collect::<Result<Vec<_>, _>>()?;
+    let Some(current) = macs.first() else { return Err(unauthenticated("no callback secret is configured")) };
+    for expected in &macs {
         for candidate in &candidates {
             // CtOutput's equality is constant-time.
-            if expected == CtOutput::new(hmac::digest::Output::<HmacSha256>::clone_from_slice(candidate)) {
-                return Ok(Verified { signature: candidate.clone() });
+            if *expected == CtOutput::new(hmac::digest::Output::<HmacSha256>::clone_from_slice(candidate)) {
+                return Ok(Verified { replay_key: current.clone().into_bytes().to_vec() });
             }
         }
     }

@@ -14,11 +14,14 @@ pub struct ApiError {
     pub message: String,
     /// `Retry-After` seconds, for a rate-limited request.
     pub retry_after: Option<u64>,
+    /// The operation changed something before this error (a read after a mutation failed):
+    /// the answer must not be forgotten for idempotent replay, even when it is a 5xx.
+    pub committed: bool,
 }
 
 impl ApiError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retry_after: None }
+        Self { code: code.to_owned(), message: message.into(), retry_after: None, committed: false }
     }
 
     pub fn bad_input(message: impl Into<String>) -> Self {
@@ -29,7 +32,12 @@ impl ApiError {
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         error.log();
-        Self { code: error.code().to_owned(), message: error.to_string(), retry_after: error.retry_after() }
+        Self {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+            retry_after: error.retry_after(),
+            committed: false,
+        }
     }
 }
 

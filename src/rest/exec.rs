@@ -31,7 +31,15 @@ pub async fn run(
                 _ => None,
             })
             .unwrap_or_else(|| "INTERNAL".to_owned());
-        return Err(ApiError::new(&code, error.message.clone()));
+        // An error below a root field, or beside one that returned data, came after the
+        // operation's change was made.
+        let produced = match &response.data {
+            async_graphql::Value::Object(fields) => fields.values().any(|v| *v != async_graphql::Value::Null),
+            _ => false,
+        };
+        let mut api_error = ApiError::new(&code, error.message.clone());
+        api_error.committed = produced || error.path.len() > 1;
+        return Err(api_error);
     }
     Ok(response.data)
 }

@@ -27,7 +27,7 @@ async fn order_mutation(
     field: &'static str,
     input_type: &'static str,
     input: Value,
-) -> (StatusCode, String) {
+) -> idempotency::Outcome {
     let query = format!(
         "mutation Legacy($input: {input_type}!) {{ {field}(input: $input) {{ ...LegacyOrder }} }} {ORDER_FIELDS}"
     );
@@ -41,12 +41,16 @@ async fn order_mutation(
     }
     .await;
     match result {
-        Ok(body) => (StatusCode::OK, body),
+        Ok(body) => idempotency::Outcome::http(StatusCode::OK, body),
         Err(error) => {
+            let committed = error.committed;
             let response = error.into_response();
             let status = response.status();
             let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
-            (status, String::from_utf8_lossy(&body).into_owned())
+            let mut outcome = idempotency::Outcome::http(status, String::from_utf8_lossy(&body).into_owned());
+            // A change was made: a retry must replay this answer, not act again.
+            outcome.retryable &= !committed;
+            outcome
         }
     }
 }
@@ -75,18 +79,14 @@ async fn respond(
         Err(error) => return ApiError::from(error).into_response(),
     };
     let Some(key) = key else {
-        let (status, body) = order_mutation(state, caller, field, input_type, input).await;
-        return json_response(status, body, false);
+        let outcome = order_mutation(state, caller, field, input_type, input).await;
+        return json_response(outcome.status, outcome.body, false);
     };
     // The parsed input, not the raw bytes: JSON and form bodies saying the same are the same.
     // Key order does not matter either.
     let fingerprint = idempotency::fingerprint(&["rest", path, &idempotency::canonical_json(&input)]);
     let scope = idempotency::scope(&caller);
     let act = order_mutation(state.clone(), caller, field, input_type, input);
-    let act = async move {
-        let (status, body) = act.await;
-        idempotency::Outcome::http(status, body)
-    };
     match idempotency::run(&state.app, scope, key, fingerprint, act).await {
         Ok(stored) => json_response(stored.status, stored.body, stored.replayed),
         Err(error) => ApiError::from(error).into_response(),
@@ -266,7 +266,7 @@ pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMa
     let fields = try_api!(Fields::parse(&headers, &body));
     let input = try_api!(callback_input(&fields));
     // A signature is accepted once: a captured callback replayed within its window is refused.
-    if !try_api!(replay::claim(state.app.pool(), &verified.signature).await) {
+    if !try_api!(replay::claim(state.app.pool(), &verified.replay_key).await) {
         return ApiError::new(
             "CONFLICT",
             "this signed callback was already accepted: sign each delivery with a fresh timestamp".to_owned(),
@@ -286,7 +286,7 @@ pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMa
     .await;
     if response.status().is_server_error() {
         // Not taken: the sender's retry of this delivery must be.
-        if let Err(error) = replay::release(&pool, &verified.signature).await {
+        if let Err(error) = replay::release(&pool, &verified.replay_key).await {
             error.log();
         }
     }

@@ -252,4 +252,26 @@ async fn two_secrets_are_accepted_while_one_is_rotated_out() {
         assert_eq!(response.status, expected, "{secret}: {}", response.body);
     }
     assert_eq!(count(&t, "SELECT count(*) AS n FROM orders WHERE payment_status = 3").await, 2);
+
+    // A delivery signed with both secrets is one delivery: replaying it with either
+    // signature alone is refused.
+    let (_, order) = order_of(&t, 0, 400).await;
+    let payment = start_payment(&t, order).await;
+    let raw = json!({ "order_id": order, "payment_id": payment, "status": 2 }).to_string();
+    let at = now();
+    let new = signature::sign("the-new-secret-of-at-least-thirty-two-bytes", at, raw.as_bytes()).unwrap();
+    let old = signature::sign(SECRET, at, raw.as_bytes()).unwrap();
+    let old_only = old.clone();
+    let both = format!("{new},{}", old.split_once(',').unwrap().1);
+    for (header_value, expected) in
+        [(both, StatusCode::OK), (old_only, StatusCode::CONFLICT), (new, StatusCode::CONFLICT)]
+    {
+        let request = Request::post("/api/v1/payments/callback")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(signature::HEADER, header_value.as_str())
+            .body(Body::from(raw.clone()))
+            .unwrap();
+        let response = t.send(request).await;
+        assert_eq!(response.status, expected, "{header_value}: {}", response.body);
+    }
 }

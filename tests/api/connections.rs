@@ -92,3 +92,16 @@ async fn metrics_stay_off_a_public_listener() {
     let loopback = TestApp::new().await;
     assert_eq!(loopback.get("/metrics", None).await.status, 200, "on a loopback listener, as in development");
 }
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_too() {
+    let t = TestApp::new().await;
+    let addr = start(&t, SETTINGS).await;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "a connection that never sends a byte is closed");
+    let mut one_byte = TcpStream::connect(addr).await.unwrap();
+    one_byte.write_all(b"P").await.unwrap();
+    let (_, closed) = read_until_closed(&mut one_byte, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "a connection that stops after one byte is closed");
+}

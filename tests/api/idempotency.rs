@@ -120,3 +120,26 @@ async fn key_order_does_not_change_a_request() {
     assert_eq!(again.body, first.body);
     assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds").await, 2);
 }
+
+/// A mutation field that committed keeps the whole answer replayable even when a later
+/// field failed on the server's side: a retry must not act again.
+#[tokio::test]
+async fn a_partly_committed_graphql_answer_is_replayed_not_redone() {
+    let config = billing_api::config::Config {
+        payment_provider: billing_api::config::ProviderKind::Stripe,
+        stripe_api_base: "http://127.0.0.1:1".to_owned(),
+        ..Default::default()
+    };
+    let t = TestApp::with_config(config).await;
+    let (_, order) = order_of(&t, 0, 1_000).await;
+    let both = "mutation($o: ID!) { a: createUser(input: { email: \"once@example.com\", name: \"Once\" }) { id } \
+                b: createPayment(input: { orderId: $o }) { id } }";
+    let vars = json!({ "o": order.to_string() });
+    let first = t.send(gql(&t.admin_key, "half-done", both, vars.clone())).await;
+    assert!(first.body["data"]["a"]["id"].is_string(), "{}", first.body);
+    assert_eq!(error_code(&first.body), "PROVIDER_ERROR");
+    let retry = t.send(gql(&t.admin_key, "half-done", both, vars)).await;
+    assert_eq!(retry.headers["idempotent-replayed"], "true", "{}", retry.body);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM users WHERE email = 'once@example.com'").await, 1);
+}

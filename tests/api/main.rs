@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on what it did not expect")]
 
 mod access;
+mod adversarial;
 mod bench;
 mod binary;
 mod browser;
