@@ -107,7 +107,8 @@ async fn worker(
 ) -> WorkerResult {
     let mut result = WorkerResult { latencies_us: Vec::new(), errors: 0, samples: Vec::new() };
     while Instant::now() < until {
-        let planned = &options.requests[next.fetch_add(1, Ordering::Relaxed) % options.requests.len()];
+        let sequence = next.fetch_add(1, Ordering::Relaxed);
+        let planned = &options.requests[sequence % options.requests.len()];
         let mut request = match planned.method.as_str() {
             "POST" => client.post(&planned.url),
             _ => client.get(&planned.url),
@@ -117,8 +118,12 @@ async fn worker(
         }
         let body = planned.body.clone().unwrap_or_default();
         if let Some(secret) = &options.sign_secret {
-            let now = chrono::Utc::now().timestamp();
-            if let Ok(signature) = billing_api::http::signature::sign(secret, now, body.as_bytes()) {
+            // Each delivery signed anew, as a provider does: the service accepts a signature
+            // once, and the list of bodies repeats, so every pass over it signs at another
+            // second within the five-minute window.
+            let pass = (sequence / options.requests.len()) % 240;
+            let at = chrono::Utc::now().timestamp() - pass as i64;
+            if let Ok(signature) = billing_api::http::signature::sign(secret, at, body.as_bytes()) {
                 request = request.header("X-Billing-Signature", signature);
             }
         }

@@ -23,6 +23,7 @@ struct AppInner {
     metrics: Metrics,
     documents: DocumentCache,
     rates: KeyRates,
+    detached: tokio_util::task::TaskTracker,
 }
 
 impl App {
@@ -47,6 +48,7 @@ impl App {
                 metrics,
                 documents: DocumentCache::default(),
                 rates,
+                detached: tokio_util::task::TaskTracker::new(),
             }),
         })
     }
@@ -66,6 +68,12 @@ impl App {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Work that must finish whole even when its request is gone (mutations and their
+    /// idempotency records): a stopping server waits for it.
+    pub fn detached(&self) -> &tokio_util::task::TaskTracker {
+        &self.inner.detached
     }
 
     /// Per-key request rates.

@@ -314,7 +314,25 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
     };
     // On SIGTERM/Ctrl-C: stop accepting, let in-flight requests finish, but not for longer
     // than the grace period.
-    let served = http::server::serve(listener, http::router(app), settings, signalled).await.context("serving HTTP");
+    let stopping_at = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let signalled = {
+        let stopping_at = stopping_at.clone();
+        async move {
+            signalled.await;
+            *stopping_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+        }
+    };
+    let served =
+        http::server::serve(listener, http::router(app.clone()), settings, signalled).await.context("serving HTTP");
+    // Mutations whose clients left still run: let them finish (and record their idempotency
+    // outcome) within what is left of the grace period.
+    let detached = app.detached();
+    detached.close();
+    let started = *stopping_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let left = config.shutdown_grace.saturating_sub(started.map_or(Default::default(), |s| s.elapsed()));
+    if tokio::time::timeout(left, detached.wait()).await.is_err() {
+        tracing::warn!(unfinished = detached.len(), "mutations still running after the grace period; exiting");
+    }
     if let Some(metrics) = metrics {
         metrics.abort();
     }

@@ -85,9 +85,32 @@ pub fn location(preferred: &Path) -> anyhow::Result<PathBuf> {
         .unwrap_or_default();
     let parent = Path::new(ROOT_CLUSTERS);
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    // /var/tmp is writable by everyone: trust only a real directory that root owns, or
+    // another user could have planted it (or a link) to steer root's cluster.
+    trusted_directory(parent, &[0])?;
     // Root owns it; the postgres user only needs to pass through.
     fs::set_permissions(parent, fs::Permissions::from_mode(0o755))?;
-    Ok(parent.join(format!("{label}-{}", &hex::encode(digest)[..16])))
+    let cluster = parent.join(format!("{label}-{}", &hex::encode(digest)[..16]));
+    if fs::symlink_metadata(&cluster).is_ok() {
+        let (postgres, _) = postgres_ids()?;
+        trusted_directory(&cluster, &[0, postgres])?;
+    }
+    Ok(cluster)
+}
+
+/// Refuses `dir` unless it is a directory (not a link) owned by one of `owners` and not
+/// writable by group or others.
+fn trusted_directory(dir: &Path, owners: &[u32]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let open_to_others = meta.mode() & 0o022 != 0;
+    if !meta.file_type().is_dir() || !owners.contains(&meta.uid()) || open_to_others {
+        bail!(
+            "{} is not a directory that root (or postgres) owns and only it may write: someone else may have made it; remove it and run again",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn postgres_ids() -> anyhow::Result<(u32, u32)> {
@@ -130,6 +153,15 @@ impl LocalCluster {
         let root = root.canonicalize()?;
         let as_postgres = is_root();
         let port_file = root.join("port");
+        // Two processes opening a new cluster at once must not both initialise it (each
+        // would remove the other's unfinished data directory).
+        let init_lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("init.lock"))
+            .with_context(|| format!("opening {}", root.join("init.lock").display()))?;
+        init_lock.lock().context("waiting for another process setting up the cluster")?;
         let mut cluster = Self { root, bin_dir, as_postgres, port: 0 };
         if cluster.data_dir().join("PG_VERSION").is_file() {
             cluster.port = fs::read_to_string(&port_file)

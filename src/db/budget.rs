@@ -41,6 +41,11 @@ impl Budget {
     }
 }
 
+/// The current request's budget, to carry into a task it spawns.
+pub fn current() -> Option<Arc<Budget>> {
+    BUDGET.try_with(Arc::clone).ok()
+}
+
 /// Counts a statement against the current request (called by the connection counter).
 pub(super) fn statement_sent() {
     let _ = BUDGET.try_with(|budget| budget.statements.fetch_add(1, Ordering::Relaxed));

@@ -97,11 +97,26 @@ impl std::fmt::Debug for Total {
     }
 }
 
+/// Aborts a task when dropped (a count nobody waits for any more).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Total {
-    /// Starts `count` now, in its own task.
+    /// Starts `count` now, in its own task, charged to the current request's budget. The
+    /// task ends with the request: when nothing holds the total any more, it is aborted.
     pub fn spawn(count: impl Future<Output = AppResult<i64>> + Send + 'static) -> Self {
-        let task: JoinHandle<AppResult<i64>> = tokio::spawn(count);
+        let task: JoinHandle<AppResult<i64>> = match crate::db::budget::current() {
+            Some(budget) => tokio::spawn(budget.scope(count)),
+            None => tokio::spawn(count),
+        };
+        let guard = AbortOnDrop(task.abort_handle());
         let outcome = async move {
+            let _guard = guard;
             match task.await {
                 Ok(counted) => counted.map_err(Arc::new),
                 Err(join) => Err(Arc::new(AppError::internal(join))),

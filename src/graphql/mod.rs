@@ -132,8 +132,15 @@ async fn spawn_execution(schema: &AppSchema, mut request: Request) -> Result<asy
     if !detach {
         return Ok(budget.scope(schema.execute(request)).await);
     }
-    let schema = schema.clone();
-    tokio::spawn(budget.scope(async move { schema.execute(request).await })).await.map_err(AppError::internal)
+    let work = {
+        let schema = schema.clone();
+        budget.scope(async move { schema.execute(request).await })
+    };
+    let task = match schema.data::<App>() {
+        Some(app) => app.detached().spawn(work),
+        None => tokio::spawn(work),
+    };
+    task.await.map_err(AppError::internal)
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {

@@ -103,7 +103,7 @@ where
                     return Err(AppError::internal(anyhow::anyhow!("idempotent action claimed twice")));
                 };
                 let app = app.clone();
-                let task = tokio::spawn(async move {
+                let task = app.clone().detached().spawn(async move {
                     let outcome = act.await;
                     let stored = if outcome.retryable {
                         idempotency::release(app.pool(), id).await

@@ -311,3 +311,85 @@ async fn serve_refuses_a_guessable_callback_secret() {
         .unwrap();
     assert!(one_line_error(&output).contains("CALLBACK_SECRET_PREVIOUS"));
 }
+
+/// As root, a cluster directory somebody else made (in world-writable /var/tmp) is not
+/// trusted: one plain line, nothing started in it.
+#[test]
+fn a_planted_cluster_directory_is_refused() {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        println!("SKIPPED a_planted_cluster_directory_is_refused: only root's clusters live in /var/tmp");
+        return;
+    }
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("planted-{}", std::process::id()));
+    let cluster = billing_api::pgcluster::location(&data.join("postgres")).unwrap();
+    std::fs::create_dir_all(&cluster).unwrap();
+    std::os::unix::fs::chown(&cluster, Some(65534), Some(65534)).unwrap();
+    let output = billing(None).env("DATA_DIR", &data).args(["keys", "list"]).output().unwrap();
+    let line = one_line_error(&output);
+    assert!(line.contains("someone else may have made it"), "{line}");
+    assert!(!cluster.join("data").exists(), "nothing was created in it");
+    std::fs::remove_dir_all(&cluster).unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A mutation whose client has gone is still detached work: a stopping server lets it
+/// finish and record its idempotency outcome (a key left "in progress" blocks retries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_waits_for_a_mutation_whose_client_left() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let url = fresh_database().await;
+    let created = billing(Some(&url)).args(["keys", "create", "--role", "admin"]).output().unwrap();
+    let key = String::from_utf8_lossy(&created.stdout).lines().last().unwrap().trim().to_owned();
+    let (mut server, base) = start_server(&url).await;
+    let client = reqwest::Client::new();
+    for query in [
+        "mutation { createUser(input: { email: \"gone@example.com\", name: \"G\" }) { id } }",
+        "mutation { createOrder(input: { userId: \"1\", currency: \"USD\", paymentMethod: \"card\", items: [{ name: \"A\", quantity: 1, unitPriceCents: 1000 }] }) { id } }",
+        "mutation { markOrderPaid(input: { id: \"1\" }) { id } }",
+    ] {
+        let response = client
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let mut blocker = AsyncPgConnection::establish(&url).await.unwrap();
+    blocker.batch_execute("BEGIN; SELECT id FROM orders WHERE id = 1 FOR UPDATE;").await.unwrap();
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let gone = impatient
+        .post(format!("{base}/api/v1/admin/orders/1/refund"))
+        .bearer_auth(&key)
+        .header("idempotency-key", "left-early")
+        .json(&serde_json::json!({ "amount_cents": 400 }))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client gave up");
+    Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    blocker.batch_execute("COMMIT").await.unwrap();
+    let status = tokio::task::spawn_blocking(move || server.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "exit status {status}");
+    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        refunded: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        completed: i64,
+    }
+    let row: Row = diesel::sql_query(
+        "SELECT (SELECT refunded_cents FROM orders WHERE id = 1) AS refunded, \
+         (SELECT count(*) FROM idempotency_keys WHERE key = 'left-early' AND response_status IS NOT NULL) AS completed",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(row.refunded, 400, "the refund finished whole");
+    assert_eq!(row.completed, 1, "its idempotency record is complete, so a retry replays it");
+}
