@@ -336,6 +336,8 @@ def main():
     parser.add_argument("--binary", help="a built billing-api (skips cargo build)")
     parser.add_argument("--loadgen", help="a built examples/loadgen (skips cargo build)")
     parser.add_argument("--out", help="where results go (default bench/results)")
+    parser.add_argument("--compare", help="another billing-api build (say, of an earlier commit) to measure side by "
+                                          "side on the read scenarios, as the faces 'GraphQL (before)' and 'REST (before)'")
     args = parser.parse_args()
     quick = args.quick
     orders = args.orders or (3_000 if quick else 100_000)
@@ -389,6 +391,13 @@ def main():
                                                              "RUST_LOG": "warn", "DATABASE_POOL_SIZE": "32"})
         servers.append(ours)
         ours.wait("/healthz")
+        before = None
+        if args.compare:
+            before_port = free_port()
+            before = Server("billing-api (before)", [str(Path(args.compare))], before_port,
+                            {**env, "BIND_ADDR": f"127.0.0.1:{before_port}", "RUST_LOG": "warn", "DATABASE_POOL_SIZE": "32"})
+            servers.append(before)
+            before.wait("/healthz")
         pg = None
         if use_postgraphile:
             pg_port = free_port()
@@ -399,6 +408,16 @@ def main():
             pg.wait("/graphql")
 
         plan = scenarios(f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{pg.port}" if pg else "", cluster, quick, deep_page)
+        if before:
+            # The read scenarios again, against the other build; each placed right after our
+            # face of the same name, so both are measured side by side.
+            theirs = scenarios(f"http://127.0.0.1:{before.port}", "", cluster, quick, deep_page)
+            merged = {}
+            for (scenario, face), requests in plan.items():
+                merged[(scenario, face)] = requests
+                if scenario[0] in "123" and face in ("GraphQL", "REST"):
+                    merged[(scenario, f"{face} (before)")] = theirs[(scenario, face)]
+            plan = merged
         # Faces of one scenario are measured side by side: at each concurrency, one after
         # the other, so drift on a shared machine (other tenants, PostgreSQL background work)
         # lands on all of them alike.
@@ -415,7 +434,7 @@ def main():
                 for scenario, face in faces:
                     if face == "PostGraphile" and not pg:
                         continue
-                    server = pg if face == "PostGraphile" else ours
+                    server = pg if face == "PostGraphile" else before if face.endswith("(before)") else ours
                     headers = [] if face in ("PostGraphile", "REST signed") else [f"Authorization: Bearer {key}"]
                     result = measure(loadgen, plan[(scenario, face)], server, cluster, work, concurrency, seconds,
                                      warmup, headers, sign=(face == "REST signed"))
@@ -428,7 +447,7 @@ def main():
             # The report lists each face's sweep together.
             rows += sorted(measured, key=lambda r: (faces.index((r[0], r[1])), sweep.index(r[2])))
 
-        write_report(out, rows, sweep, quick, orders, seconds, deep_page)
+        write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=bool(before))
         failed = [r for r in rows if r[3]["errors"]]
         if failed:
             sys.exit(f"{len(failed)} measurements had errors")
@@ -442,7 +461,7 @@ def fmt(value, digits=1):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def write_report(out, rows, sweep, quick, orders, seconds, deep_page):
+def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=False):
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     lines = [f"# Benchmark {stamp}{' (quick)' if quick else ''}", "",
@@ -468,6 +487,16 @@ def write_report(out, rows, sweep, quick, orders, seconds, deep_page):
             first, deep = by.get(("3 page 1", face, c)), by.get((f"3 page {deep_page}", face, c))
             cells.append(f"{deep['p50_ms'] / first['p50_ms']:.2f}" if first and deep and first["p50_ms"] else "–")
         lines.append(f"| page {deep_page} | {c} | {cells[0]} | {cells[1]} |")
+    if compared:
+        lines += ["", "## This build against the compared one (req/s, side by side)", "",
+                  "| scenario | conc. | GraphQL now/before | REST now/before |", "|---|---:|---:|---:|"]
+        for scenario in ("1 order detail", "2 page of 50", "3 page 1", f"3 page {deep_page}"):
+            for c in sweep:
+                cells = []
+                for face in ("GraphQL", "REST"):
+                    now, then = by.get((scenario, face, c)), by.get((scenario, f"{face} (before)", c))
+                    cells.append(f"{now['rps'] / then['rps']:.2f}" if now and then and then["rps"] else "–")
+                lines.append(f"| {scenario} | {c} | {cells[0]} | {cells[1]} |")
     text = "\n".join(lines) + "\n"
     name = f"{stamp}{'-quick' if quick else ''}.md"
     (out / name).write_text(text)

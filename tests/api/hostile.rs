@@ -437,3 +437,20 @@ async fn a_request_past_its_row_or_statement_ceiling_is_stopped() {
     let ok = t.gql_data("{ orders(perPage: 2) { nodes { id } } }", json!({})).await;
     assert_eq!(ok["orders"]["nodes"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_key_of_the_wrong_shape_costs_no_lookup() {
+    let t = TestApp::new().await;
+    for bad in
+        ["bk_wrong", "bk_0000", &format!("bk_{}", "G".repeat(48)), &format!("bk_{}", "a".repeat(5000)), "sk_live_x"]
+    {
+        let before = t.app.statements().get();
+        let response = t.gql_as(bad, "{ __typename }", json!({})).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{bad}");
+        assert_eq!(t.app.statements().get(), before, "{bad}: no SQL for a key that cannot exist");
+    }
+    let before = t.app.statements().get();
+    let unknown = t.gql_as(&format!("bk_{}", "ab".repeat(24)), "{ __typename }", json!({})).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.app.statements().get() - before, 1, "a well-formed unknown key is looked up once");
+}
