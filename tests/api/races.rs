@@ -129,3 +129,28 @@ async fn ten_concurrent_requests_with_one_idempotency_key_act_once() {
     assert_eq!(response.body["code"], "IDEMPOTENCY_CONFLICT");
     assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds").await, 1);
 }
+
+/// Two requests creating users with one email at once: one user, one CONFLICT, no 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_create_user_with_one_email_is_a_conflict_not_a_500() {
+    let t = std::sync::Arc::new(TestApp::new().await);
+    for round in 0..5 {
+        let email = format!("twin{round}@example.com");
+        let query = "mutation($e: String!) { createUser(input: { email: $e, name: \"Twin\" }) { id } }";
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let (t, email) = (t.clone(), email.clone());
+                tokio::spawn(async move { t.gql(query, json!({ "e": email })).await })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            let body = task.await.unwrap();
+            match body.get("errors") {
+                None => created += 1,
+                Some(_) => assert_eq!(crate::common::error_code(&body), "CONFLICT", "{body}"),
+            }
+        }
+        assert_eq!(created, 1, "exactly one user with {email}");
+    }
+}
