@@ -41,6 +41,15 @@ async fn start_server(url: &str) -> (std::process::Child, String) {
     panic!("the server did not come up on {base}");
 }
 
+/// A fresh database, an admin key made with the CLI, and the real server on it.
+async fn serving_with_admin_key() -> (String, String, std::process::Child, String) {
+    let url = fresh_database().await;
+    let created = billing(Some(&url)).args(["keys", "create", "--role", "admin"]).output().unwrap();
+    let key = String::from_utf8_lossy(&created.stdout).lines().last().unwrap().trim().to_owned();
+    let (server, base) = start_server(&url).await;
+    (url, key, server, base)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -231,10 +240,7 @@ async fn cargo_run_works_from_a_private_directory_with_spaces_in_its_path() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_mutation_finish_then_exits_cleanly() {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    let url = fresh_database().await;
-    let created = billing(Some(&url)).args(["keys", "create", "--role", "admin"]).output().unwrap();
-    let key = String::from_utf8_lossy(&created.stdout).lines().last().unwrap().trim().to_owned();
-    let (mut server, base) = start_server(&url).await;
+    let (url, key, mut server, base) = serving_with_admin_key().await;
     let client = reqwest::Client::new();
     let gql = |query: &'static str| {
         let client = client.clone();
@@ -338,10 +344,7 @@ fn a_planted_cluster_directory_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_waits_for_a_mutation_whose_client_left() {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    let url = fresh_database().await;
-    let created = billing(Some(&url)).args(["keys", "create", "--role", "admin"]).output().unwrap();
-    let key = String::from_utf8_lossy(&created.stdout).lines().last().unwrap().trim().to_owned();
-    let (mut server, base) = start_server(&url).await;
+    let (url, key, mut server, base) = serving_with_admin_key().await;
     let client = reqwest::Client::new();
     for query in [
         "mutation { createUser(input: { email: \"gone@example.com\", name: \"G\" }) { id } }",

@@ -70,16 +70,22 @@ async fn errors_replay_too_and_bad_keys_are_refused() {
     assert_eq!(count(&t, "SELECT count(*) AS n FROM idempotency_keys WHERE key = 'k-3'").await, 0);
 }
 
-/// Both faces keep no server failure: a GraphQL PROVIDER_ERROR (answered with HTTP 200) is
-/// not replayed, so a retry with the same key acts again, as a REST 502 would.
-#[tokio::test]
-async fn graphql_server_failures_are_not_replayed() {
+/// A service whose payment provider (Stripe) cannot be reached: createPayment fails with
+/// PROVIDER_ERROR, before anything is written.
+async fn with_unreachable_stripe() -> TestApp {
     let config = billing_api::config::Config {
         payment_provider: billing_api::config::ProviderKind::Stripe,
         stripe_api_base: "http://127.0.0.1:1".to_owned(),
         ..Default::default()
     };
-    let t = TestApp::with_config(config).await;
+    TestApp::with_config(config).await
+}
+
+/// Both faces keep no server failure: a GraphQL PROVIDER_ERROR (answered with HTTP 200) is
+/// not replayed, so a retry with the same key acts again, as a REST 502 would.
+#[tokio::test]
+async fn graphql_server_failures_are_not_replayed() {
+    let t = with_unreachable_stripe().await;
     let (_, order) = order_of(&t, 0, 1_000).await;
     let start = "mutation($o: ID!) { createPayment(input: { orderId: $o }) { id } }";
     let vars = json!({ "o": order.to_string() });
@@ -125,12 +131,7 @@ async fn key_order_does_not_change_a_request() {
 /// field failed on the server's side: a retry must not act again.
 #[tokio::test]
 async fn a_partly_committed_graphql_answer_is_replayed_not_redone() {
-    let config = billing_api::config::Config {
-        payment_provider: billing_api::config::ProviderKind::Stripe,
-        stripe_api_base: "http://127.0.0.1:1".to_owned(),
-        ..Default::default()
-    };
-    let t = TestApp::with_config(config).await;
+    let t = with_unreachable_stripe().await;
     let (_, order) = order_of(&t, 0, 1_000).await;
     let both = "mutation($o: ID!) { a: createUser(input: { email: \"once@example.com\", name: \"Once\" }) { id } \
                 b: createPayment(input: { orderId: $o }) { id } }";
