@@ -9,6 +9,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod money;
 pub mod pgcluster;
 pub mod providers;
 pub mod rest;

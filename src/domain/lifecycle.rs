@@ -145,6 +145,10 @@ pub async fn create_payment(
     too_many_attempts(&order, open)?;
     let method = payment_method.unwrap_or_else(|| order.payment_method.clone());
     let provider = providers.for_new_payments()?;
+    let currency = crate::money::Currency::of_stored(&order.currency)?;
+    provider.check_amount(order.total_cents, currency).map_err(|reason| {
+        AppError::Conflict(format!("order {} cannot be paid with {}: {reason}", order.number, provider.name()))
+    })?;
     let idempotency_key = format!("order-{}-attempt-{}", order.id, rand_token());
     let intent_id = provider
         .start_payment(&StartPayment {

@@ -190,12 +190,7 @@ pub fn order_number(id: i64, at: chrono::DateTime<Utc>) -> String {
 
 pub async fn create_order(pool: &DbPool, caller: &Caller, input: NewOrderInput) -> AppResult<models::Order> {
     caller.require_admin_or_owner("createOrder", input.user_id)?;
-    let currency = input.currency.trim().to_owned();
-    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(AppError::bad_input(format!(
-            "currency must be a 3-letter upper-case ISO-4217 code such as USD (got {currency:?})"
-        )));
-    }
+    let currency = crate::money::Currency::parse("currency", input.currency.trim())?.code().to_owned();
     let payment_method = input.payment_method.trim().to_owned();
     validate_payment_method("paymentMethod", &payment_method)?;
     if input.items.is_empty() || input.items.len() > MAX_ITEMS {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, ProviderKind};
+use crate::money::Currency;
 
 pub use manual::ManualProvider;
 pub use stripe::StripeProvider;
@@ -77,6 +78,13 @@ pub struct ProviderRefund {
 pub trait PaymentProvider: Send + Sync {
     /// The `provider` recorded on payment attempts.
     fn name(&self) -> &'static str;
+
+    /// Whether the provider takes a payment of `amount` minor units of `currency`; the
+    /// reason when it does not. Checked before calling out, so a payment it would refuse
+    /// is refused here, plainly, with nothing created.
+    fn check_amount(&self, _amount: i64, _currency: Currency) -> Result<(), String> {
+        Ok(())
+    }
 
     /// Starts a payment; returns the provider's payment intent id, if it has one.
     async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Option<String>, ProviderError>;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::{
     PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, ProviderRefund, RefundRequest, StartPayment,
 };
+use crate::money::Currency;
 
 pub struct StripeProvider {
     http: reqwest::Client,
@@ -108,6 +109,35 @@ fn map_intent(intent: PaymentIntent) -> ProviderPayment {
 impl PaymentProvider for StripeProvider {
     fn name(&self) -> &'static str {
         "stripe"
+    }
+
+    fn check_amount(&self, amount: i64, currency: Currency) -> Result<(), String> {
+        // Stripe's limits: at most eight digits in the minor unit, and a minimum charge per
+        // currency (its published table; currencies not listed are left to Stripe).
+        const MAX_MINOR: i64 = 99_999_999;
+        const MINIMUM_MINOR: &[(&str, i64)] =
+            &[("USD", 50), ("EUR", 50), ("GBP", 30), ("CAD", 50), ("AUD", 50), ("CHF", 50), ("JPY", 50)];
+        if amount > MAX_MINOR {
+            return Err(format!(
+                "stripe takes at most {} {} in one payment (got {} {})",
+                currency.to_major(MAX_MINOR),
+                currency.code(),
+                currency.to_major(amount),
+                currency.code()
+            ));
+        }
+        if let Some((_, minimum)) = MINIMUM_MINOR.iter().find(|(code, _)| *code == currency.code())
+            && amount < *minimum
+        {
+            return Err(format!(
+                "stripe takes at least {} {} in one payment (got {} {})",
+                currency.to_major(*minimum),
+                currency.code(),
+                currency.to_major(amount),
+                currency.code()
+            ));
+        }
+        Ok(())
     }
 
     async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Option<String>, ProviderError> {

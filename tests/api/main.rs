@@ -11,6 +11,7 @@ mod browser;
 mod callbacks;
 mod common;
 mod connections;
+mod currencies;
 mod dataloader;
 mod graphql_http;
 mod graphql_reads;
