@@ -30,6 +30,10 @@ pub struct Config {
     pub payment_provider: ProviderKind,
     pub stripe_api_base: String,
     pub stripe_secret_key: String,
+    /// Calls out to payment providers at once, at most (the bulkhead).
+    pub provider_concurrency: usize,
+    /// How long a provider call waits for a slot before it is refused, unsent.
+    pub provider_slot_wait: Duration,
     pub graphql_max_depth: usize,
     pub graphql_max_complexity: usize,
     pub graphql_max_fields: usize,
@@ -78,6 +82,8 @@ impl Default for Config {
             payment_provider: ProviderKind::Manual,
             stripe_api_base: "https://api.stripe.com".to_owned(),
             stripe_secret_key: String::new(),
+            provider_concurrency: 8,
+            provider_slot_wait: Duration::from_secs(5),
             graphql_max_depth: 12,
             graphql_max_complexity: 5_000,
             graphql_max_fields: 500,
@@ -172,6 +178,8 @@ impl Config {
             payment_provider,
             stripe_api_base: var("STRIPE_API_BASE").unwrap_or(d.stripe_api_base),
             stripe_secret_key: var("STRIPE_SECRET_KEY").unwrap_or_default(),
+            provider_concurrency: parsed("PROVIDER_CONCURRENCY", d.provider_concurrency)?.max(1),
+            provider_slot_wait: Duration::from_millis(parsed("PROVIDER_SLOT_WAIT_MS", 5_000)?),
             graphql_max_depth: parsed("GRAPHQL_MAX_DEPTH", d.graphql_max_depth)?,
             graphql_max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", d.graphql_max_complexity)?,
             graphql_max_fields: parsed("GRAPHQL_MAX_FIELDS", d.graphql_max_fields)?,

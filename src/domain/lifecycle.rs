@@ -150,6 +150,7 @@ pub async fn create_payment(
         AppError::Conflict(format!("order {} cannot be paid with {}: {reason}", order.number, provider.name()))
     })?;
     let idempotency_key = format!("order-{}-attempt-{}", order.id, rand_token());
+    let slot = providers.slot().await?;
     let intent_id = provider
         .start_payment(&StartPayment {
             order_id: order.id,
@@ -160,6 +161,7 @@ pub async fn create_payment(
             idempotency_key: &idempotency_key,
         })
         .await?;
+    drop(slot);
     let actor = caller.name.clone();
     let provider_name = provider.name();
     let mut conn = pool.get().await?;
@@ -488,20 +490,26 @@ pub async fn refund_order(
         RefundStep::Done(order) => return Ok(order),
         RefundStep::CallProvider { refund, provider, payment_intent_id } => (refund, provider, payment_intent_id),
     };
-    // No transaction is open while the provider works.
+    // No transaction is open, and no pooled connection is held, while the provider works:
+    // a slow provider must not take the pool.
+    drop(conn);
     let outcome = match providers.named(&provider) {
-        Ok(provider) => {
-            let key = format!("refund-{}", refund.id);
-            provider
-                .refund(&RefundRequest {
-                    payment_intent_id: payment_intent_id.as_deref(),
-                    amount_cents: amount,
-                    idempotency_key: &key,
-                })
-                .await
-        }
+        Ok(provider) => match providers.slot().await {
+            Ok(_slot) => {
+                let key = format!("refund-{}", refund.id);
+                provider
+                    .refund(&RefundRequest {
+                        payment_intent_id: payment_intent_id.as_deref(),
+                        amount_cents: amount,
+                        idempotency_key: &key,
+                    })
+                    .await
+            }
+            Err(busy) => Err(busy),
+        },
         Err(error) => Err(error),
     };
+    let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async |conn| {
         let order = queries::lock_order(conn, order_id)
             .await?
@@ -892,7 +900,10 @@ pub async fn reconcile_payment(
     let intent = payment.payment_intent_id.as_deref().ok_or_else(|| {
         AppError::Provider(format!("payment {payment_id} has no provider payment intent to reconcile"))
     })?;
-    let found = provider.fetch_payment(intent).await?;
+    let found = {
+        let _slot = providers.slot().await?;
+        provider.fetch_payment(intent).await?
+    };
     let outcome = outcome_from_provider(order_id, payment_id, &found);
     let actor = format!("{} (reconcile)", caller.name);
     let mut conn = pool.get().await?;

@@ -24,6 +24,9 @@ pub enum ProviderError {
     Rejected(String),
     #[error("{0}")]
     NotConfigured(String),
+    /// Every slot for provider calls stayed taken for the whole wait: nothing was sent.
+    #[error("the payment provider is busy: too many calls are in flight; nothing was sent, retry later")]
+    Busy,
 }
 
 /// State of a payment at the provider.
@@ -102,7 +105,14 @@ pub struct Providers {
     default: ProviderKind,
     manual: Arc<ManualProvider>,
     stripe: Option<Arc<StripeProvider>>,
+    /// The bulkhead: calls out to providers at once, at most, so a slow provider holds
+    /// a bounded number of requests (and never a pooled connection: callers hold none).
+    slots: Arc<tokio::sync::Semaphore>,
+    slot_wait: std::time::Duration,
 }
+
+/// A slot for one provider call; released when dropped.
+pub struct Slot(#[expect(dead_code, reason = "held for its Drop")] tokio::sync::OwnedSemaphorePermit);
 
 impl Providers {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
@@ -111,7 +121,22 @@ impl Providers {
         } else {
             None
         };
-        Ok(Self { default: config.payment_provider, manual: Arc::new(ManualProvider), stripe })
+        Ok(Self {
+            default: config.payment_provider,
+            manual: Arc::new(ManualProvider),
+            stripe,
+            slots: Arc::new(tokio::sync::Semaphore::new(config.provider_concurrency.max(1))),
+            slot_wait: config.provider_slot_wait,
+        })
+    }
+
+    /// Waits for a slot to call a provider; `Busy` when none frees within the wait (then
+    /// nothing was sent, so the caller may treat it as a definite failure).
+    pub async fn slot(&self) -> Result<Slot, ProviderError> {
+        match tokio::time::timeout(self.slot_wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Slot(permit)),
+            _ => Err(ProviderError::Busy),
+        }
     }
 
     /// The provider that handles new payment attempts (`PAYMENT_PROVIDER`).

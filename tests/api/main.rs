@@ -24,6 +24,7 @@ mod mutations;
 mod observability;
 mod openapi;
 mod property;
+mod provider_calls;
 mod races;
 mod resilience;
 mod rest_reads;
