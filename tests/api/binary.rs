@@ -50,6 +50,24 @@ async fn serving_with_admin_key() -> (String, String, std::process::Child, Strin
     (url, key, server, base)
 }
 
+/// Over the real server: a user, their order 1 of 10.00 USD, paid by hand; returns the
+/// answer to the payment.
+async fn paid_order_over_http(base: &str, key: &str, email: &str) -> serde_json::Value {
+    let client = reqwest::Client::new();
+    let mut answer = serde_json::Value::Null;
+    for query in [
+        format!("mutation {{ createUser(input: {{ email: \"{email}\", name: \"T\" }}) {{ id }} }}"),
+        "mutation { createOrder(input: { userId: \"1\", currency: \"USD\", paymentMethod: \"card\", items: [{ name: \"A\", quantity: 1, unitPriceCents: 1000 }] }) { id } }".to_owned(),
+        "mutation { markOrderPaid(input: { id: \"1\" }) { paymentStatus } }".to_owned(),
+    ] {
+        let response =
+            client.post(format!("{base}/graphql")).bearer_auth(key).json(&serde_json::json!({ "query": query })).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        answer = response.json().await.unwrap();
+    }
+    answer
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -242,23 +260,7 @@ async fn sigterm_lets_an_in_flight_mutation_finish_then_exits_cleanly() {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     let (url, key, mut server, base) = serving_with_admin_key().await;
     let client = reqwest::Client::new();
-    let gql = |query: &'static str| {
-        let client = client.clone();
-        let (base, key) = (base.clone(), key.clone());
-        async move {
-            let response = client
-                .post(format!("{base}/graphql"))
-                .bearer_auth(&key)
-                .json(&serde_json::json!({ "query": query }))
-                .send()
-                .await
-                .unwrap();
-            response.json::<serde_json::Value>().await.unwrap()
-        }
-    };
-    gql("mutation { createUser(input: { email: \"term@example.com\", name: \"T\" }) { id } }").await;
-    gql("mutation { createOrder(input: { userId: \"1\", currency: \"USD\", paymentMethod: \"card\", items: [{ name: \"A\", quantity: 1, unitPriceCents: 1000 }] }) { id } }").await;
-    let paid = gql("mutation { markOrderPaid(input: { id: \"1\" }) { paymentStatus } }").await;
+    let paid = paid_order_over_http(&base, &key, "term@example.com").await;
     assert_eq!(paid["data"]["markOrderPaid"]["paymentStatus"], "PAID", "{paid}");
 
     // Hold the order so the refund is in flight when the signal comes.
@@ -345,21 +347,8 @@ fn a_planted_cluster_directory_is_refused() {
 async fn sigterm_waits_for_a_mutation_whose_client_left() {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     let (url, key, mut server, base) = serving_with_admin_key().await;
-    let client = reqwest::Client::new();
-    for query in [
-        "mutation { createUser(input: { email: \"gone@example.com\", name: \"G\" }) { id } }",
-        "mutation { createOrder(input: { userId: \"1\", currency: \"USD\", paymentMethod: \"card\", items: [{ name: \"A\", quantity: 1, unitPriceCents: 1000 }] }) { id } }",
-        "mutation { markOrderPaid(input: { id: \"1\" }) { id } }",
-    ] {
-        let response = client
-            .post(format!("{base}/graphql"))
-            .bearer_auth(&key)
-            .json(&serde_json::json!({ "query": query }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-    }
+    let paid = paid_order_over_http(&base, &key, "gone@example.com").await;
+    assert_eq!(paid["data"]["markOrderPaid"]["paymentStatus"], "PAID", "{paid}");
     let mut blocker = AsyncPgConnection::establish(&url).await.unwrap();
     blocker.batch_execute("BEGIN; SELECT id FROM orders WHERE id = 1 FOR UPDATE;").await.unwrap();
     let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
