@@ -30,6 +30,8 @@ pub struct Config {
     pub payment_provider: ProviderKind,
     pub stripe_api_base: String,
     pub stripe_secret_key: String,
+    /// How long Idempotency-Keys are remembered.
+    pub idempotency_retention: Duration,
     /// Calls out to payment providers at once, at most (the bulkhead).
     pub provider_concurrency: usize,
     /// How long a provider call waits for a slot before it is refused, unsent.
@@ -82,6 +84,7 @@ impl Default for Config {
             payment_provider: ProviderKind::Manual,
             stripe_api_base: "https://api.stripe.com".to_owned(),
             stripe_secret_key: String::new(),
+            idempotency_retention: crate::domain::idempotency::DEFAULT_RETENTION,
             provider_concurrency: 8,
             provider_slot_wait: Duration::from_secs(5),
             graphql_max_depth: 12,
@@ -178,6 +181,9 @@ impl Config {
             payment_provider,
             stripe_api_base: var("STRIPE_API_BASE").unwrap_or(d.stripe_api_base),
             stripe_secret_key: var("STRIPE_SECRET_KEY").unwrap_or_default(),
+            idempotency_retention: Duration::from_secs(
+                3600 * parsed("IDEMPOTENCY_RETENTION_HOURS", d.idempotency_retention.as_secs() / 3600)?.max(24),
+            ),
             provider_concurrency: parsed("PROVIDER_CONCURRENCY", d.provider_concurrency)?.max(1),
             provider_slot_wait: Duration::from_millis(parsed("PROVIDER_SLOT_WAIT_MS", 5_000)?),
             graphql_max_depth: parsed("GRAPHQL_MAX_DEPTH", d.graphql_max_depth)?,

@@ -348,7 +348,7 @@ async fn purge_idempotency_keys(app: App) {
     let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every_hour.tick().await;
-        match billing_api::domain::idempotency::purge_expired(app.pool()).await {
+        match billing_api::domain::idempotency::purge_expired(app.pool(), app.config().idempotency_retention).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
             Err(error) => error.log(),

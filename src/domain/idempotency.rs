@@ -1,14 +1,15 @@
 //! Idempotency keys: the same key with the same request replays the first response without
 //! acting again; with a different request it is IDEMPOTENCY_CONFLICT. Keys are scoped to
-//! the caller and kept at least 24 hours.
+//! the caller and kept for the configured retention (`IDEMPOTENCY_RETENTION_HOURS`, 7 days).
 
 use chrono::{Duration, Utc};
 
 use crate::db::{DbPool, queries};
 use crate::error::{AppError, AppResult};
 
-/// How long a key is remembered.
-pub const RETENTION: Duration = Duration::hours(24);
+/// How long a key is remembered by default: a week, longer than Stripe's 24 hours, so a
+/// client retrying after a long outage still reaches the first answer.
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// What a request carrying a key should do.
 #[derive(Debug)]
@@ -61,7 +62,9 @@ pub async fn release(pool: &DbPool, id: i64) -> AppResult<()> {
 }
 
 /// Deletes keys older than the retention period; returns how many.
-pub async fn purge_expired(pool: &DbPool) -> AppResult<usize> {
+pub async fn purge_expired(pool: &DbPool, retention: std::time::Duration) -> AppResult<usize> {
+    let retention = Duration::from_std(retention).unwrap_or(Duration::MAX);
+    let before = Utc::now().checked_sub_signed(retention).unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
     let mut conn = pool.get().await?;
-    Ok(queries::delete_idempotency_keys_before(&mut conn, Utc::now() - RETENTION).await?)
+    Ok(queries::delete_idempotency_keys_before(&mut conn, before).await?)
 }

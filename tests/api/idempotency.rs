@@ -144,3 +144,24 @@ async fn a_partly_committed_graphql_answer_is_replayed_not_redone() {
     assert_eq!(retry.body, first.body);
     assert_eq!(count(&t, "SELECT count(*) AS n FROM users WHERE email = 'once@example.com'").await, 1);
 }
+
+/// Keys are kept a week by default (Stripe keeps 24 hours): a two-day-old key still
+/// replays, an eight-day-old one is purged.
+#[tokio::test]
+async fn keys_are_kept_a_week() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let t = TestApp::new().await;
+    let mut conn = AsyncPgConnection::establish(&t.url).await.unwrap();
+    conn.batch_execute(
+        "INSERT INTO idempotency_keys (scope, key, request_hash, response_status, response_body, created_at, completed_at) VALUES
+         ('key:1', 'two-days', 'h', 200, '{}', now() - interval '2 days', now() - interval '2 days'),
+         ('key:1', 'eight-days', 'h', 200, '{}', now() - interval '8 days', now() - interval '8 days')",
+    )
+    .await
+    .unwrap();
+    let retention = t.app.config().idempotency_retention;
+    assert_eq!(retention, std::time::Duration::from_secs(7 * 24 * 3600));
+    let purged = billing_api::domain::idempotency::purge_expired(t.app.pool(), retention).await.unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM idempotency_keys WHERE key = 'two-days'").await, 1);
+}
