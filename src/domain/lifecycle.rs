@@ -657,6 +657,9 @@ pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOu
     .await
 }
 
+/// The failure code of an attempt whose money arrived after another attempt paid its order.
+const DUPLICATE_PAYMENT: &str = "duplicate_payment";
+
 /// The one code path of callbacks and reconciles. Returns the order and whether it changed.
 async fn apply_outcome(
     conn: &mut AsyncPgConnection,
@@ -695,14 +698,18 @@ async fn apply_outcome(
             let paid_at = outcome.paid_at.unwrap_or(now);
             let reference = outcome.reference.clone().or(payment.reference.clone());
             if is_paid(payment_status) {
-                // Another attempt already paid this order: the money came twice.
+                // Another attempt already paid this order: the money came twice. Recorded
+                // once: a repeated callback or reconcile of it changes nothing more.
+                if payment.failure_code.as_deref() == Some(DUPLICATE_PAYMENT) {
+                    return Ok((order, false));
+                }
                 queries::update_payment(
                     conn,
                     payment.id,
                     &PaymentChanges {
                         status: Some(PaymentAttemptStatus::Cancelled.code()),
                         reference: Some(reference.clone()),
-                        failure_code: Some(Some("duplicate_payment".to_owned())),
+                        failure_code: Some(Some(DUPLICATE_PAYMENT.to_owned())),
                         failure_message: Some(Some(
                             "the order was already paid by another attempt; this amount is due back".to_owned(),
                         )),

@@ -275,3 +275,21 @@ async fn two_secrets_are_accepted_while_one_is_rotated_out() {
         assert_eq!(response.status, expected, "{header_value}: {}", response.body);
     }
 }
+
+/// Money that arrives for an attempt after another one paid the order is due back, and is
+/// recorded so once: repeating the callback (or a reconcile) adds nothing.
+#[tokio::test]
+async fn a_late_duplicate_payment_is_due_back_once() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 700).await;
+    let late = start_payment(&t, order).await;
+    assert_eq!(crate::mutations::pay(&t, order).await.status, StatusCode::OK, "paid another way");
+    for _ in 0..3 {
+        let response = admin_callback(&t, json!({ "order_id": order, "payment_id": late, "status": 2 })).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    }
+    let due =
+        count(&t, &format!("SELECT count(*) AS n FROM order_events WHERE order_id = {order} AND kind = 'refund_due'"))
+            .await;
+    assert_eq!(due, 1, "one refund_due for one late payment");
+}
