@@ -799,7 +799,10 @@ async fn apply_outcome(
                 },
             )
             .await?;
-            let order = if status == OrderStatus::Pending && !is_paid(payment_status) {
+            // A late failure of an old attempt does not fail an order whose newer attempt is
+            // still pending: the order's payment goes on.
+            let still_pending = queries::count_pending_payments(conn, order.id).await? > 0;
+            let order = if status == OrderStatus::Pending && !is_paid(payment_status) && !still_pending {
                 queries::update_order(
                     conn,
                     order.id,
@@ -820,7 +823,8 @@ async fn apply_outcome(
                 order.id,
                 kind::PAYMENT_FAILED,
                 actor,
-                json!({ "payment_id": payment.id, "failure_code": code, "failure_message": message }),
+                json!({ "payment_id": payment.id, "failure_code": code, "failure_message": message,
+                        "other_attempt_pending": still_pending }),
             )
             .await?;
             order

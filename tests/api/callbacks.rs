@@ -293,3 +293,27 @@ async fn a_late_duplicate_payment_is_due_back_once() {
             .await;
     assert_eq!(due, 1, "one refund_due for one late payment");
 }
+
+/// A late FAILED for an old attempt leaves an order whose newer attempt is pending in
+/// PROCESSING; once no attempt is pending, a failure fails the order's payment.
+#[tokio::test]
+async fn a_late_failure_of_an_old_attempt_does_not_fail_the_order() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 700).await;
+    let old = start_payment(&t, order).await;
+    let new = start_payment(&t, order).await;
+    let failed = admin_callback(
+        &t,
+        json!({ "order_id": order, "payment_id": old, "status": 3, "failure_code": "card_declined" }),
+    )
+    .await;
+    assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+    assert_eq!(failed.body["order"]["payment_status"], 2, "still PROCESSING: {}", failed.body);
+    let last = admin_callback(
+        &t,
+        json!({ "order_id": order, "payment_id": new, "status": 3, "failure_code": "expired_card" }),
+    )
+    .await;
+    assert_eq!(last.body["order"]["payment_status"], 4, "FAILED once nothing is pending: {}", last.body);
+    assert_eq!(last.body["order"]["payment_failure_code"], "expired_card");
+}
