@@ -915,6 +915,21 @@ pub async fn reconcile_payment(
         let _slot = providers.slot().await?;
         provider.fetch_payment(intent).await?
     };
+    // A success is believed only for the money the attempt expects: the amount and the
+    // currency the provider received must match it.
+    if found.status == ProviderPaymentStatus::Succeeded {
+        let amount_ok = found.amount_received.is_none_or(|received| received == payment.amount_cents);
+        let currency_ok = found.currency.as_deref().is_none_or(|currency| currency == payment.currency);
+        if !amount_ok || !currency_ok {
+            return Err(AppError::Provider(format!(
+                "the provider reports {} {} received for payment {payment_id}, which expects {} {}: not applied; check it at the provider",
+                found.amount_received.map_or_else(|| "?".to_owned(), |a| a.to_string()),
+                found.currency.as_deref().unwrap_or("?"),
+                payment.amount_cents,
+                payment.currency
+            )));
+        }
+    }
     let outcome = outcome_from_provider(order_id, payment_id, &found);
     let actor = format!("{} (reconcile)", caller.name);
     let mut conn = pool.get().await?;

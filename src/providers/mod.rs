@@ -48,6 +48,10 @@ pub struct ProviderPayment {
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// Minor units the provider received, when it says.
+    pub amount_received: Option<i64>,
+    /// The currency of the payment at the provider (upper case), when it says.
+    pub currency: Option<String>,
 }
 
 /// A new payment to start.

@@ -39,6 +39,10 @@ struct PaymentIntent {
     latest_charge: Option<serde_json::Value>,
     #[serde(default)]
     created: Option<i64>,
+    #[serde(default)]
+    amount_received: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,7 +106,16 @@ fn map_intent(intent: PaymentIntent) -> ProviderPayment {
     let paid_at = (status == ProviderPaymentStatus::Succeeded)
         .then(|| intent.created.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)))
         .flatten();
-    ProviderPayment { status, raw_status: intent.status, reference, failure_code, failure_message, paid_at }
+    ProviderPayment {
+        status,
+        raw_status: intent.status,
+        reference,
+        failure_code,
+        failure_message,
+        paid_at,
+        amount_received: intent.amount_received,
+        currency: intent.currency.map(|c| c.to_ascii_uppercase()),
+    }
 }
 
 #[async_trait::async_trait]

@@ -100,3 +100,46 @@ async fn refunds_waiting_on_a_slow_provider_hold_no_connection_and_are_bounded()
     assert!(stripe.most_in_flight.load(Ordering::SeqCst) <= 5, "the bulkhead bounds calls in flight");
     assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds WHERE status = 2").await, 10);
 }
+
+/// Reconcile believes a success only for the money the attempt expects.
+#[tokio::test]
+async fn reconcile_refuses_a_success_for_other_money() {
+    use axum::routing::get;
+    use std::sync::atomic::AtomicI64;
+    let received = Arc::new(AtomicI64::new(1));
+    let router = {
+        let received = received.clone();
+        Router::new()
+            .route(
+                "/v1/payment_intents",
+                post(|| async { axum::Json(json!({ "id": "pi_check", "status": "requires_payment_method" })) }),
+            )
+            .route(
+                "/v1/payment_intents/{id}",
+                get(move || {
+                    let amount = received.load(Ordering::SeqCst);
+                    async move {
+                        axum::Json(json!({ "id": "pi_check", "status": "succeeded", "amount_received": amount,
+                                           "currency": "usd", "latest_charge": "ch_check", "created": 1_700_000_000 }))
+                    }
+                }),
+            )
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let config = Config { payment_provider: ProviderKind::Stripe, stripe_api_base: base, ..Config::default() };
+    let t = TestApp::with_config(config).await;
+    let (_, order) = order_of(&t, 0, 700).await;
+    let payment = start_payment(&t, order).await;
+    let path = "/api/v1/admin/orders/payments/reconcile";
+    let body = json!({ "order_id": order, "payment_id": payment });
+    let mismatch = post_json(&t, path, &t.admin_key, body.clone()).await;
+    assert_eq!(mismatch.status, 502, "{}", mismatch.body);
+    assert!(mismatch.body["message"].as_str().unwrap().contains("1 USD received"), "{}", mismatch.body);
+    assert_eq!(count(&t, &format!("SELECT payment_status::bigint AS n FROM orders WHERE id = {order}")).await, 2);
+    received.store(700, Ordering::SeqCst);
+    let matched = post_json(&t, path, &t.admin_key, body).await;
+    assert_eq!(matched.status, 200, "{}", matched.body);
+    assert_eq!(matched.body["order"]["payment_status"], 3, "paid once the money matches");
+}
