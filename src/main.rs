@@ -246,7 +246,13 @@ async fn demo_story(app: &App) -> anyhow::Result<()> {
     if let Some(&order_id) = spare.first() {
         lifecycle::create_payment(app.pool(), app.providers(), &caller, order_id, Some("card".into())).await?;
         let reason = Some("customer changed their mind during checkout".into());
-        lifecycle::cancel_order(app.pool(), &caller, CancelInput { order_id, reason, cancelled_at: None }).await?;
+        lifecycle::cancel_order(
+            app.pool(),
+            app.providers(),
+            &caller,
+            CancelInput { order_id, reason, cancelled_at: None },
+        )
+        .await?;
     }
     Ok(())
 }

@@ -14,6 +14,11 @@ pub mod kind {
     pub const PAID: &str = "paid";
     pub const PAYMENT_FAILED: &str = "payment_failed";
     pub const PAYMENT_CANCELLED: &str = "payment_cancelled";
+    /// A cancelled attempt's intent was cancelled at its provider (it cannot be paid now).
+    pub const INTENT_CANCELLED: &str = "intent_cancelled";
+    /// Cancelling an intent at its provider failed: it may still be paid (money then
+    /// arrives as due back).
+    pub const INTENT_CANCEL_FAILED: &str = "intent_cancel_failed";
     pub const CANCELLED: &str = "cancelled";
     pub const REFUNDED: &str = "refunded";
     pub const REFUND_FAILED: &str = "refund_failed";

@@ -61,7 +61,8 @@ impl MutationRoot {
     /// Cancels a PENDING order that is not paid (a paid order is CONFLICT: refund it
     /// instead); pending payment attempts are cancelled. Admin only.
     async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> Result<Order> {
-        let order = lifecycle::cancel_order(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?).await?;
+        let app = app(ctx)?;
+        let order = lifecycle::cancel_order(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await?;
         Order::load_changed(ctx, order).await
     }
 

@@ -99,6 +99,12 @@ pub trait PaymentProvider: Send + Sync {
     /// The current state of a payment at the provider.
     async fn fetch_payment(&self, payment_intent_id: &str) -> Result<ProviderPayment, ProviderError>;
 
+    /// Cancels a payment that must not be paid any more (its order was cancelled). Providers
+    /// without payable intents have nothing to do.
+    async fn cancel_payment(&self, _payment_intent_id: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
     /// Refunds (part of) a payment.
     async fn refund(&self, request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError>;
 }

@@ -172,6 +172,15 @@ impl PaymentProvider for StripeProvider {
         Ok(Some(intent.id))
     }
 
+    async fn cancel_payment(&self, payment_intent_id: &str) -> Result<(), ProviderError> {
+        let url = format!("{}/v1/payment_intents/{}/cancel", self.base, urlencode(payment_intent_id));
+        let intent: PaymentIntent = self.send(self.http.post(url)).await?;
+        if intent.status != "canceled" {
+            return Err(ProviderError::Rejected(format!("intent {} is {} after cancelling", intent.id, intent.status)));
+        }
+        Ok(())
+    }
+
     async fn fetch_payment(&self, payment_intent_id: &str) -> Result<ProviderPayment, ProviderError> {
         let url = format!("{}/v1/payment_intents/{}", self.base, urlencode(payment_intent_id));
         let intent: PaymentIntent = self.send(self.http.get(url)).await?;

@@ -143,3 +143,24 @@ async fn reconcile_refuses_a_success_for_other_money() {
     assert_eq!(matched.status, 200, "{}", matched.body);
     assert_eq!(matched.body["order"]["payment_status"], 3, "paid once the money matches");
 }
+
+/// When the provider will not cancel an intent, the order is cancelled all the same and
+/// the failure is an event (money that still arrives is recorded as due back).
+#[tokio::test]
+async fn a_failed_intent_cancel_does_not_undo_the_cancellation() {
+    // The stand-in has no cancel route: every cancel is refused.
+    let (base, _) = start_slow_stripe(Duration::from_millis(1)).await;
+    let config = Config { payment_provider: ProviderKind::Stripe, stripe_api_base: base, ..Config::default() };
+    let t = TestApp::with_config(config).await;
+    let (_, order) = order_of(&t, 0, 900).await;
+    start_payment(&t, order).await;
+    let cancelled = post_json(&t, &format!("/api/v1/admin/orders/{order}/cancel"), &t.admin_key, json!({})).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.body["order"]["status"], 3);
+    let failed = count(
+        &t,
+        &format!("SELECT count(*) AS n FROM order_events WHERE order_id = {order} AND kind = 'intent_cancel_failed'"),
+    )
+    .await;
+    assert_eq!(failed, 1);
+}

@@ -279,3 +279,22 @@ async fn an_unreachable_provider_is_provider_error_and_changes_nothing() {
     assert_eq!(credit.status, StatusCode::OK, "{}", credit.body);
     assert_eq!(credit.body["order"]["user"]["balance_cents"], 200);
 }
+
+/// Cancelling an order cancels its pending attempt's intent at Stripe, so it cannot be paid
+/// any more; the order's events say so.
+#[tokio::test]
+async fn cancelling_an_order_cancels_its_intent_at_stripe() {
+    let Some(stripe) = LocalStripe::start().await else { return };
+    let t = TestApp::with_config(stripe_config(&stripe.base)).await;
+    let (order, _, intent) = stripe_payment(&t, 1_500).await;
+    let cancelled = post_json(&t, &format!("/api/v1/admin/orders/{order}/cancel"), &t.admin_key, json!({})).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let at_stripe = stripe.get(&format!("/v1/payment_intents/{intent}")).await;
+    assert_eq!(at_stripe["status"], "canceled", "{at_stripe}");
+    let events = crate::graphql_reads::count(
+        &t,
+        &format!("SELECT count(*) AS n FROM order_events WHERE order_id = {order} AND kind = 'intent_cancelled'"),
+    )
+    .await;
+    assert_eq!(events, 1);
+}
