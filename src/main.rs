@@ -227,7 +227,7 @@ async fn demo_story(app: &App) -> anyhow::Result<()> {
                 note: Some("paid from balance".into()),
                 ..Default::default()
             };
-            let paid = lifecycle::mark_order_paid(app.pool(), &caller, input).await?;
+            let paid = lifecycle::mark_order_paid(app.pool(), app.providers(), &caller, input).await?;
             if paid_from_balance == 0 {
                 let refund = RefundInput {
                     order_id: paid.id,

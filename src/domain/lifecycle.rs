@@ -279,14 +279,18 @@ pub async fn cancel_order(
                 json!({ "reason": reason, "cancelled_at": cancelled_at, "cancelled_payment_ids": cancelled_payments }),
             )
             .await?;
-            let cancelled = queries::payments_for_orders(conn, &[order.id]).await?;
-            let cancelled: Vec<models::Payment> =
-                cancelled.into_iter().filter(|p| cancelled_payments.contains(&p.id)).collect();
+            let cancelled = attempts_by_id(conn, order.id, &cancelled_payments).await?;
             Ok((order, cancelled))
         })
         .await?;
     cancel_intents(pool, providers, &actor, cancelled).await?;
     Ok(order)
+}
+
+/// The attempts of `order_id` among `ids` (those a change just cancelled).
+async fn attempts_by_id(conn: &AsyncPgConnection, order_id: i64, ids: &[i64]) -> AppResult<Vec<models::Payment>> {
+    let attempts = queries::payments_for_orders(conn, &[order_id]).await?;
+    Ok(attempts.into_iter().filter(|p| ids.contains(&p.id)).collect())
 }
 
 /// Cancels at their provider the intents of attempts cancelled in the database, so they
@@ -342,7 +346,12 @@ pub struct MarkPaidInput {
 
 /// Records a succeeded manual payment for a PENDING order; with `charge_balance` the
 /// user's balance pays (too little balance is INSUFFICIENT_BALANCE and nothing changes).
-pub async fn mark_order_paid(pool: &DbPool, caller: &Caller, input: MarkPaidInput) -> AppResult<models::Order> {
+pub async fn mark_order_paid(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    input: MarkPaidInput,
+) -> AppResult<models::Order> {
     caller.require_admin("markOrderPaid")?;
     let method = text("paymentMethod", input.payment_method, 32)?;
     if let Some(method) = &method {
@@ -357,71 +366,72 @@ pub async fn mark_order_paid(pool: &DbPool, caller: &Caller, input: MarkPaidInpu
     let paid_at = timestamp("paidAt", input.paid_at, now)?;
     let actor = caller.name.clone();
     let mut conn = pool.get().await?;
-    conn.transaction::<_, AppError, _>(async move |conn| {
-        let order = lock_visible_order(conn, caller, input.order_id).await?;
-        let (status, payment_status) = state(&order)?;
-        if is_paid(payment_status) {
-            return Err(AppError::Conflict(format!("order {} is already paid ({payment_status})", order.number)));
-        }
-        if status != OrderStatus::Pending {
-            return Err(AppError::Conflict(format!(
-                "order {} is {status}; only PENDING orders can be marked paid",
-                order.number
-            )));
-        }
-        let (provider, method) = if input.charge_balance {
-            ("balance", "balance".to_owned())
-        } else {
-            ("manual", method.unwrap_or_else(|| order.payment_method.clone()))
-        };
-        if input.charge_balance {
-            ledger::change_balance(
+    let (order, superseded) = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let order = lock_visible_order(conn, caller, input.order_id).await?;
+            let (status, payment_status) = state(&order)?;
+            if is_paid(payment_status) {
+                return Err(AppError::Conflict(format!("order {} is already paid ({payment_status})", order.number)));
+            }
+            if status != OrderStatus::Pending {
+                return Err(AppError::Conflict(format!(
+                    "order {} is {status}; only PENDING orders can be marked paid",
+                    order.number
+                )));
+            }
+            let (provider, method) = if input.charge_balance {
+                ("balance", "balance".to_owned())
+            } else {
+                ("manual", method.unwrap_or_else(|| order.payment_method.clone()))
+            };
+            if input.charge_balance {
+                ledger::change_balance(
+                    conn,
+                    order.user_id,
+                    -order.total_cents,
+                    Entry {
+                        kind: ledger_kind::ORDER_CHARGE,
+                        order_id: Some(order.id),
+                        refund_id: None,
+                        note: Some(&order.number),
+                    },
+                )
+                .await?;
+            }
+            let superseded = cancel_pending_attempts(conn, order.id, now).await?;
+            let payment = queries::insert_payment(
                 conn,
-                order.user_id,
-                -order.total_cents,
-                Entry {
-                    kind: ledger_kind::ORDER_CHARGE,
-                    order_id: Some(order.id),
-                    refund_id: None,
-                    note: Some(&order.number),
+                &models::NewPayment {
+                    order_id: order.id,
+                    status: PaymentAttemptStatus::Succeeded.code(),
+                    provider,
+                    payment_method: &method,
+                    amount_cents: order.total_cents,
+                    currency: &order.currency,
+                    reference: reference.as_deref(),
+                    payment_intent_id: None,
+                    note: note.as_deref(),
+                    paid_at: Some(paid_at),
                 },
             )
             .await?;
-        }
-        let superseded = cancel_pending_attempts(conn, order.id, now).await?;
-        let payment = queries::insert_payment(
-            conn,
-            &models::NewPayment {
-                order_id: order.id,
-                status: PaymentAttemptStatus::Succeeded.code(),
-                provider,
-                payment_method: &method,
-                amount_cents: order.total_cents,
-                currency: &order.currency,
-                reference: reference.as_deref(),
-                payment_intent_id: None,
-                note: note.as_deref(),
-                paid_at: Some(paid_at),
-            },
-        )
-        .await?;
-        let order = queries::update_order(
-            conn,
-            order.id,
-            &OrderChanges {
-                status: Some(OrderStatus::Completed.code()),
-                payment_status: Some(PaymentStatus::Paid.code()),
-                payment_method: Some(method.clone()),
-                payment_reference: Some(reference.clone()),
-                payment_failure_code: Some(None),
-                payment_failure_message: Some(None),
-                paid_at: Some(Some(paid_at)),
-                updated_at: Some(now),
-                ..Default::default()
-            },
-        )
-        .await?;
-        events::record(
+            let order = queries::update_order(
+                conn,
+                order.id,
+                &OrderChanges {
+                    status: Some(OrderStatus::Completed.code()),
+                    payment_status: Some(PaymentStatus::Paid.code()),
+                    payment_method: Some(method.clone()),
+                    payment_reference: Some(reference.clone()),
+                    payment_failure_code: Some(None),
+                    payment_failure_message: Some(None),
+                    paid_at: Some(Some(paid_at)),
+                    updated_at: Some(now),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            events::record(
             conn,
             order.id,
             kind::PAID,
@@ -431,9 +441,13 @@ pub async fn mark_order_paid(pool: &DbPool, caller: &Caller, input: MarkPaidInpu
                     "superseded_payment_ids": superseded }),
         )
         .await?;
-        Ok(order)
-    })
-    .await
+            let superseded = attempts_by_id(conn, order.id, &superseded).await?;
+            Ok((order, superseded))
+        })
+        .await?;
+    // Attempts superseded by this payment must not be payable any more either.
+    cancel_intents(pool, providers, &actor, superseded).await?;
+    Ok(order)
 }
 
 // ---------------------------------------------------------------- refund

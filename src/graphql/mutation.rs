@@ -71,7 +71,7 @@ impl MutationRoot {
     /// pays through the ledger; too little is INSUFFICIENT_BALANCE. Admin only.
     async fn mark_order_paid(&self, ctx: &Context<'_>, input: MarkOrderPaidInput) -> Result<Order> {
         let app = app(ctx)?;
-        let paid = lifecycle::mark_order_paid(app.pool(), caller(ctx)?, input.into_domain()?).await;
+        let paid = lifecycle::mark_order_paid(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await;
         let order = count(app, paid, Metrics::payment, "marked_paid")?;
         Order::load_changed(ctx, order).await
     }

@@ -298,3 +298,16 @@ async fn cancelling_an_order_cancels_its_intent_at_stripe() {
     .await;
     assert_eq!(events, 1);
 }
+
+/// Paying an order another way supersedes its pending attempt, and its intent is cancelled
+/// at Stripe so the customer cannot pay twice.
+#[tokio::test]
+async fn paying_another_way_cancels_the_superseded_intent_at_stripe() {
+    let Some(stripe) = LocalStripe::start().await else { return };
+    let t = TestApp::with_config(stripe_config(&stripe.base)).await;
+    let (order, _, intent) = stripe_payment(&t, 1_800).await;
+    let paid = crate::mutations::pay(&t, order).await;
+    assert_eq!(paid.status, 200, "{}", paid.body);
+    let at_stripe = stripe.get(&format!("/v1/payment_intents/{intent}")).await;
+    assert_eq!(at_stripe["status"], "canceled", "{at_stripe}");
+}
