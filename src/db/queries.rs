@@ -373,10 +373,10 @@ pub async fn set_payments_status_where(
     from: i16,
     to: i16,
     at: DateTime<Utc>,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<Vec<Payment>> {
     diesel::update(payments::table.filter(payments::order_id.eq(order_id)).filter(payments::status.eq(from)))
         .set((payments::status.eq(to), payments::updated_at.eq(at)))
-        .returning(payments::id)
+        .returning(Payment::as_returning())
         .get_results(conn)
         .await
 }

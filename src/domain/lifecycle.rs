@@ -68,12 +68,12 @@ fn is_paid(payment_status: PaymentStatus) -> bool {
 }
 
 /// Cancels the order's PENDING attempts (the order was cancelled, or paid another way);
-/// returns their ids.
+/// returns them as they are now.
 async fn cancel_pending_attempts(
     conn: &mut AsyncPgConnection,
     order_id: i64,
     now: DateTime<Utc>,
-) -> AppResult<Vec<i64>> {
+) -> AppResult<Vec<models::Payment>> {
     Ok(queries::set_payments_status_where(
         conn,
         order_id,
@@ -254,7 +254,8 @@ pub async fn cancel_order(
                     order.number
                 )));
             }
-            let cancelled_payments = cancel_pending_attempts(conn, order.id, now).await?;
+            let cancelled = cancel_pending_attempts(conn, order.id, now).await?;
+            let cancelled_payments: Vec<i64> = cancelled.iter().map(|p| p.id).collect();
             // No attempt is under way any more.
             let payment_status =
                 if payment_status == PaymentStatus::Processing { PaymentStatus::Unpaid } else { payment_status };
@@ -279,18 +280,11 @@ pub async fn cancel_order(
                 json!({ "reason": reason, "cancelled_at": cancelled_at, "cancelled_payment_ids": cancelled_payments }),
             )
             .await?;
-            let cancelled = attempts_by_id(conn, order.id, &cancelled_payments).await?;
             Ok((order, cancelled))
         })
         .await?;
     cancel_intents(pool, providers, &actor, cancelled).await?;
     Ok(order)
-}
-
-/// The attempts of `order_id` among `ids` (those a change just cancelled).
-async fn attempts_by_id(conn: &AsyncPgConnection, order_id: i64, ids: &[i64]) -> AppResult<Vec<models::Payment>> {
-    let attempts = queries::payments_for_orders(conn, &[order_id]).await?;
-    Ok(attempts.into_iter().filter(|p| ids.contains(&p.id)).collect())
 }
 
 /// Cancels at their provider the intents of attempts cancelled in the database, so they
@@ -398,7 +392,8 @@ pub async fn mark_order_paid(
                 )
                 .await?;
             }
-            let superseded = cancel_pending_attempts(conn, order.id, now).await?;
+            let superseded_attempts = cancel_pending_attempts(conn, order.id, now).await?;
+            let superseded: Vec<i64> = superseded_attempts.iter().map(|p| p.id).collect();
             let payment = queries::insert_payment(
                 conn,
                 &models::NewPayment {
@@ -441,8 +436,7 @@ pub async fn mark_order_paid(
                     "superseded_payment_ids": superseded }),
         )
         .await?;
-            let superseded = attempts_by_id(conn, order.id, &superseded).await?;
-            Ok((order, superseded))
+            Ok((order, superseded_attempts))
         })
         .await?;
     // Attempts superseded by this payment must not be payable any more either.
@@ -809,7 +803,7 @@ async fn apply_outcome(
                 },
             )
             .await?;
-            let others = cancel_pending_attempts(conn, order.id, now).await?;
+            let others: Vec<i64> = cancel_pending_attempts(conn, order.id, now).await?.iter().map(|p| p.id).collect();
             let cancelled = status == OrderStatus::Cancelled;
             let order = queries::update_order(
                 conn,
