@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
 
 /// Queries longer than this are parsed every time and never kept.
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
@@ -82,5 +82,25 @@ impl DocumentCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // Plain data: a panic elsewhere cannot leave the map half-updated.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The operation a request runs, as the executor picks it: the one `name` names, or the
+/// document's only one; with its name when it has one. `None` when there is no such
+/// operation (the executor then refuses the request).
+pub fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<(Option<&'a str>, &'a OperationDefinition)> {
+    match &document.operations {
+        DocumentOperations::Single(op) => Some((None, &op.node)),
+        DocumentOperations::Multiple(ops) => {
+            let (found, op) = match name {
+                Some(name) => ops.iter().find(|(n, _)| n.as_str() == name)?,
+                None if ops.len() == 1 => ops.iter().next()?,
+                None => return None,
+            };
+            Some((Some(found.as_str()), &op.node))
+        }
     }
 }

@@ -466,20 +466,12 @@ fn display_cost(cost: u64) -> String {
 
 /// The operation that would run: the one `name` names, or the only one.
 fn selected<'a>(doc: &'a ExecutableDocument, name: Option<&str>) -> Result<&'a OperationDefinition, String> {
-    use async_graphql::parser::types::DocumentOperations;
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Ok(&op.node),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, op)| &op.node)
-            .ok_or_else(|| format!("the document has no operation named {name}")),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| &op.node).ok_or_else(|| "the document has no operation".to_owned())
-        }
-        (DocumentOperations::Multiple(_), None) => {
-            Err("the document has several operations: name the one to run with operationName".to_owned())
-        }
+    match super::documents::selected_operation(doc, name) {
+        Some((_, op)) => Ok(op),
+        None => Err(match name {
+            Some(name) => format!("the document has no operation named {name}"),
+            None => "the document has several operations: name the one to run with operationName".to_owned(),
+        }),
     }
 }
 

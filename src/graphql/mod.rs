@@ -103,16 +103,8 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
 /// Whether the operation `name` selects in `document` is a mutation (unknown: treated as
 /// one, the safe side).
 fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let ty = match &document.operations {
-        DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match name {
-            Some(name) => ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op.node.ty),
-            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-            None => None,
-        },
-    };
-    ty != Some(OperationType::Query)
+    use async_graphql::parser::types::OperationType;
+    documents::selected_operation(document, name).is_none_or(|(_, op)| op.ty != OperationType::Query)
 }
 
 /// Executes a request. A mutation runs in its own task, so it completes whole even when

@@ -5,7 +5,7 @@
 //! orders them like the selection set; clients and snapshots rely on a stable order. This
 //! extension remembers the executed document and reorders `data` after execution.
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use std::cell::OnceCell;
 use std::collections::HashSet;
 
@@ -101,23 +101,9 @@ impl<'a> Plan<'a> {
     }
 }
 
-fn operation_selection<'a>(doc: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a SelectionSet> {
-    match &doc.operations {
-        DocumentOperations::Single(op) => Some(&op.node.selection_set.node),
-        DocumentOperations::Multiple(ops) => {
-            let op = match name {
-                Some(name) => ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op),
-                None if ops.len() == 1 => ops.values().next(),
-                None => None,
-            }?;
-            Some(&op.node.selection_set.node)
-        }
-    }
-}
-
 /// Reorders `data` by the selection sets of the operation that ran.
 pub fn order_response(response: &mut Response, document: &ExecutableDocument, operation_name: Option<&str>) {
-    if let Some(set) = operation_selection(document, operation_name) {
-        Plan::new(&[set], document).apply(&mut response.data, document);
+    if let Some((_, operation)) = super::documents::selected_operation(document, operation_name) {
+        Plan::new(&[&operation.selection_set.node], document).apply(&mut response.data, document);
     }
 }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Request, Variables};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -22,7 +22,7 @@ use super::auth::authenticate;
 use super::idempotency::{self, Outcome};
 use super::observe::Operation;
 use crate::domain::Caller;
-use crate::graphql::documents::DocumentCache;
+use crate::graphql::documents::{DocumentCache, selected_operation};
 use crate::graphql::limits::{self, ShapeLimits};
 use crate::graphql::with_caller;
 
@@ -217,15 +217,9 @@ fn params_from_query_string(raw: &str, documents: &DocumentCache) -> Result<Para
     params_from_object(object, documents)
 }
 
-/// The type of the operation that would run, when the query parses.
+/// The type of the operation that would run.
 fn operation_type(params: &Params) -> Option<OperationType> {
-    match &params.document.operations {
-        DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => {
-            let name = params.operation_name.as_deref()?;
-            ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op.node.ty)
-        }
-    }
+    selected_operation(&params.document, params.operation_name.as_deref()).map(|(_, op)| op.ty)
 }
 
 fn error_response(media: MediaType, error: &crate::error::AppError) -> Response {
@@ -342,20 +336,10 @@ async fn execute(state: &HttpState, headers: &HeaderMap, media: MediaType, param
 /// (the root fields of the operation that runs, at most three, only fields the schema has;
 /// else `other`), and the operation's own name for the logs.
 fn operation_of(params: &Params) -> Operation {
-    let (name, operation) = match &params.document.operations {
-        DocumentOperations::Single(op) => (None, Some(op)),
-        DocumentOperations::Multiple(ops) => {
-            let found = match params.operation_name.as_deref() {
-                Some(wanted) => ops.iter().find(|(n, _)| n.as_str() == wanted),
-                None if ops.len() == 1 => ops.iter().next(),
-                None => None,
-            };
-            (found.map(|(n, _)| n.as_str()), found.map(|(_, op)| op))
-        }
+    let Some((name, operation)) = selected_operation(&params.document, params.operation_name.as_deref()) else {
+        return Operation::new("other".to_owned(), None);
     };
-    let Some(operation) = operation else { return Operation::new("other".to_owned(), None) };
     let mut fields: Vec<&str> = operation
-        .node
         .selection_set
         .node
         .items
@@ -364,7 +348,7 @@ fn operation_of(params: &Params) -> Operation {
             async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.as_str()),
             _ => None,
         })
-        .filter(|name| limits::model().is_root_field(operation.node.ty, name))
+        .filter(|name| limits::model().is_root_field(operation.ty, name))
         .collect();
     fields.sort_unstable();
     fields.dedup();

@@ -165,3 +165,21 @@ async fn keys_are_kept_a_week() {
     assert_eq!(purged, 1);
     assert_eq!(count(&t, "SELECT count(*) AS n FROM idempotency_keys WHERE key = 'two-days'").await, 1);
 }
+
+/// A document with one named mutation and no operationName runs that mutation: it is a
+/// mutation for every rule (GET refuses it; Idempotency-Key replays it).
+#[tokio::test]
+async fn a_single_named_mutation_is_a_mutation_without_operation_name() {
+    let t = TestApp::new().await;
+    let create = "mutation MakeUser { createUser(input: { email: \"named@example.com\", name: \"N\" }) { id } }";
+    let url =
+        format!("/graphql?query={}", serde_urlencoded::to_string([("q", create)]).unwrap().trim_start_matches("q="));
+    let get = t.get(&url, Some(&t.admin_key)).await;
+    assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED, "{}", get.body);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM users").await, 0, "GET changed nothing");
+    let first = t.send(gql(&t.admin_key, "named-once", create, json!({}))).await;
+    assert!(first.body["data"]["createUser"]["id"].is_string(), "{}", first.body);
+    let again = t.send(gql(&t.admin_key, "named-once", create, json!({}))).await;
+    assert_eq!(again.headers["idempotent-replayed"], "true", "{}", again.body);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM users").await, 1);
+}
