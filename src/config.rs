@@ -36,6 +36,12 @@ pub struct Config {
     pub provider_concurrency: usize,
     /// How long a provider call waits for a slot before it is refused, unsent.
     pub provider_slot_wait: Duration,
+    /// How long one call to a provider may take before its outcome counts as unknown.
+    pub provider_timeout: Duration,
+    /// How long an idempotency claim is held before another request may take it over.
+    pub idempotency_lease: Duration,
+    /// The background worker that resolves work whose outcome is unknown.
+    pub janitor: JanitorConfig,
     pub graphql_max_depth: usize,
     pub graphql_max_complexity: usize,
     pub graphql_max_fields: usize,
@@ -87,6 +93,9 @@ impl Default for Config {
             idempotency_retention: crate::domain::idempotency::DEFAULT_RETENTION,
             provider_concurrency: 8,
             provider_slot_wait: Duration::from_secs(5),
+            provider_timeout: Duration::from_secs(10),
+            idempotency_lease: Duration::from_secs(60),
+            janitor: JanitorConfig::default(),
             graphql_max_depth: 12,
             graphql_max_complexity: 5_000,
             graphql_max_fields: 500,
@@ -107,6 +116,53 @@ impl Default for Config {
             graphiql_key: None,
         }
     }
+}
+
+/// When and how often the janitor looks at unresolved work.
+#[derive(Debug, Clone)]
+pub struct JanitorConfig {
+    /// Whether `serve` runs it (tests start it themselves).
+    pub enabled: bool,
+    /// How often it looks for work that is due.
+    pub tick: Duration,
+    /// How long after it began unresolved work is first checked, then between checks; the
+    /// last delay repeats. Default: 5 minutes, 1 hour, then daily (Kill Bill's janitor).
+    pub delays: Vec<Duration>,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tick: Duration::from_secs(10),
+            delays: vec![Duration::from_secs(300), Duration::from_secs(3600), Duration::from_secs(86_400)],
+        }
+    }
+}
+
+impl JanitorConfig {
+    /// The wait before check number `checks + 1` (0-based count of checks done).
+    pub fn delay(&self, checks: i32) -> Duration {
+        let index = usize::try_from(checks).unwrap_or(0);
+        self.delays.get(index).or(self.delays.last()).copied().unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// `JANITOR_DELAYS_SECS`: comma-separated seconds, each at least 1.
+fn parse_delays(raw: &str) -> anyhow::Result<Vec<Duration>> {
+    let delays = raw
+        .split(',')
+        .map(|part| match part.trim().parse::<u64>() {
+            Ok(secs) if secs >= 1 => Ok(Duration::from_secs(secs)),
+            _ => Err(anyhow::anyhow!(
+                "JANITOR_DELAYS_SECS={raw:?} is not valid: give seconds (at least 1) separated by commas"
+            )),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if delays.is_empty() {
+        bail!("JANITOR_DELAYS_SECS is empty");
+    }
+    Ok(delays)
 }
 
 fn var(name: &str) -> Option<String> {
@@ -186,6 +242,16 @@ impl Config {
             ),
             provider_concurrency: parsed("PROVIDER_CONCURRENCY", d.provider_concurrency)?.max(1),
             provider_slot_wait: Duration::from_millis(parsed("PROVIDER_SLOT_WAIT_MS", 5_000)?),
+            provider_timeout: Duration::from_millis(parsed("PROVIDER_TIMEOUT_MS", 10_000u64)?.max(100)),
+            idempotency_lease: Duration::from_millis(parsed("IDEMPOTENCY_LEASE_MS", 60_000u64)?.max(1_000)),
+            janitor: JanitorConfig {
+                enabled: parsed("JANITOR_ENABLED", d.janitor.enabled)?,
+                tick: Duration::from_millis(parsed("JANITOR_TICK_MS", 10_000u64)?.max(100)),
+                delays: match var("JANITOR_DELAYS_SECS") {
+                    None => d.janitor.delays,
+                    Some(raw) => parse_delays(&raw)?,
+                },
+            },
             graphql_max_depth: parsed("GRAPHQL_MAX_DEPTH", d.graphql_max_depth)?,
             graphql_max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", d.graphql_max_complexity)?,
             graphql_max_fields: parsed("GRAPHQL_MAX_FIELDS", d.graphql_max_fields)?,

@@ -21,6 +21,10 @@ pub enum AppError {
     IdempotencyConflict(String),
     #[error("{0}")]
     Provider(String),
+    /// The provider may have acted but gave no definite answer: the work is kept PENDING
+    /// (a refund keeps its reservation) until the provider says what happened.
+    #[error("{0}")]
+    OutcomePending(String),
     /// The API key sent more requests than its rate allows; retry after this many seconds.
     #[error("too many requests for this API key; retry after {0} s")]
     RateLimited(u64),
@@ -44,6 +48,7 @@ pub const ERROR_CODES: &[(&str, u16)] = &[
     ("INSUFFICIENT_BALANCE", 422),
     ("RATE_LIMITED", 429),
     ("PROVIDER_ERROR", 502),
+    ("OUTCOME_PENDING", 202),
     ("SERVICE_UNAVAILABLE", 503),
     ("INTERNAL", 500),
 ];
@@ -77,6 +82,7 @@ impl AppError {
             Self::InsufficientBalance(_) => "INSUFFICIENT_BALANCE",
             Self::IdempotencyConflict(_) => "IDEMPOTENCY_CONFLICT",
             Self::Provider(_) => "PROVIDER_ERROR",
+            Self::OutcomePending(_) => "OUTCOME_PENDING",
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use billing_api::app::App;
 use billing_api::config::Config;
-use billing_api::domain::{Role, access, users};
+use billing_api::domain::{Caller, Role, access, users};
 use billing_api::pgcluster::{self, Durability, LocalCluster};
 use billing_api::{db, graphql, http, seed};
 use clap::{Parser, Subcommand};
@@ -46,6 +46,18 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     Schema,
+    /// Check every money invariant over the whole database; print each violation with the
+    /// rows involved. Exit status 1 when any is found.
+    Audit,
+    /// List refunds and payment attempts whose outcome is still unknown (PENDING), oldest
+    /// first, with the janitor's checks so far.
+    Unresolved {
+        /// Only items begun at least this many seconds ago.
+        #[arg(long, default_value_t = 0)]
+        older_than: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +149,40 @@ async fn run_with_database(command: Command, config: &Config, database: &Databas
         }
         Command::Keys { action } => keys(config, database, action).await,
         Command::Schema => Ok(()),
+        Command::Audit => {
+            let app = App::new(config.clone(), &database.url)?;
+            let violations = billing_api::domain::audit::audit(app.pool(), &Caller::system()).await?;
+            for v in &violations {
+                println!("{}\t{}\t{}", v.check, v.rows, v.detail);
+            }
+            if violations.is_empty() {
+                println!("audit: {} checks, no violation", billing_api::domain::audit::CHECKS.len());
+                Ok(())
+            } else {
+                anyhow::bail!("audit: {} violations", violations.len())
+            }
+        }
+        Command::Unresolved { older_than, limit } => {
+            let app = App::new(config.clone(), &database.url)?;
+            let items =
+                billing_api::domain::janitor::unresolved(app.pool(), &Caller::system(), older_than, limit).await?;
+            println!("kind\tid\torder\tamount\tage_s\tchecks\tnext_check_at\tlast_error");
+            for i in &items {
+                println!(
+                    "{}\t{}\t{}\t{} {}\t{}\t{}\t{}\t{}",
+                    i.kind,
+                    i.id,
+                    i.order_id,
+                    i.amount_cents,
+                    i.currency,
+                    i.age_seconds,
+                    i.checks,
+                    i.next_check_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339()),
+                    i.last_error.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
     }
 }
 
@@ -202,9 +248,10 @@ async fn first_start(config: &Config, app: &App, database: &Database) -> anyhow:
 /// paid from balances, one refunded partly back to the balance, one cancelled after an
 /// attempt had started.
 async fn demo_story(app: &App) -> anyhow::Result<()> {
-    use billing_api::domain::lifecycle::{self, CancelInput, MarkPaidInput, RefundInput};
+    use billing_api::domain::lifecycle::{self, CancelInput, MarkPaidInput};
     use billing_api::domain::orders::{self, OrderFilter, OrderSortField, SortDirection};
     use billing_api::domain::paging::PageRequest;
+    use billing_api::domain::refunds::RefundInput;
     use billing_api::domain::{Caller, OrderStatus, PaymentStatus, users};
 
     let caller = Caller { name: "demo".to_owned(), ..Caller::system() };
@@ -236,7 +283,7 @@ async fn demo_story(app: &App) -> anyhow::Result<()> {
                     credit_balance: true,
                     ..Default::default()
                 };
-                lifecycle::refund_order(app.pool(), app.providers(), &caller, refund).await?;
+                billing_api::domain::refunds::refund_order(app.pool(), app.providers(), &caller, refund).await?;
             }
             paid_from_balance += 1;
         } else {
@@ -302,6 +349,12 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         println!("try: curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/admin/orders?per_page=2");
     }
     let purger = tokio::spawn(purge_idempotency_keys(app.clone()));
+    // Resolves refunds and payments the provider left unknown (several processes may run
+    // it on one database).
+    let janitor = config.janitor.enabled.then(|| {
+        let (pool, providers, tick) = (app.pool().clone(), app.providers().clone(), config.janitor.tick);
+        tokio::spawn(billing_api::domain::janitor::run(pool, providers, tick, std::future::pending()))
+    });
     let metrics = match config.metrics_bind_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -343,6 +396,10 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         metrics.abort();
     }
     purger.abort();
+    if let Some(janitor) = janitor {
+        // A pass cut short leaves its claims to the next pass (of this or another process).
+        janitor.abort();
+    }
     served?;
     tracing::info!("shut down");
     Ok(())

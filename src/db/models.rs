@@ -157,6 +157,11 @@ pub struct Payment {
     pub paid_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// How many times the janitor asked the provider about this attempt.
+    pub checks: i32,
+    /// When the janitor asks next, while the attempt is PENDING.
+    pub next_check_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -172,6 +177,7 @@ pub struct NewPayment<'a> {
     pub payment_intent_id: Option<&'a str>,
     pub note: Option<&'a str>,
     pub paid_at: Option<DateTime<Utc>>,
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 /// A change to a payment attempt; `None` leaves a column alone, `Some(None)` clears it.
@@ -185,6 +191,8 @@ pub struct PaymentChanges {
     pub failure_message: Option<Option<String>>,
     pub paid_at: Option<Option<DateTime<Utc>>>,
     pub updated_at: Option<DateTime<Utc>>,
+    pub next_check_at: Option<Option<DateTime<Utc>>>,
+    pub last_error: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -203,6 +211,13 @@ pub struct Refund {
     pub refunded_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The client's Idempotency-Key (scoped to its API key) that asked for this refund.
+    pub request_key: Option<String>,
+    /// How many times the janitor asked the provider about this refund.
+    pub checks: i32,
+    /// When the janitor asks next, while the refund is PENDING.
+    pub next_check_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -216,6 +231,8 @@ pub struct NewRefund<'a> {
     pub reason: Option<&'a str>,
     pub metadata: &'a Json,
     pub credit_balance: bool,
+    pub request_key: Option<&'a str>,
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 /// A change to a refund.
@@ -226,6 +243,8 @@ pub struct RefundChanges {
     pub provider_refund_id: Option<Option<String>>,
     pub refunded_at: Option<Option<DateTime<Utc>>>,
     pub updated_at: Option<DateTime<Utc>>,
+    pub next_check_at: Option<Option<DateTime<Utc>>>,
+    pub last_error: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

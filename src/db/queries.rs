@@ -389,6 +389,157 @@ pub async fn update_refund(conn: &mut AsyncPgConnection, id: i64, changes: &Refu
     diesel::update(refunds::table.find(id)).set(changes).returning(Refund::as_returning()).get_result(conn).await
 }
 
+pub async fn find_refund(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Refund>> {
+    refunds::table.find(id).select(Refund::as_select()).first(conn).await.optional()
+}
+
+/// A refund, locked (inside a transaction that already holds its order's lock).
+pub async fn lock_refund(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Refund>> {
+    refunds::table.find(id).select(Refund::as_select()).for_update().first(conn).await.optional()
+}
+
+/// The live (PENDING or SUCCEEDED) refund a client request key made on an order.
+pub async fn refund_of_request(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    request_key: &str,
+) -> QueryResult<Option<Refund>> {
+    refunds::table
+        .filter(refunds::order_id.eq(order_id))
+        .filter(refunds::request_key.eq(request_key))
+        .filter(refunds::status.ne(3))
+        .select(Refund::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// After the janitor checked an attempt: a PENDING one is checked again at `next`; one
+/// resolved meanwhile needs no check.
+pub async fn reschedule_payment(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    next: DateTime<Utc>,
+    last_error: Option<&str>,
+) -> QueryResult<usize> {
+    use diesel::dsl::case_when;
+    diesel::update(payments::table.find(id))
+        .set((
+            payments::next_check_at.eq(case_when(payments::status.eq(1), Some(next)).otherwise(None::<DateTime<Utc>>)),
+            payments::last_error.eq(last_error),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// PENDING refunds begun before `before`, oldest first, at most `limit`.
+pub async fn unresolved_refunds(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Refund>> {
+    refunds::table
+        .filter(refunds::status.eq(1))
+        .filter(refunds::created_at.lt(before))
+        .order((refunds::created_at.asc(), refunds::id.asc()))
+        .limit(limit)
+        .select(Refund::as_select())
+        .load(conn)
+        .await
+}
+
+/// PENDING payment attempts at a provider that can be asked (they have an intent), begun
+/// before `before`, oldest first, at most `limit`.
+pub async fn unresolved_payments(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Payment>> {
+    payments::table
+        .filter(payments::status.eq(1))
+        .filter(payments::next_check_at.is_not_null())
+        .filter(payments::created_at.lt(before))
+        .order((payments::created_at.asc(), payments::id.asc()))
+        .limit(limit)
+        .select(Payment::as_select())
+        .load(conn)
+        .await
+}
+
+/// How many refunds are PENDING, and when the oldest began.
+pub async fn pending_refunds_summary(conn: &mut AsyncPgConnection) -> QueryResult<(i64, Option<DateTime<Utc>>)> {
+    refunds::table
+        .filter(refunds::status.eq(1))
+        .select((count_star(), diesel::dsl::min(refunds::created_at)))
+        .first(conn)
+        .await
+}
+
+/// How many provider payment attempts are PENDING, and when the oldest began.
+pub async fn pending_payments_summary(conn: &mut AsyncPgConnection) -> QueryResult<(i64, Option<DateTime<Utc>>)> {
+    payments::table
+        .filter(payments::status.eq(1))
+        .filter(payments::next_check_at.is_not_null())
+        .select((count_star(), diesel::dsl::min(payments::created_at)))
+        .first(conn)
+        .await
+}
+
+pub async fn find_payment(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Payment>> {
+    payments::table.find(id).select(Payment::as_select()).first(conn).await.optional()
+}
+
+/// Claims up to `limit` PENDING refunds whose check is due: each one's next check moves to
+/// `lease_until`, so no other worker (in this or another process) takes it meanwhile, and
+/// the claim holds no lock once its transaction commits. Run it in a transaction: rows
+/// another worker is claiming are skipped (`FOR UPDATE SKIP LOCKED`), not waited for.
+pub async fn claim_due_refunds(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Refund>> {
+    let due = refunds::table
+        .filter(refunds::status.eq(1))
+        .filter(refunds::next_check_at.le(now))
+        .order((refunds::next_check_at.asc(), refunds::id.asc()))
+        .limit(limit)
+        .select(refunds::id)
+        .for_update()
+        .skip_locked()
+        .load::<i64>(conn)
+        .await?;
+    diesel::update(refunds::table.filter(refunds::id.eq_any(due)))
+        .set((refunds::next_check_at.eq(lease_until), refunds::checks.eq(refunds::checks + 1)))
+        .returning(Refund::as_returning())
+        .get_results(conn)
+        .await
+}
+
+/// Claims up to `limit` PENDING payment attempts whose check is due, as `claim_due_refunds`.
+pub async fn claim_due_payments(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Payment>> {
+    let due = payments::table
+        .filter(payments::status.eq(1))
+        .filter(payments::next_check_at.le(now))
+        .order((payments::next_check_at.asc(), payments::id.asc()))
+        .limit(limit)
+        .select(payments::id)
+        .for_update()
+        .skip_locked()
+        .load::<i64>(conn)
+        .await?;
+    diesel::update(payments::table.filter(payments::id.eq_any(due)))
+        .set((payments::next_check_at.eq(lease_until), payments::checks.eq(payments::checks + 1)))
+        .returning(Payment::as_returning())
+        .get_results(conn)
+        .await
+}
+
 // ---------------------------------------------------------------- idempotency
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -407,18 +558,45 @@ pub async fn claim_idempotency_key(
     scope: &str,
     key: &str,
     request_hash: &str,
+    locked_until: DateTime<Utc>,
 ) -> QueryResult<Option<i64>> {
     diesel::insert_into(idempotency_keys::table)
         .values((
             idempotency_keys::scope.eq(scope),
             idempotency_keys::key.eq(key),
             idempotency_keys::request_hash.eq(request_hash),
+            idempotency_keys::locked_until.eq(locked_until),
         ))
         .on_conflict_do_nothing()
         .returning(idempotency_keys::id)
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Takes over an unfinished claim on `(scope, key)` for the same request whose lease ran
+/// out (its holder died, or its completion was never written); returns its id when taken.
+pub async fn take_over_idempotency_key(
+    conn: &mut AsyncPgConnection,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    now: DateTime<Utc>,
+    locked_until: DateTime<Utc>,
+) -> QueryResult<Option<i64>> {
+    diesel::update(
+        idempotency_keys::table
+            .filter(idempotency_keys::scope.eq(scope))
+            .filter(idempotency_keys::key.eq(key))
+            .filter(idempotency_keys::request_hash.eq(request_hash))
+            .filter(idempotency_keys::completed_at.is_null())
+            .filter(idempotency_keys::locked_until.is_null().or(idempotency_keys::locked_until.lt(now))),
+    )
+    .set(idempotency_keys::locked_until.eq(locked_until))
+    .returning(idempotency_keys::id)
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 pub async fn find_idempotency_key(

@@ -44,6 +44,7 @@ diesel::table! {
         response_body -> Nullable<Text>,
         created_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
+        locked_until -> Nullable<Timestamptz>,
     }
 }
 
@@ -117,6 +118,9 @@ diesel::table! {
         paid_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        checks -> Int4,
+        next_check_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
     }
 }
 
@@ -135,6 +139,10 @@ diesel::table! {
         refunded_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        request_key -> Nullable<Text>,
+        checks -> Int4,
+        next_check_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
     }
 }
 

@@ -47,12 +47,15 @@ pub struct Caller {
     pub role: Role,
     /// Set for customer keys: the only user whose data they see.
     pub user_id: Option<i64>,
+    /// The client's Idempotency-Key, scoped to its API key, when it sent one: work that
+    /// must happen once per request (a refund) is tied to it, so a retry finds it.
+    pub request_key: Option<String>,
 }
 
 impl Caller {
     /// A caller for command-line tools (seeding); never reachable over HTTP.
     pub fn system() -> Self {
-        Caller { key_id: 0, name: "system".to_owned(), role: Role::Admin, user_id: None }
+        Caller { key_id: 0, name: "system".to_owned(), role: Role::Admin, user_id: None, request_key: None }
     }
 
     /// The user a customer key is confined to; `None` for staff keys.
@@ -70,7 +73,13 @@ impl Caller {
 
     /// The payment provider reporting an outcome through a signed callback.
     pub fn provider() -> Self {
-        Caller { key_id: 0, name: super::events::PROVIDER_ACTOR.to_owned(), role: Role::Provider, user_id: None }
+        Caller {
+            key_id: 0,
+            name: super::events::PROVIDER_ACTOR.to_owned(),
+            role: Role::Provider,
+            user_id: None,
+            request_key: None,
+        }
     }
 
     /// Payment outcomes: admins, and the provider itself.
@@ -137,7 +146,7 @@ pub async fn authenticate(pool: &DbPool, raw_key: &str) -> AppResult<Caller> {
     let key = queries::find_active_key_by_hash(&mut conn, &hash_key(raw_key)).await?.ok_or_else(invalid)?;
     let role = Role::parse(&key.role)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("api key {} has unknown role {:?}", key.id, key.role)))?;
-    Ok(Caller { key_id: key.id, name: key.name, role, user_id: key.user_id })
+    Ok(Caller { key_id: key.id, name: key.name, role, user_id: key.user_id, request_key: None })
 }
 
 /// A newly created key: the raw secret is shown once and never stored.

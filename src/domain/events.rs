@@ -21,6 +21,11 @@ pub mod kind {
     pub const INTENT_CANCEL_FAILED: &str = "intent_cancel_failed";
     pub const CANCELLED: &str = "cancelled";
     pub const REFUNDED: &str = "refunded";
+    /// A refund through a provider reserved its amount and is being sent.
+    pub const REFUND_REQUESTED: &str = "refund_requested";
+    /// The provider gave no definite answer about a refund (or reports it pending): it
+    /// stays PENDING with its reservation until the provider says what happened.
+    pub const REFUND_OUTCOME_UNKNOWN: &str = "refund_outcome_unknown";
     pub const REFUND_FAILED: &str = "refund_failed";
     pub const REFUND_DUE: &str = "refund_due";
     pub const RECONCILED: &str = "reconciled";
@@ -39,6 +44,9 @@ pub async fn record(
 
 /// The actor name of the payment provider, the one actor a customer sees by name.
 pub const PROVIDER_ACTOR: &str = "payment-provider";
+
+/// The actor name of the background worker that resolves unknown outcomes.
+pub const JANITOR_ACTOR: &str = "janitor";
 
 /// Details a customer may read: amounts, ids and outcomes. Staff notes, references,
 /// provider identifiers and raw provider messages stay with staff.

@@ -30,9 +30,24 @@ pub fn validate_key(key: &str) -> AppResult<()> {
     Ok(())
 }
 
-pub async fn claim(pool: &DbPool, scope: &str, key: &str, request_hash: &str) -> AppResult<Claim> {
+/// Claims `(scope, key)` for `lease`: the first request owns it; a request for the same
+/// work after the owner's lease ran out without an answer takes it over (the work itself is
+/// idempotent: a refund continues the refund its request key made).
+pub async fn claim(
+    pool: &DbPool,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    lease: std::time::Duration,
+) -> AppResult<Claim> {
+    let now = Utc::now();
+    let until = now + Duration::from_std(lease).unwrap_or(Duration::seconds(60));
     let mut conn = pool.get().await?;
-    if let Some(id) = queries::claim_idempotency_key(&mut conn, scope, key, request_hash).await? {
+    if let Some(id) = queries::claim_idempotency_key(&mut conn, scope, key, request_hash, until).await? {
+        return Ok(Claim::Owned(id));
+    }
+    if let Some(id) = queries::take_over_idempotency_key(&mut conn, scope, key, request_hash, now, until).await? {
+        tracing::warn!(claim = id, "taking over an idempotency claim whose lease ran out");
         return Ok(Claim::Owned(id));
     }
     let Some(record) = queries::find_idempotency_key(&mut conn, scope, key).await? else {

@@ -1,5 +1,5 @@
-//! State changes of an order: start a payment, cancel, mark paid, refund, apply a payment
-//! outcome (callbacks and reconcile share it).
+//! State changes of an order: start a payment, cancel, mark paid, apply a payment outcome
+//! (callbacks and reconcile share it). Refunds are in `refunds`.
 //!
 //! Every change runs in one transaction that first locks the order row, so concurrent
 //! requests on one order serialise; balances are locked after the order (always in that
@@ -9,19 +9,19 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::access::Caller;
-use super::enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, RefundStatus, decode};
+use super::enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, decode};
 use super::events::{self, kind};
 use super::ledger::{self, Entry};
 use super::orders::{validate_payment_method, visible_to};
-use super::users::{MAX_AMOUNT_CENTS, ledger_kind};
-use crate::db::models::{self, OrderChanges, PaymentChanges, RefundChanges};
+use super::users::ledger_kind;
+use crate::db::models::{self, OrderChanges, PaymentChanges};
 use crate::db::{DbPool, queries};
 use crate::error::{AppError, AppResult};
 use crate::providers::{
-    PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, Providers, RefundRequest, StartPayment,
+    PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, Providers, StartPayment,
 };
 
 impl From<ProviderError> for AppError {
@@ -34,7 +34,7 @@ impl From<ProviderError> for AppError {
 /// Timestamps given by clients may be at most this far ahead of the server clock.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
 
-fn timestamp(field: &str, given: Option<DateTime<Utc>>, now: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
+pub(super) fn timestamp(field: &str, given: Option<DateTime<Utc>>, now: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
     match given {
         None => Ok(now),
         Some(at) if at > now + CLOCK_SKEW => {
@@ -48,7 +48,7 @@ fn timestamp(field: &str, given: Option<DateTime<Utc>>, now: DateTime<Utc>) -> A
 }
 
 /// Trims optional text; blank is absent; longer than `max` characters is refused.
-fn text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
+pub(super) fn text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
     let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     if value.as_ref().is_some_and(|v| v.chars().count() > max) {
         return Err(AppError::bad_input(format!("{field} must be at most {max} characters")));
@@ -56,7 +56,7 @@ fn text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<Stri
     Ok(value)
 }
 
-fn state(order: &models::Order) -> AppResult<(OrderStatus, PaymentStatus)> {
+pub(super) fn state(order: &models::Order) -> AppResult<(OrderStatus, PaymentStatus)> {
     Ok((
         decode(order.status, OrderStatus::from_code, "order status")?,
         decode(order.payment_status, PaymentStatus::from_code, "payment status")?,
@@ -85,7 +85,11 @@ async fn cancel_pending_attempts(
 }
 
 /// Locks an order the caller may see; others are NOT_FOUND.
-async fn lock_visible_order(conn: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<models::Order> {
+pub(super) async fn lock_visible_order(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<models::Order> {
     visible_to(caller, queries::lock_order(conn, id).await?)
         .ok_or_else(|| AppError::not_found(format!("order {id} not found")))
 }
@@ -162,8 +166,35 @@ pub async fn create_payment(
         })
         .await?;
     drop(slot);
-    let actor = caller.name.clone();
     let provider_name = provider.name();
+    let recorded = record_attempt(pool, providers, caller, order_id, &check, &method, provider_name, &intent_id).await;
+    if let (Err(_), Some(intent)) = (&recorded, intent_id.as_deref()) {
+        // The order changed while the provider worked (or the database failed): nothing
+        // points at the new intent, so it must not stay payable.
+        let cancelled = match providers.slot().await {
+            Ok(_slot) => provider.cancel_payment(intent).await,
+            Err(busy) => Err(busy),
+        };
+        if let Err(error) = cancelled {
+            tracing::warn!(order = order_id, %error, "cancelling an unrecorded payment intent failed");
+        }
+    }
+    recorded
+}
+
+/// Phase two of `create_payment`: records the attempt the provider started.
+#[expect(clippy::too_many_arguments, reason = "one call site; the values of phase one")]
+async fn record_attempt(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    order_id: i64,
+    check: &(dyn Fn(&models::Order) -> AppResult<()> + Sync),
+    method: &str,
+    provider_name: &str,
+    intent_id: &Option<String>,
+) -> AppResult<models::Payment> {
+    let actor = caller.name.clone();
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
         let order = lock_visible_order(conn, caller, order_id).await?;
@@ -177,13 +208,16 @@ pub async fn create_payment(
                 order_id: order.id,
                 status: PaymentAttemptStatus::Pending.code(),
                 provider: provider_name,
-                payment_method: &method,
+                payment_method: method,
                 amount_cents: order.total_cents,
                 currency: &order.currency,
                 reference: None,
                 payment_intent_id: intent_id.as_deref(),
                 note: None,
                 paid_at: None,
+                // An attempt the provider can be asked about is checked by the janitor
+                // should no callback come.
+                next_check_at: intent_id.is_some().then(|| providers.next_check(now, 0)),
             },
         )
         .await?;
@@ -407,6 +441,7 @@ pub async fn mark_order_paid(
                     payment_intent_id: None,
                     note: note.as_deref(),
                     paid_at: Some(paid_at),
+                    next_check_at: None,
                 },
             )
             .await?;
@@ -441,245 +476,6 @@ pub async fn mark_order_paid(
         .await?;
     // Attempts superseded by this payment must not be payable any more either.
     cancel_intents(pool, providers, &actor, superseded).await?;
-    Ok(order)
-}
-
-// ---------------------------------------------------------------- refund
-
-#[derive(Debug, Clone, Default)]
-pub struct RefundInput {
-    pub order_id: i64,
-    pub amount_cents: i64,
-    pub reason: Option<String>,
-    pub metadata: Option<Value>,
-    pub refund_at: Option<DateTime<Utc>>,
-    pub credit_balance: bool,
-}
-
-/// What phase one of a refund decided.
-enum RefundStep {
-    /// Settled inside the first transaction (balance credit or manual payment).
-    Done(models::Order),
-    /// Reserved; the provider must refund before it settles.
-    CallProvider { refund: models::Refund, provider: String, payment_intent_id: Option<String> },
-}
-
-/// Refunds part or all of a paid order. Concurrent refunds can never together exceed the
-/// paid amount: each one reserves its amount under the order lock.
-pub async fn refund_order(
-    pool: &DbPool,
-    providers: &Providers,
-    caller: &Caller,
-    input: RefundInput,
-) -> AppResult<models::Order> {
-    caller.require_admin("refundOrder")?;
-    if !(1..=MAX_AMOUNT_CENTS).contains(&input.amount_cents) {
-        return Err(AppError::bad_input(format!(
-            "amountCents must be a positive amount of at most {MAX_AMOUNT_CENTS} (got {})",
-            input.amount_cents
-        )));
-    }
-    let reason = text("reason", input.reason, 500)?;
-    let metadata = super::json::object("metadata", input.metadata)?;
-    let now = Utc::now();
-    let refund_at = timestamp("refundAt", input.refund_at, now)?;
-    let actor = caller.name.clone();
-    let amount = input.amount_cents;
-    let order_id = input.order_id;
-
-    let mut conn = pool.get().await?;
-    let step = conn
-        .transaction::<_, AppError, _>(async |conn| {
-            let order = lock_visible_order(conn, caller, order_id).await?;
-            let (_, payment_status) = state(&order)?;
-            if !matches!(payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded) {
-                return Err(AppError::Conflict(format!(
-                    "order {} is {payment_status}; only PAID or PARTIALLY_REFUNDED orders can be refunded",
-                    order.number
-                )));
-            }
-            let refundable = order.total_cents - order.refunded_cents - order.refund_pending_cents;
-            if amount > refundable {
-                return Err(AppError::Conflict(format!(
-                    "amountCents {amount} exceeds the {refundable} that can still be refunded on order {}",
-                    order.number
-                )));
-            }
-            let payment = queries::succeeded_payment(conn, order.id).await?.ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!("paid order {} has no succeeded payment", order.id))
-            })?;
-            // Money that came from the balance goes back to the balance.
-            let credit_balance = input.credit_balance || payment.provider == "balance";
-            let refund = queries::insert_refund(
-                conn,
-                &models::NewRefund {
-                    order_id: order.id,
-                    payment_id: Some(payment.id),
-                    status: RefundStatus::Pending.code(),
-                    amount_cents: amount,
-                    currency: &order.currency,
-                    reason: reason.as_deref(),
-                    metadata: &metadata,
-                    credit_balance,
-                },
-            )
-            .await?;
-            if credit_balance || payment.provider != "stripe" {
-                let order = settle_refund(conn, order, &refund, refund_at, None, false, &actor).await?;
-                return Ok(RefundStep::Done(order));
-            }
-            queries::update_order(
-                conn,
-                order.id,
-                &OrderChanges {
-                    refund_pending_cents: Some(order.refund_pending_cents + amount),
-                    updated_at: Some(now),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            Ok(RefundStep::CallProvider {
-                refund,
-                provider: payment.provider,
-                payment_intent_id: payment.payment_intent_id,
-            })
-        })
-        .await?;
-
-    let (refund, provider, payment_intent_id) = match step {
-        RefundStep::Done(order) => return Ok(order),
-        RefundStep::CallProvider { refund, provider, payment_intent_id } => (refund, provider, payment_intent_id),
-    };
-    // No transaction is open, and no pooled connection is held, while the provider works:
-    // a slow provider must not take the pool.
-    drop(conn);
-    let outcome = match providers.named(&provider) {
-        Ok(provider) => match providers.slot().await {
-            Ok(_slot) => {
-                let key = format!("refund-{}", refund.id);
-                provider
-                    .refund(&RefundRequest {
-                        payment_intent_id: payment_intent_id.as_deref(),
-                        amount_cents: amount,
-                        idempotency_key: &key,
-                    })
-                    .await
-            }
-            Err(busy) => Err(busy),
-        },
-        Err(error) => Err(error),
-    };
-    let mut conn = pool.get().await?;
-    conn.transaction::<_, AppError, _>(async |conn| {
-        let order = queries::lock_order(conn, order_id)
-            .await?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("order {order_id} vanished during a refund")))?;
-        match &outcome {
-            Ok(provider_refund) => {
-                settle_refund(conn, order, &refund, refund_at, provider_refund.id.clone(), true, &actor).await
-            }
-            Err(error) => {
-                queries::update_refund(
-                    conn,
-                    refund.id,
-                    &RefundChanges {
-                        status: Some(RefundStatus::Failed.code()),
-                        updated_at: Some(Utc::now()),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                queries::update_order(
-                    conn,
-                    order.id,
-                    &OrderChanges {
-                        refund_pending_cents: Some(order.refund_pending_cents - amount),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                events::record(
-                    conn,
-                    order.id,
-                    kind::REFUND_FAILED,
-                    &actor,
-                    json!({ "refund_id": refund.id, "amount_cents": amount, "error": error.to_string() }),
-                )
-                .await?;
-                Ok(order)
-            }
-        }
-    })
-    .await
-    .and_then(|order| match outcome {
-        Ok(_) => Ok(order),
-        Err(error) => Err(error.into()),
-    })
-}
-
-/// Marks a refund succeeded and moves its amount into `refunded_cents` (out of the
-/// reservation when it was reserved), crediting the balance when asked.
-async fn settle_refund(
-    conn: &mut AsyncPgConnection,
-    order: models::Order,
-    refund: &models::Refund,
-    refund_at: DateTime<Utc>,
-    provider_refund_id: Option<String>,
-    was_reserved: bool,
-    actor: &str,
-) -> AppResult<models::Order> {
-    let now = Utc::now();
-    let refunded = order.refunded_cents + refund.amount_cents;
-    let (status, _) = state(&order)?;
-    let full = refunded == order.total_cents;
-    queries::update_refund(
-        conn,
-        refund.id,
-        &RefundChanges {
-            status: Some(RefundStatus::Succeeded.code()),
-            provider_refund_id: Some(provider_refund_id.clone()),
-            refunded_at: Some(Some(refund_at)),
-            updated_at: Some(now),
-        },
-    )
-    .await?;
-    if refund.credit_balance {
-        ledger::change_balance(
-            conn,
-            order.user_id,
-            refund.amount_cents,
-            Entry {
-                kind: ledger_kind::REFUND_CREDIT,
-                order_id: Some(order.id),
-                refund_id: Some(refund.id),
-                note: refund.reason.as_deref(),
-            },
-        )
-        .await?;
-    }
-    let order = queries::update_order(
-        conn,
-        order.id,
-        &OrderChanges {
-            status: Some(if full { OrderStatus::Refunded } else { status }.code()),
-            payment_status: Some(if full { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded }.code()),
-            refunded_cents: Some(refunded),
-            refund_pending_cents: was_reserved.then(|| order.refund_pending_cents - refund.amount_cents),
-            refunded_at: Some(Some(refund_at)),
-            updated_at: Some(now),
-            ..Default::default()
-        },
-    )
-    .await?;
-    events::record(
-        conn,
-        order.id,
-        kind::REFUNDED,
-        actor,
-        json!({ "refund_id": refund.id, "amount_cents": refund.amount_cents, "refunded_cents": refunded,
-                "credit_balance": refund.credit_balance, "provider_refund_id": provider_refund_id }),
-    )
-    .await?;
     Ok(order)
 }
 

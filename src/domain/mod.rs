@@ -1,14 +1,17 @@
 //! Business rules. Resolvers call these functions; they see neither HTTP nor GraphQL.
 
 pub mod access;
+pub mod audit;
 pub mod enums;
 pub mod events;
 pub mod idempotency;
+pub mod janitor;
 pub mod json;
 pub mod ledger;
 pub mod lifecycle;
 pub mod orders;
 pub mod paging;
+pub mod refunds;
 pub mod replay;
 pub mod users;
 

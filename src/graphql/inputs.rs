@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::types::{OrderStatus, PaymentAttemptStatus, PaymentStatus, parse_id};
-use crate::domain::lifecycle::{CancelInput, MarkPaidInput, PaymentOutcome, RefundInput};
+use crate::domain::lifecycle::{CancelInput, MarkPaidInput, PaymentOutcome};
 use crate::domain::orders::{NewItemInput, NewOrderInput, OrderFilter as DomainFilter};
+use crate::domain::refunds::RefundInput;
 use crate::domain::users::NewUserInput;
 use crate::error::AppResult;
 

@@ -81,7 +81,8 @@ impl MutationRoot {
     /// through the provider of the payment. Admin only.
     async fn refund_order(&self, ctx: &Context<'_>, input: RefundOrderInput) -> Result<Order> {
         let app = app(ctx)?;
-        let refunded = lifecycle::refund_order(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await;
+        let refunded =
+            crate::domain::refunds::refund_order(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await;
         let order = count(app, refunded, Metrics::refund, "succeeded")?;
         Order::load_changed(ctx, order).await
     }

@@ -2,7 +2,9 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::inputs::OrderFilter;
 use super::loaders::Wanted;
-use super::types::{Order, OrderPage, OrderSortField, SortDirection, User, page_request, parse_id};
+use super::types::{
+    AuditViolation, Order, OrderPage, OrderSortField, SortDirection, UnresolvedItem, User, page_request, parse_id,
+};
 use super::{app, caller, loaders};
 use crate::domain::{orders, users};
 
@@ -61,5 +63,26 @@ impl QueryRoot {
         let id = parse_id("id", &id)?;
         let user = users::get_user(app(ctx)?.pool(), caller(ctx)?, id).await?;
         Ok(user.map(User::from))
+    }
+
+    /// Checks every money invariant over the whole database (admins): an empty list means
+    /// all hold. The same checks as `billing-api audit`.
+    async fn audit(&self, ctx: &Context<'_>) -> Result<Vec<AuditViolation>> {
+        let found = crate::domain::audit::audit(app(ctx)?.pool(), caller(ctx)?).await?;
+        Ok(found.into_iter().map(AuditViolation::from).collect())
+    }
+
+    /// Refunds and payment attempts whose outcome is not known yet (PENDING), oldest first,
+    /// at most `limit` of each kind (admins). The janitor asks the provider about each on
+    /// its schedule; `billing-api unresolved` prints the same list.
+    async fn unresolved_work(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0)] older_than_seconds: i64,
+        #[graphql(default = 50)] limit: i64,
+    ) -> Result<Vec<UnresolvedItem>> {
+        let items =
+            crate::domain::janitor::unresolved(app(ctx)?.pool(), caller(ctx)?, older_than_seconds, limit).await?;
+        Ok(items.into_iter().map(UnresolvedItem::from).collect())
     }
 }

@@ -157,6 +157,9 @@ pub struct Order {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// Amount refunded so far, in minor units (never more than `totalCents`).
     pub refunded_cents: i64,
+    /// Refunds sent to the payment provider whose outcome is not known yet, in minor
+    /// units: reserved, so they cannot be refunded twice (see `unresolvedWork`).
+    pub refund_pending_cents: i64,
     /// When the last refund happened.
     pub refunded_at: Option<DateTime<Utc>>,
     /// Creation time.
@@ -193,6 +196,7 @@ impl TryFrom<models::Order> for Order {
             paid_at: o.paid_at,
             cancelled_at: o.cancelled_at,
             refunded_cents: o.refunded_cents,
+            refund_pending_cents: o.refund_pending_cents,
             refunded_at: o.refunded_at,
             created_at: o.created_at,
             updated_at: o.updated_at,
@@ -566,5 +570,63 @@ impl TryFrom<Page<models::Order>> for OrderPage {
             has_next_page: page.has_next_page,
         };
         Ok(Self { nodes: convert_all(page.nodes)?, page_info })
+    }
+}
+
+/// A broken money invariant found by `audit`.
+#[derive(SimpleObject)]
+pub struct AuditViolation {
+    /// The check that failed (see the README's list of audit checks).
+    pub check: String,
+    /// The rows involved, as `table:id` separated by spaces.
+    pub rows: String,
+    /// What the rows say.
+    pub detail: String,
+}
+
+impl From<crate::domain::audit::Violation> for AuditViolation {
+    fn from(v: crate::domain::audit::Violation) -> Self {
+        Self { check: v.check, rows: v.rows, detail: v.detail }
+    }
+}
+
+/// A refund or payment attempt whose outcome the provider has not made known yet.
+#[derive(SimpleObject)]
+pub struct UnresolvedItem {
+    /// `refund` or `payment`.
+    pub kind: String,
+    /// The refund's or payment attempt's database id.
+    pub id: ID,
+    pub order_id: ID,
+    /// Amount, in minor units.
+    pub amount_cents: i64,
+    /// ISO-4217 currency code.
+    pub currency: String,
+    /// When it began.
+    pub created_at: DateTime<Utc>,
+    /// Seconds since it began.
+    pub age_seconds: i64,
+    /// How many times the janitor has asked the provider.
+    pub checks: i32,
+    /// When the janitor asks next.
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// What the provider (or the connection to it) said last.
+    pub last_error: Option<String>,
+}
+
+impl From<crate::domain::janitor::Unresolved> for UnresolvedItem {
+    fn from(u: crate::domain::janitor::Unresolved) -> Self {
+        Self {
+            kind: u.kind.to_owned(),
+            id: id(u.id),
+            order_id: id(u.order_id),
+            amount_cents: u.amount_cents,
+            currency: u.currency,
+            created_at: u.created_at,
+            age_seconds: u.age_seconds,
+            checks: u.checks,
+            next_check_at: u.next_check_at,
+            last_error: u.last_error,
+        }
     }
 }

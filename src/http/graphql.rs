@@ -233,9 +233,10 @@ fn error_response(media: MediaType, error: &crate::error::AppError) -> Response 
     response
 }
 
-/// Error codes that say the server, not the request, failed: such an answer is not kept
-/// for idempotent replay (a retry acts again), as on the REST face.
-const SERVER_FAILURES: &[&str] = &["PROVIDER_ERROR", "SERVICE_UNAVAILABLE", "INTERNAL"];
+/// Error codes that say the server, not the request, failed, or that the outcome is not
+/// known yet: such an answer is not kept for idempotent replay (a retry acts again, and a
+/// refund's retry reaches the same refund), as on the REST face.
+const SERVER_FAILURES: &[&str] = &["PROVIDER_ERROR", "OUTCOME_PENDING", "SERVICE_UNAVAILABLE", "INTERNAL"];
 
 fn is_server_failure(error: &async_graphql::ServerError) -> bool {
     error.extensions.as_ref().and_then(|ext| ext.get("code")).is_some_and(|code| match code {
@@ -387,6 +388,7 @@ async fn execute_parsed(
         media.tag(),
     ]);
     let scope = idempotency::scope(&caller);
+    let caller = idempotency::with_request_key(caller, &scope, &key);
     match idempotency::run(&state.app, scope, key, fingerprint, run(state.clone(), caller, media, params)).await {
         Ok(stored) => {
             let mut response = raw_response(stored.status, media, stored.body);

@@ -6,7 +6,9 @@
 //! IDEMPOTENCY_CONFLICT. Two requests arriving together: the second waits for the first.
 //! The action runs in its own task, so a client that disconnects cannot leave a claim
 //! half-done. Server-side failures (5xx, or GraphQL errors coded PROVIDER_ERROR,
-//! SERVICE_UNAVAILABLE or INTERNAL) are not stored, so a retry acts again, on both faces.
+//! SERVICE_UNAVAILABLE or INTERNAL) and outcomes not known yet (OUTCOME_PENDING) are not
+//! stored, so a retry acts again, on both faces; the key also travels with the request
+//! (`Caller::request_key`) so a retried refund reaches the refund the first attempt made.
 
 use std::time::Duration;
 
@@ -31,9 +33,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// An answer whose HTTP status says whether the server failed.
+    /// An answer whose HTTP status says whether the server failed (5xx), or that the
+    /// outcome is not known yet (202 OUTCOME_PENDING): neither is kept.
     pub fn http(status: StatusCode, body: String) -> Self {
-        Self { status, body, retryable: status.is_server_error() }
+        Self { status, body, retryable: status.is_server_error() || status == StatusCode::ACCEPTED }
     }
 }
 
@@ -79,6 +82,12 @@ pub fn scope(caller: &Caller) -> String {
     }
 }
 
+/// The caller with the request's key attached (see `Caller::request_key`).
+pub fn with_request_key(mut caller: Caller, scope: &str, key: &str) -> Caller {
+    caller.request_key = Some(format!("{scope}/{key}"));
+    caller
+}
+
 /// A fingerprint of a request: what makes two requests "the same".
 pub fn fingerprint(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
@@ -97,7 +106,7 @@ where
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     let mut act = Some(act);
     loop {
-        match idempotency::claim(app.pool(), &scope, &key, &fingerprint).await? {
+        match idempotency::claim(app.pool(), &scope, &key, &fingerprint, app.config().idempotency_lease).await? {
             Claim::Owned(id) => {
                 let Some(act) = act.take() else {
                     return Err(AppError::internal(anyhow::anyhow!("idempotent action claimed twice")));
@@ -123,9 +132,10 @@ where
                 return Ok(Stored { status, body, replayed: true });
             }
             Claim::InProgress if tokio::time::Instant::now() >= deadline => {
-                return Err(AppError::Conflict(
-                    "a request with this Idempotency-Key is still in progress; retry later".to_owned(),
-                ));
+                return Err(AppError::Conflict(format!(
+                    "a request with this Idempotency-Key is still in progress; retry later (a claim whose holder stopped is taken over after {} s)",
+                    app.config().idempotency_lease.as_secs()
+                )));
             }
             Claim::InProgress => tokio::time::sleep(Duration::from_millis(20)).await,
         }

@@ -90,7 +90,26 @@ pub async fn observe(State(state): State<HttpState>, request: Request, next: Nex
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn metrics(State(app): State<crate::app::App>) -> Response {
-    let text = app.metrics().render(app.pool(), app.statements());
+    let mut text = app.metrics().render(app.pool(), app.statements());
+    match crate::domain::janitor::summary(app.pool()).await {
+        Ok(kinds) => {
+            text.push_str(
+                "# HELP billing_unresolved_items Refunds and payment attempts whose outcome is not known yet (PENDING).\n\
+                 # TYPE billing_unresolved_items gauge\n",
+            );
+            for (kind, count, _) in &kinds {
+                text.push_str(&format!("billing_unresolved_items{{kind=\"{kind}\"}} {count}\n"));
+            }
+            text.push_str(
+                "# HELP billing_unresolved_oldest_age_seconds Age of the oldest unresolved item (0 when none).\n\
+                 # TYPE billing_unresolved_oldest_age_seconds gauge\n",
+            );
+            for (kind, _, age) in &kinds {
+                text.push_str(&format!("billing_unresolved_oldest_age_seconds{{kind=\"{kind}\"}} {age}\n"));
+            }
+        }
+        Err(error) => error.log(),
+    }
     let mut response = Response::new(axum::body::Body::from(text));
     response
         .headers_mut()

@@ -1,4 +1,6 @@
-use super::{PaymentProvider, ProviderError, ProviderPayment, ProviderRefund, RefundRequest, StartPayment};
+use super::{
+    PaymentProvider, ProviderError, ProviderPayment, ProviderRefund, ProviderRefundStatus, RefundRequest, StartPayment,
+};
 
 /// Payments recorded by staff: nothing leaves the service.
 pub struct ManualProvider;
@@ -18,6 +20,10 @@ impl PaymentProvider for ManualProvider {
     }
 
     async fn refund(&self, _request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError> {
-        Ok(ProviderRefund { id: None })
+        Ok(ProviderRefund { id: None, status: ProviderRefundStatus::Succeeded, raw_status: "succeeded".to_owned() })
+    }
+
+    async fn find_refund(&self, _request: &RefundRequest<'_>) -> Result<Option<ProviderRefund>, ProviderError> {
+        Ok(None)
     }
 }

@@ -15,13 +15,23 @@ use crate::money::Currency;
 pub use manual::ManualProvider;
 pub use stripe::StripeProvider;
 
-/// What went wrong talking to a provider.
+/// What went wrong talking to a provider. The variants say whether the provider may have
+/// acted: `Unreachable`, `Rejected`, `NotConfigured` and `Busy` are definite (nothing was
+/// done), `Ambiguous` is not (the request may have been carried out).
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
+    /// No connection was made: the request was never sent.
     #[error("the payment provider could not be reached: {0}")]
     Unreachable(String),
+    /// The provider answered with a definite refusal (a 4xx such as an invalid request or
+    /// a declined card): nothing was done.
     #[error("the payment provider refused the request: {0}")]
     Rejected(String),
+    /// The request may have been carried out, but no definite answer came back: a timeout,
+    /// a reset connection, 429, 409 (the same idempotency key in use), a 5xx, or a success
+    /// whose body could not be read. Only the provider can say what happened.
+    #[error("the payment provider gave no definite answer: {0}")]
+    Ambiguous(String),
     #[error("{0}")]
     NotConfigured(String),
     /// Every slot for provider calls stayed taken for the whole wait: nothing was sent.
@@ -69,16 +79,32 @@ pub struct StartPayment<'a> {
 /// A refund to send.
 #[derive(Debug, Clone)]
 pub struct RefundRequest<'a> {
+    /// This service's refund id, sent along (Stripe metadata) to find the refund again.
+    pub refund_id: i64,
     pub payment_intent_id: Option<&'a str>,
     pub amount_cents: i64,
     /// Sent as the provider's idempotency key: a retried refund is refunded once.
     pub idempotency_key: &'a str,
 }
 
-/// A refund the provider accepted.
+/// Where a refund stands at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderRefundStatus {
+    /// The money went back.
+    Succeeded,
+    /// Accepted, not yet settled (Stripe `pending`, `requires_action`): ask again later.
+    Pending,
+    /// The provider gave up on it (Stripe `failed`, `canceled`): no money went back.
+    Failed,
+}
+
+/// A refund as the provider reports it.
 #[derive(Debug, Clone)]
 pub struct ProviderRefund {
     pub id: Option<String>,
+    pub status: ProviderRefundStatus,
+    /// The provider's own status word, kept in events.
+    pub raw_status: String,
 }
 
 #[async_trait::async_trait]
@@ -105,8 +131,14 @@ pub trait PaymentProvider: Send + Sync {
         Ok(())
     }
 
-    /// Refunds (part of) a payment.
+    /// Refunds (part of) a payment. Sending the same request again with the same
+    /// idempotency key must not refund twice.
     async fn refund(&self, request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError>;
+
+    /// The refund this service asked for with `request` (found by the refund id it sent
+    /// as metadata), or `None` when the provider holds none: then it never arrived, and
+    /// sending it again is safe even after the provider forgot the idempotency key.
+    async fn find_refund(&self, request: &RefundRequest<'_>) -> Result<Option<ProviderRefund>, ProviderError>;
 }
 
 /// The providers this process can use.
@@ -119,6 +151,8 @@ pub struct Providers {
     /// a bounded number of requests (and never a pooled connection: callers hold none).
     slots: Arc<tokio::sync::Semaphore>,
     slot_wait: std::time::Duration,
+    /// When work whose outcome is unknown is asked about again (the janitor's schedule).
+    rechecks: crate::config::JanitorConfig,
 }
 
 /// A slot for one provider call; released when dropped.
@@ -127,7 +161,11 @@ pub struct Slot(#[expect(dead_code, reason = "held for its Drop")] tokio::sync::
 impl Providers {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let stripe = if config.payment_provider == ProviderKind::Stripe || !config.stripe_secret_key.is_empty() {
-            Some(Arc::new(StripeProvider::new(&config.stripe_api_base, &config.stripe_secret_key)?))
+            Some(Arc::new(StripeProvider::new(
+                &config.stripe_api_base,
+                &config.stripe_secret_key,
+                config.provider_timeout,
+            )?))
         } else {
             None
         };
@@ -137,7 +175,15 @@ impl Providers {
             stripe,
             slots: Arc::new(tokio::sync::Semaphore::new(config.provider_concurrency.max(1))),
             slot_wait: config.provider_slot_wait,
+            rechecks: config.janitor.clone(),
         })
+    }
+
+    /// When work begun (or last checked) at `from` is asked about next, after `checks`
+    /// checks so far.
+    pub fn next_check(&self, from: DateTime<Utc>, checks: i32) -> DateTime<Utc> {
+        let delay = chrono::Duration::from_std(self.rechecks.delay(checks)).unwrap_or(chrono::Duration::days(1));
+        from.checked_add_signed(delay).unwrap_or(from)
     }
 
     /// Waits for a slot to call a provider; `Busy` when none frees within the wait (then

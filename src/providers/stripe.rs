@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, ProviderRefund, RefundRequest, StartPayment,
+    PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, ProviderRefund, ProviderRefundStatus,
+    RefundRequest, StartPayment,
 };
 use crate::money::Currency;
 
@@ -49,37 +50,63 @@ struct PaymentIntent {
 struct Refund {
     id: String,
     status: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct RefundList {
+    data: Vec<Refund>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+fn map_refund(refund: Refund) -> ProviderRefund {
+    let raw_status = refund.status.unwrap_or_else(|| "succeeded".to_owned());
+    let status = match raw_status.as_str() {
+        "succeeded" => ProviderRefundStatus::Succeeded,
+        "failed" | "canceled" => ProviderRefundStatus::Failed,
+        // pending, requires_action, and anything new: not settled yet.
+        _ => ProviderRefundStatus::Pending,
+    };
+    ProviderRefund { id: Some(refund.id), status, raw_status }
 }
 
 impl StripeProvider {
-    pub fn new(base: &str, secret_key: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(3))
-            .build()?;
+    pub fn new(base: &str, secret_key: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let http =
+            reqwest::Client::builder().timeout(timeout).connect_timeout(Duration::from_secs(3).min(timeout)).build()?;
         Ok(Self { http, base: base.trim_end_matches('/').to_owned(), secret_key: secret_key.to_owned() })
     }
 
+    /// Sends one request and classifies what came back: a connection never made is
+    /// `Unreachable` (nothing was sent); a timeout, a reset, 409, 429 or 5xx, or a success
+    /// that cannot be read, is `Ambiguous` (Stripe may have acted); other 4xx are
+    /// `Rejected` (Stripe did nothing).
     async fn send<T: for<'de> Deserialize<'de>>(&self, request: reqwest::RequestBuilder) -> Result<T, ProviderError> {
-        let response = request
-            .bearer_auth(&self.secret_key)
-            .send()
-            .await
-            .map_err(|e| ProviderError::Unreachable(e.without_url().to_string()))?;
+        let lost = |e: reqwest::Error| {
+            let e = e.without_url();
+            if e.is_connect() {
+                ProviderError::Unreachable(e.to_string())
+            } else {
+                ProviderError::Ambiguous(e.to_string())
+            }
+        };
+        let response = request.bearer_auth(&self.secret_key).send().await.map_err(lost)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| ProviderError::Unreachable(e.without_url().to_string()))?;
+        let body = response.bytes().await.map_err(|e| ProviderError::Ambiguous(e.without_url().to_string()))?;
         if !status.is_success() {
             let message = serde_json::from_slice::<StripeErrorBody>(&body)
                 .ok()
                 .and_then(|b| b.error.message)
                 .unwrap_or_else(|| format!("HTTP {status}"));
-            return Err(if status.is_server_error() {
-                ProviderError::Unreachable(message)
-            } else {
-                ProviderError::Rejected(message)
-            });
+            let ambiguous = status.is_server_error()
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || status == reqwest::StatusCode::CONFLICT
+                || status == reqwest::StatusCode::REQUEST_TIMEOUT;
+            return Err(if ambiguous { ProviderError::Ambiguous(message) } else { ProviderError::Rejected(message) });
         }
-        serde_json::from_slice(&body).map_err(|e| ProviderError::Rejected(format!("unexpected answer: {e}")))
+        serde_json::from_slice(&body).map_err(|e| ProviderError::Ambiguous(format!("unreadable answer: {e}")))
     }
 }
 
@@ -191,7 +218,11 @@ impl PaymentProvider for StripeProvider {
         let intent = request
             .payment_intent_id
             .ok_or_else(|| ProviderError::Rejected("the payment has no payment intent to refund".to_owned()))?;
-        let form = [("payment_intent", intent.to_owned()), ("amount", request.amount_cents.to_string())];
+        let form = [
+            ("payment_intent", intent.to_owned()),
+            ("amount", request.amount_cents.to_string()),
+            ("metadata[refund_id]", request.refund_id.to_string()),
+        ];
         let refund: Refund = self
             .send(
                 self.http
@@ -200,12 +231,27 @@ impl PaymentProvider for StripeProvider {
                     .form(&form),
             )
             .await?;
-        match refund.status.as_deref() {
-            Some("failed") | Some("canceled") => {
-                Err(ProviderError::Rejected(format!("refund {} was {}", refund.id, refund.status.unwrap_or_default())))
-            }
-            _ => Ok(ProviderRefund { id: Some(refund.id) }),
+        Ok(map_refund(refund))
+    }
+
+    async fn find_refund(&self, request: &RefundRequest<'_>) -> Result<Option<ProviderRefund>, ProviderError> {
+        let Some(intent) = request.payment_intent_id else { return Ok(None) };
+        let wanted = request.refund_id.to_string();
+        let url = format!("{}/v1/refunds", self.base);
+        let list: RefundList =
+            self.send(self.http.get(url).query(&[("payment_intent", intent), ("limit", "100")])).await?;
+        if list.has_more {
+            // More than 100 refunds on one payment: this service never makes that many
+            // (each refund is at least one minor unit of a bounded total), so say so.
+            return Err(ProviderError::Ambiguous(format!("more than 100 refunds listed for {intent}")));
         }
+        Ok(list
+            .data
+            .into_iter()
+            .find(|r| {
+                r.metadata.as_ref().and_then(|m| m.get("refund_id")).and_then(|v| v.as_str()) == Some(wanted.as_str())
+            })
+            .map(map_refund))
     }
 }
 

@@ -86,6 +86,7 @@ async fn respond(
     // Key order does not matter either.
     let fingerprint = idempotency::fingerprint(&["rest", path, &idempotency::canonical_json(&input)]);
     let scope = idempotency::scope(&caller);
+    let caller = idempotency::with_request_key(caller, &scope, &key);
     let act = order_mutation(state.clone(), caller, field, input_type, input);
     match idempotency::run(&state.app, scope, key, fingerprint, act).await {
         Ok(stored) => json_response(stored.status, stored.body, stored.replayed),
@@ -180,7 +181,8 @@ pub async fn pay(
     responses(
         (status = 200, description = "The order after the change", body = OrderResponse),
         (status = 404, description = "No such order or payment", body = ErrorBody),
-        (status = 502, description = "The payment provider failed; nothing changed", body = ErrorBody),
+        (status = 202, description = "OUTCOME_PENDING: the payment provider gave no definite answer; the refund stays PENDING with its amount reserved. Retry with the same Idempotency-Key to continue the same refund", body = ErrorBody),
+        (status = 502, description = "The payment provider definitely did not refund; nothing changed", body = ErrorBody),
         MutationErrors,
     ),
     security(("api_key" = [])),

@@ -9,7 +9,7 @@ use crate::common::{TestApp, error_code};
 use crate::graphql_reads::count;
 use crate::mutations::{order_of, pay};
 
-fn gql(key: &str, idempotency: &str, query: &str, variables: serde_json::Value) -> Request<Body> {
+pub fn gql(key: &str, idempotency: &str, query: &str, variables: serde_json::Value) -> Request<Body> {
     Request::post("/graphql")
         .header(header::AUTHORIZATION, format!("Bearer {key}"))
         .header(header::CONTENT_TYPE, "application/json")

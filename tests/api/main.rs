@@ -13,6 +13,8 @@ mod common;
 mod connections;
 mod currencies;
 mod dataloader;
+mod fake_stripe;
+mod faults;
 mod graphql_http;
 mod graphql_reads;
 mod graphql_writes;

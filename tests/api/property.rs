@@ -64,6 +64,7 @@ async fn check_invariants(t: &TestApp, user: i64, order: i64, step: &str) {
     assert_eq!(succeeded, i64::from(paid), "{step}: a paid order has exactly one succeeded payment");
     assert_eq!(count(t, &value("(paid_at IS NOT NULL)::int")).await, i64::from(paid), "{step}: paid_at iff paid");
     assert!(balance_checked(t, user).await >= 0, "{step}: balance never negative");
+    crate::faults::assert_audit_clean(t).await;
 }
 
 async fn run_case(t: &TestApp, balance: i64, total: i64, ops: Vec<Op>) {

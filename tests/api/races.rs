@@ -33,6 +33,7 @@ async fn forty_concurrent_refunds_never_exceed_the_paid_amount() {
         10
     );
     assert_eq!(count(&t, &format!("SELECT payment_status::bigint AS n FROM orders WHERE id = {order}")).await, 6);
+    crate::faults::assert_audit_clean(&t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -55,6 +56,7 @@ async fn eight_concurrent_balance_charges_take_only_what_is_there() {
     assert_eq!(balance_checked(&t, user).await, 100);
     assert_eq!(count(&t, "SELECT count(*) AS n FROM orders WHERE payment_status = 3").await, 3);
     assert_eq!(count(&t, "SELECT count(*) AS n FROM balance_ledger WHERE kind = 'order_charge'").await, 3);
+    crate::faults::assert_audit_clean(&t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -87,6 +89,7 @@ async fn twenty_identical_callbacks_change_the_payment_once() {
         count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {order} AND status = 2")).await,
         1
     );
+    crate::faults::assert_audit_clean(&t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -128,6 +131,7 @@ async fn ten_concurrent_requests_with_one_idempotency_key_act_once() {
     assert_eq!(response.status, StatusCode::CONFLICT);
     assert_eq!(response.body["code"], "IDEMPOTENCY_CONFLICT");
     assert_eq!(count(&t, "SELECT count(*) AS n FROM refunds").await, 1);
+    crate::faults::assert_audit_clean(&t).await;
 }
 
 /// Two requests creating users with one email at once: one user, one CONFLICT, no 500.
@@ -153,4 +157,5 @@ async fn concurrent_create_user_with_one_email_is_a_conflict_not_a_500() {
         }
         assert_eq!(created, 1, "exactly one user with {email}");
     }
+    crate::faults::assert_audit_clean(&t).await;
 }
