@@ -59,6 +59,8 @@ pub struct Inner {
 #[derive(Clone, Default)]
 pub struct FakeStripe {
     pub inner: Arc<Mutex<Inner>>,
+    /// Milliseconds every refund request takes before it acts (a slow provider).
+    pub delay_ms: Arc<std::sync::atomic::AtomicU64>,
     /// How long a dropped or hung request is held (longer than the client's timeout).
     hold: Duration,
 }
@@ -66,7 +68,7 @@ pub struct FakeStripe {
 impl FakeStripe {
     /// Starts it; returns its base URL.
     pub async fn start(hold: Duration) -> (String, FakeStripe) {
-        let fake = FakeStripe { inner: Arc::default(), hold };
+        let fake = FakeStripe { hold, ..FakeStripe::default() };
         let router = Router::new()
             .route("/v1/payment_intents", post(create_intent))
             .route("/v1/payment_intents/{id}", get(get_intent))
@@ -204,6 +206,10 @@ async fn create_refund(State(fake): State<FakeStripe>, headers: HeaderMap, axum:
     };
     if let Some((status, stored)) = replay {
         return (StatusCode::from_u16(status).unwrap(), axum::Json(stored)).into_response();
+    }
+    let delay = fake.delay_ms.load(std::sync::atomic::Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     match fault {
         Some(Fault::Hang) => {

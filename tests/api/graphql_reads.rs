@@ -13,6 +13,12 @@ pub const FULL_ORDER: &str = "id number userId status paymentStatus paymentInten
   events { id kind actor data createdAt }";
 
 async fn sql_count(t: &TestApp, sql: &str) -> i64 {
+    let mut conn = t.app.pool().get().await.expect("pooled connection");
+    count_on(&mut conn, sql).await
+}
+
+/// `sql`'s column `n` on a connection of one's own (for databases no TestApp serves).
+pub async fn count_on(conn: &mut diesel_async::AsyncPgConnection, sql: &str) -> i64 {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
     #[derive(QueryableByName)]
@@ -20,8 +26,7 @@ async fn sql_count(t: &TestApp, sql: &str) -> i64 {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = t.app.pool().get().await.expect("pooled connection");
-    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.expect(sql).n
+    diesel::sql_query(sql).get_result::<Count>(conn).await.expect(sql).n
 }
 
 pub async fn count(t: &TestApp, sql: &str) -> i64 {
