@@ -4,6 +4,9 @@
 //! refund is in the database, the janitor leaves nothing PENDING, and the provider holds
 //! exactly the refunds the database says succeeded.
 //!
+//! The same load runs while PostgreSQL is stopped with `pg_ctl -m immediate` and started
+//! again (a durable cluster of its own).
+//!
 //! Bounded: `CRASH_KILLS` kills (default 4), `CRASH_REFUNDS` refunds (default 40); the
 //! schedule comes from `CRASH_SEED` (printed on failure). `scripts/crash_long.sh` runs the
 //! long mode.
@@ -20,6 +23,7 @@ use serde_json::{Value, json};
 use crate::binary::TEST_CALLBACK_SECRET;
 use crate::common::fresh_database;
 use crate::fake_stripe::{FakeStripe, Fault};
+use billing_api::pgcluster;
 
 const BIN: &str = env!("CARGO_BIN_EXE_billing-api");
 
@@ -136,8 +140,42 @@ async fn refund_until_definite(base: String, admin: String, order: i64, amount: 
     }
 }
 
+/// What goes wrong while the load runs.
+enum Disruption {
+    /// SIGKILL the server, then start it again.
+    KillServer,
+    /// Stop PostgreSQL with `pg_ctl -m immediate` (as a crash would), then start it again.
+    StopPostgres(pgcluster::LocalCluster),
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_server_under_refund_load_loses_and_doubles_nothing() {
+    scenario(Disruption::KillServer, fresh_database().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_postgres_under_refund_load_loses_and_doubles_nothing() {
+    // A cluster of its own (the other tests' cluster must stay up), durable: the test
+    // clusters' `synchronous_commit = off` would lose acknowledged commits in a crash, and
+    // no service can keep a promise its database forgot.
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pg-crash-{}", std::process::id()));
+    let cluster = tokio::task::spawn_blocking(move || {
+        let mut cluster = pgcluster::LocalCluster::open(&root, pgcluster::Durability::Durable).unwrap();
+        cluster.start().unwrap();
+        cluster
+    })
+    .await
+    .unwrap();
+    pgcluster::ensure_database(&cluster, "billing").await.unwrap();
+    let url = cluster.url("billing");
+    let stop = cluster.stop_command_line();
+    let root = cluster.root().to_owned();
+    scenario(Disruption::StopPostgres(cluster), url).await;
+    let _ = Command::new("sh").arg("-c").arg(&stop).stdout(Stdio::null()).status();
+    let _ = std::fs::remove_dir_all(root);
+}
+
+async fn scenario(mut disruption: Disruption, url: String) {
     let seed = env_number("CRASH_SEED", rand::rng().random());
     let kills = env_number("CRASH_KILLS", 4);
     let refunds = env_number("CRASH_REFUNDS", 40) as usize;
@@ -146,7 +184,6 @@ async fn killing_the_server_under_refund_load_loses_and_doubles_nothing() {
 
     let (stripe, fake) = FakeStripe::start(Duration::from_millis(1_500)).await;
     fake.delay_ms.store(30, Ordering::Relaxed);
-    let url = fresh_database().await;
     let created =
         Command::new(BIN).env("DATABASE_URL", &url).args(["keys", "create", "--role", "admin"]).output().unwrap();
     let admin = String::from_utf8_lossy(&created.stdout).lines().last().unwrap().trim().to_owned();
@@ -226,10 +263,26 @@ async fn killing_the_server_under_refund_load_loses_and_doubles_nothing() {
     let mut killed = 0;
     while killed < kills && done.load(Ordering::SeqCst) < refunds {
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..400))).await;
-        server.kill();
+        let down = Duration::from_millis(rng.random_range(0..300));
+        match &mut disruption {
+            Disruption::KillServer => {
+                server.kill();
+                tokio::time::sleep(down).await;
+                server.start().await;
+            }
+            Disruption::StopPostgres(cluster) => {
+                let stopped = Command::new("sh")
+                    .arg("-c")
+                    .arg(cluster.stop_command_line())
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(stopped.success(), "pg_ctl -m immediate stop");
+                tokio::time::sleep(down).await;
+                tokio::task::block_in_place(|| cluster.start()).unwrap();
+            }
+        }
         killed += 1;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
-        server.start().await;
     }
     let mut outcomes: Vec<Outcome> = Vec::new();
     for client in clients {
@@ -276,9 +329,13 @@ async fn killing_the_server_under_refund_load_loses_and_doubles_nothing() {
     let acknowledged = outcomes.iter().filter(|o| o.status == 200).count();
     let retried = outcomes.iter().filter(|o| o.tries > 1).count();
     println!(
-        "kills survived: {killed}; refunds: {} ({acknowledged} refunded, {} refused or over the limit); \
+        "{} survived: {killed}; refunds: {} ({acknowledged} refunded, {} refused or over the limit); \
          requests retried to a definite answer: {retried}; provider minus database: 0; audit: clean; \
          longest a refund stayed PENDING: {longest} ms",
+        match disruption {
+            Disruption::KillServer => "server kills",
+            Disruption::StopPostgres(_) => "PostgreSQL crashes",
+        },
         outcomes.len(),
         outcomes.len() - acknowledged
     );
