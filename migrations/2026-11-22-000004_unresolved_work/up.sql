@@ -16,6 +16,8 @@ ALTER TABLE refunds
 -- released) no longer holds the key, so a retry may try afresh.
 CREATE UNIQUE INDEX refunds_request_key_live ON refunds (request_key) WHERE request_key IS NOT NULL AND status <> 3;
 CREATE INDEX refunds_pending_next_check_idx ON refunds (next_check_at, id) WHERE status = 1;
+-- Refunds left PENDING before the janitor existed (a crash mid-refund) are checked now.
+UPDATE refunds SET next_check_at = now() WHERE status = 1;
 
 -- A payment attempt still PENDING at a provider that can be asked is checked on the same
 -- schedule.
@@ -25,6 +27,7 @@ ALTER TABLE payments
     ADD COLUMN last_error    TEXT,
     ADD CONSTRAINT payments_checks_non_negative CHECK (checks >= 0);
 CREATE INDEX payments_pending_next_check_idx ON payments (next_check_at, id) WHERE status = 1;
+UPDATE payments SET next_check_at = now() WHERE status = 1 AND provider = 'stripe' AND payment_intent_id IS NOT NULL;
 
 -- An idempotency claim is a lease: a claim whose holder died (or whose completion was never
 -- written) is taken over once `locked_until` has passed.

@@ -398,14 +398,9 @@ pub async fn lock_refund(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<O
     refunds::table.find(id).select(Refund::as_select()).for_update().first(conn).await.optional()
 }
 
-/// The live (PENDING or SUCCEEDED) refund a client request key made on an order.
-pub async fn refund_of_request(
-    conn: &mut AsyncPgConnection,
-    order_id: i64,
-    request_key: &str,
-) -> QueryResult<Option<Refund>> {
+/// The live (PENDING or SUCCEEDED) refund a client request key made.
+pub async fn refund_of_request(conn: &mut AsyncPgConnection, request_key: &str) -> QueryResult<Option<Refund>> {
     refunds::table
-        .filter(refunds::order_id.eq(order_id))
         .filter(refunds::request_key.eq(request_key))
         .filter(refunds::status.ne(3))
         .select(Refund::as_select())
@@ -572,6 +567,18 @@ pub async fn claim_idempotency_key(
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Extends a claim still running (its holder is alive).
+pub async fn extend_idempotency_claim(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    locked_until: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(idempotency_keys::table.find(id).filter(idempotency_keys::completed_at.is_null()))
+        .set(idempotency_keys::locked_until.eq(locked_until))
+        .execute(conn)
+        .await
 }
 
 /// Takes over an unfinished claim on `(scope, key)` for the same request whose lease ran

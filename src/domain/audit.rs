@@ -111,6 +111,24 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
          WHERE p.provider = 'balance' AND p.status = 2 AND (coalesce(l.n, 0) <> 1 OR l.total <> -p.amount_cents)",
     ),
     (
+        "balance_charges_have_payments",
+        "each order_charge belongs to an order with a SUCCEEDED balance payment",
+        "SELECT 'balance_charges_have_payments' AS check, 'balance_ledger:' || l.id AS rows,
+                format('charge of %s for order %s without a succeeded balance payment', l.amount_cents, coalesce(l.order_id::text, 'none')) AS detail
+         FROM balance_ledger l
+         WHERE l.kind = 'order_charge'
+           AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = l.order_id AND p.provider = 'balance' AND p.status = 2)",
+    ),
+    (
+        "unresolved_work_is_scheduled",
+        "every PENDING refund, and every PENDING Stripe attempt with an intent, has a next check (the janitor will look at it)",
+        "SELECT 'unresolved_work_is_scheduled' AS check, 'refunds:' || id AS rows, 'PENDING refund with no next check' AS detail
+         FROM refunds WHERE status = 1 AND next_check_at IS NULL
+         UNION ALL
+         SELECT 'unresolved_work_is_scheduled', 'payments:' || id, 'PENDING stripe attempt with no next check'
+         FROM payments WHERE status = 1 AND provider = 'stripe' AND payment_intent_id IS NOT NULL AND next_check_at IS NULL",
+    ),
+    (
         "events_agree_with_refunds",
         "each order has one `refunded` event per SUCCEEDED refund",
         "SELECT 'events_agree_with_refunds' AS check, 'orders:' || o.id AS rows,

@@ -65,6 +65,15 @@ pub async fn claim(
     }
 }
 
+/// Keeps a running claim's lease from running out: call it every third of the lease while
+/// the work runs, so only a claim whose holder died is ever taken over.
+pub async fn extend(pool: &DbPool, id: i64, lease: std::time::Duration) -> AppResult<()> {
+    let until = Utc::now() + Duration::from_std(lease).unwrap_or(Duration::seconds(60));
+    let mut conn = pool.get().await?;
+    queries::extend_idempotency_claim(&mut conn, id, until).await?;
+    Ok(())
+}
+
 pub async fn complete(pool: &DbPool, id: i64, status: u16, body: &str) -> AppResult<()> {
     let mut conn = pool.get().await?;
     Ok(queries::complete_idempotency_key(&mut conn, id, i32::from(status), body, Utc::now()).await?)

@@ -20,10 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::providers::Providers;
 
 /// Items claimed per pass and kind.
-const BATCH: i64 = 25;
-/// How long a claimed item is left to its worker before another may take it.
-const LEASE: chrono::Duration = chrono::Duration::minutes(10);
-
+const BATCH: i64 = 10;
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
@@ -37,53 +34,60 @@ fn caller() -> Caller {
     Caller { name: JANITOR_ACTOR.to_owned(), role: Role::Admin, ..Caller::system() }
 }
 
-/// Claims and checks every item due now (in batches), then returns.
+/// Claims one batch of the items due now, checks them one by one, and returns: work that
+/// stays unresolved is rescheduled for a later pass, so a pass always ends.
 pub async fn run_once(pool: &DbPool, providers: &Providers) -> AppResult<Pass> {
     let mut pass = Pass::default();
-    loop {
-        let now = Utc::now();
-        let mut conn = pool.get().await?;
-        let (due_refunds, due_payments) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let lease = now + LEASE;
-                let refunds = queries::claim_due_refunds(conn, now, lease, BATCH).await?;
-                let payments = queries::claim_due_payments(conn, now, lease, BATCH).await?;
-                Ok((refunds, payments))
-            })
-            .await?;
-        drop(conn);
-        if due_refunds.is_empty() && due_payments.is_empty() {
-            return Ok(pass);
-        }
-        for refund in &due_refunds {
-            pass.refunds_checked += 1;
-            match refunds::resolve_refund(pool, providers, refund).await {
-                Ok(true) => pass.refunds_resolved += 1,
-                Ok(false) => {}
-                Err(error) => {
-                    error.log();
-                    tracing::warn!(refund = refund.id, error = %error, "janitor: checking a refund failed");
-                }
-            }
-        }
-        for payment in &due_payments {
-            pass.payments_checked += 1;
-            let checked = lifecycle::reconcile_payment(pool, providers, &caller(), payment.order_id, payment.id).await;
-            let error = checked.as_ref().err().map(ToString::to_string);
-            if let Err(error) = &checked {
+    if !providers.can_be_asked() {
+        // Only provider work is ever unresolved; a process that cannot ask leaves it to one
+        // that can (and does not push its next check back).
+        return Ok(pass);
+    }
+    let now = Utc::now();
+    // Long enough for the whole batch to be checked one by one at the slowest.
+    let longest = providers.longest_check() * u32::try_from(2 * BATCH).unwrap_or(u32::MAX);
+    let lease = now + chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::hours(1)) + MARGIN;
+    let mut conn = pool.get().await?;
+    let (due_refunds, due_payments) = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let refunds = queries::claim_due_refunds(conn, now, lease, BATCH).await?;
+            let payments = queries::claim_due_payments(conn, now, lease, BATCH).await?;
+            Ok((refunds, payments))
+        })
+        .await?;
+    drop(conn);
+    for refund in &due_refunds {
+        pass.refunds_checked += 1;
+        match refunds::resolve_refund(pool, providers, refund).await {
+            Ok(true) => pass.refunds_resolved += 1,
+            Ok(false) => {}
+            Err(error) => {
                 error.log();
-                tracing::warn!(payment = payment.id, error = %error, "janitor: checking a payment failed");
-            }
-            let mut conn = pool.get().await?;
-            let next = providers.next_check(Utc::now(), payment.checks);
-            queries::reschedule_payment(&mut conn, payment.id, next, error.as_deref()).await?;
-            let still_pending = queries::find_payment(&mut conn, payment.id).await?.is_some_and(|p| p.status == 1);
-            if !still_pending {
-                pass.payments_resolved += 1;
+                tracing::warn!(refund = refund.id, error = %error, "janitor: checking a refund failed");
             }
         }
     }
+    for payment in &due_payments {
+        pass.payments_checked += 1;
+        let checked = lifecycle::reconcile_payment(pool, providers, &caller(), payment.order_id, payment.id).await;
+        let error = checked.as_ref().err().map(ToString::to_string);
+        if let Err(error) = &checked {
+            error.log();
+            tracing::warn!(payment = payment.id, error = %error, "janitor: checking a payment failed");
+        }
+        let mut conn = pool.get().await?;
+        let next = providers.next_check(Utc::now(), payment.checks);
+        queries::reschedule_payment(&mut conn, payment.id, next, error.as_deref()).await?;
+        let still_pending = queries::find_payment(&mut conn, payment.id).await?.is_some_and(|p| p.status == 1);
+        if !still_pending {
+            pass.payments_resolved += 1;
+        }
+    }
+    Ok(pass)
 }
+
+/// Added to every lease, beyond the slowest provider calls.
+const MARGIN: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Runs `run_once` every `tick` until `stop` resolves.
 pub async fn run(pool: DbPool, providers: Providers, tick: std::time::Duration, stop: impl Future<Output = ()>) {
@@ -95,12 +99,23 @@ pub async fn run(pool: DbPool, providers: Providers, tick: std::time::Duration, 
             _ = &mut stop => return,
             _ = interval.tick() => {}
         }
-        match run_once(&pool, &providers).await {
-            Ok(pass) if pass != Pass::default() => tracing::info!(?pass, "janitor pass"),
-            Ok(_) => {}
-            Err(error) => {
-                error.log();
-                tracing::warn!(error = %error, "janitor pass failed");
+        // A full batch means more may be due: go on (bounded) before waiting for a tick.
+        for _ in 0..100 {
+            match run_once(&pool, &providers).await {
+                Ok(pass) => {
+                    if pass != Pass::default() {
+                        tracing::info!(?pass, "janitor pass");
+                    }
+                    let full = pass.refunds_checked >= BATCH as usize || pass.payments_checked >= BATCH as usize;
+                    if !full {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    error.log();
+                    tracing::warn!(error = %error, "janitor pass failed");
+                    break;
+                }
             }
         }
     }

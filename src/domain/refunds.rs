@@ -84,8 +84,16 @@ pub async fn refund_order(
         .transaction::<_, AppError, _>(async |conn| {
             let order = lock_visible_order(conn, caller, order_id).await?;
             if let Some(key) = caller.request_key.as_deref()
-                && let Some(refund) = queries::refund_of_request(conn, order.id, key).await?
+                && let Some(refund) = queries::refund_of_request(conn, key).await?
             {
+                // The key names one refund: the same request continues it; anything else
+                // is another request under a key already used.
+                if refund.order_id != order.id || refund.amount_cents != amount {
+                    return Err(AppError::IdempotencyConflict(format!(
+                        "this Idempotency-Key already made refund {} of {} on another request; use a new key for a new refund",
+                        refund.id, refund.amount_cents
+                    )));
+                }
                 return continue_refund(conn, providers, order, refund).await;
             }
             let (_, payment_status) = state(&order)?;
@@ -378,8 +386,15 @@ fn outcome_for_caller(order: models::Order, refund: &models::Refund) -> AppResul
     match RefundStatus::from_code(i64::from(refund.status)) {
         Some(RefundStatus::Succeeded) => Ok(order),
         Some(RefundStatus::Pending) => Err(AppError::OutcomePending(format!(
-            "refund {} of {} on order {} was sent to the payment provider, which has not confirmed it yet: it stays PENDING with its amount reserved until the provider answers; retry with the same Idempotency-Key, or read the order, to learn the outcome",
-            refund.id, refund.amount_cents, order.number
+            "refund {} of {} on order {} was sent to the payment provider, which has not confirmed it yet: it stays PENDING with its amount reserved until the provider answers; {}",
+            refund.id,
+            refund.amount_cents,
+            order.number,
+            if refund.request_key.is_some() {
+                "retry with the same Idempotency-Key, or read the order, to learn the outcome"
+            } else {
+                "read the order to learn the outcome (sending the refund again without an Idempotency-Key makes another refund)"
+            }
         ))),
         _ => Err(AppError::Provider(format!(
             "the payment provider did not refund {} on order {}: {}; nothing was refunded and the amount is refundable again",

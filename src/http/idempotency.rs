@@ -113,7 +113,20 @@ where
                 };
                 let app = app.clone();
                 let task = app.clone().detached().spawn(async move {
-                    let outcome = act.await;
+                    let lease = app.config().idempotency_lease;
+                    let heartbeat = async {
+                        loop {
+                            tokio::time::sleep(lease / 3).await;
+                            if let Err(error) = idempotency::extend(app.pool(), id, lease).await {
+                                error.log();
+                            }
+                        }
+                    };
+                    let outcome = tokio::select! {
+                        biased;
+                        outcome = act => outcome,
+                        () = heartbeat => unreachable!("the heartbeat never ends"),
+                    };
                     let stored = if outcome.retryable {
                         idempotency::release(app.pool(), id).await
                     } else {

@@ -153,6 +153,8 @@ pub struct Providers {
     slot_wait: std::time::Duration,
     /// When work whose outcome is unknown is asked about again (the janitor's schedule).
     rechecks: crate::config::JanitorConfig,
+    /// How long one call may take.
+    timeout: std::time::Duration,
 }
 
 /// A slot for one provider call; released when dropped.
@@ -176,7 +178,18 @@ impl Providers {
             slots: Arc::new(tokio::sync::Semaphore::new(config.provider_concurrency.max(1))),
             slot_wait: config.provider_slot_wait,
             rechecks: config.janitor.clone(),
+            timeout: config.provider_timeout,
         })
+    }
+
+    /// The longest one look at a refund can take: a slot, a lookup and a send.
+    pub fn longest_check(&self) -> std::time::Duration {
+        self.slot_wait + 2 * self.timeout
+    }
+
+    /// Whether a provider that can be asked about unknown outcomes is configured.
+    pub fn can_be_asked(&self) -> bool {
+        self.stripe.is_some()
     }
 
     /// When work begun (or last checked) at `from` is asked about next, after `checks`

@@ -62,7 +62,8 @@ struct RefundList {
 }
 
 fn map_refund(refund: Refund) -> ProviderRefund {
-    let raw_status = refund.status.unwrap_or_else(|| "succeeded".to_owned());
+    // A refund without a status says nothing settled yet.
+    let raw_status = refund.status.unwrap_or_else(|| "pending".to_owned());
     let status = match raw_status.as_str() {
         "succeeded" => ProviderRefundStatus::Succeeded,
         "failed" | "canceled" => ProviderRefundStatus::Failed,
@@ -238,20 +239,27 @@ impl PaymentProvider for StripeProvider {
         let Some(intent) = request.payment_intent_id else { return Ok(None) };
         let wanted = request.refund_id.to_string();
         let url = format!("{}/v1/refunds", self.base);
-        let list: RefundList =
-            self.send(self.http.get(url).query(&[("payment_intent", intent), ("limit", "100")])).await?;
-        if list.has_more {
-            // More than 100 refunds on one payment: this service never makes that many
-            // (each refund is at least one minor unit of a bounded total), so say so.
-            return Err(ProviderError::Ambiguous(format!("more than 100 refunds listed for {intent}")));
-        }
-        Ok(list
-            .data
-            .into_iter()
-            .find(|r| {
+        // Page through the payment's refunds (100 a page, at most 20 pages).
+        let mut after: Option<String> = None;
+        for _ in 0..20 {
+            let mut query = vec![("payment_intent", intent.to_owned()), ("limit", "100".to_owned())];
+            if let Some(after) = &after {
+                query.push(("starting_after", after.clone()));
+            }
+            let list: RefundList = self.send(self.http.get(&url).query(&query)).await?;
+            after = list.data.last().map(|r| r.id.clone());
+            let has_more = list.has_more;
+            let found = list.data.into_iter().find(|r| {
                 r.metadata.as_ref().and_then(|m| m.get("refund_id")).and_then(|v| v.as_str()) == Some(wanted.as_str())
-            })
-            .map(map_refund))
+            });
+            if let Some(found) = found {
+                return Ok(Some(map_refund(found)));
+            }
+            if !has_more || after.is_none() {
+                return Ok(None);
+            }
+        }
+        Err(ProviderError::Ambiguous(format!("more than 2,000 refunds listed for {intent}")))
     }
 }
 

@@ -78,6 +78,15 @@ async fn binary_creates_keys_seeds_and_serves() {
     let seeded = billing(Some(&url)).args(["seed", "--users", "3", "--orders", "30"]).output().unwrap();
     assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
     assert!(String::from_utf8_lossy(&seeded.stdout).contains("seeded 3 users and 30 orders"));
+    // Seeded data keeps every money invariant.
+    let audit = billing(Some(&url)).arg("audit").output().unwrap();
+    assert!(
+        audit.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("no violation"));
 
     let created = billing(Some(&url)).args(["keys", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));

@@ -307,3 +307,48 @@ async fn the_audit_names_what_is_broken() {
     let refused = t.gql_as(&customer, "{ audit { check } }", json!({})).await;
     assert_eq!(error_code(&refused.body), "FORBIDDEN", "{}", refused.body);
 }
+
+/// A key names one refund: after an OUTCOME_PENDING answer (which is not stored), the same
+/// key with another amount or on another order is IDEMPOTENCY_CONFLICT, never a second
+/// refund nor a 500. Without a key, the answer does not invite a retry.
+#[tokio::test]
+async fn a_key_that_made_a_refund_cannot_make_another() {
+    let (t, fake) = faulty().await;
+    let order = paid_at_provider(&t, 2_000).await;
+    let other = paid_at_provider(&t, 2_000).await;
+    fake.fail_next(&[Fault::Status(500)]);
+    let first = refund_rest(&t, order, 500, Some("one-refund")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let more = refund_rest(&t, order, 600, Some("one-refund")).await;
+    assert_eq!(more.status, StatusCode::CONFLICT, "{}", more.body);
+    assert_eq!(more.body["code"], "IDEMPOTENCY_CONFLICT");
+    let elsewhere = refund_rest(&t, other, 500, Some("one-refund")).await;
+    assert_eq!(elsewhere.status, StatusCode::CONFLICT, "{}", elsewhere.body);
+    assert_eq!(elsewhere.body["code"], "IDEMPOTENCY_CONFLICT");
+    assert_eq!(money(&t, other).await, (0, 0), "nothing happened on the other order");
+    assert_eq!(fake.refund_count(), 0, "the provider refunded nothing yet");
+
+    fake.fail_next(&[Fault::Status(503)]);
+    let keyless = refund_rest(&t, other, 300, None).await;
+    assert_eq!(keyless.status, StatusCode::ACCEPTED, "{}", keyless.body);
+    let message = keyless.body["message"].as_str().unwrap();
+    assert!(message.contains("read the order") && !message.contains("same Idempotency-Key"), "{message}");
+    assert_audit_clean(&t).await;
+}
+
+/// A provider that keeps failing does not keep a janitor pass going: each pass checks what
+/// was due when it began and ends; the refund stays PENDING, checked again later.
+#[tokio::test]
+async fn a_janitor_pass_ends_while_the_provider_keeps_failing() {
+    let (t, fake) = faulty().await;
+    let order = paid_at_provider(&t, 1_000).await;
+    fake.fail_next(&[Fault::Status(500); 10]);
+    assert_eq!(refund_rest(&t, order, 100, None).await.status, StatusCode::ACCEPTED);
+    for _ in 0..2 {
+        let pass = tokio::time::timeout(Duration::from_secs(10), janitor_after_delay(&t)).await.expect("a pass ends");
+        assert_eq!((pass.refunds_checked, pass.refunds_resolved), (1, 0), "{pass:?}");
+    }
+    assert_eq!(money(&t, order).await, (0, 100));
+    assert_eq!(count(&t, "SELECT checks::bigint AS n FROM refunds").await, 2);
+    assert_audit_clean(&t).await;
+}
