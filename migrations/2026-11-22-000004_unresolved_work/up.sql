@@ -12,6 +12,11 @@ ALTER TABLE refunds
     ADD COLUMN last_error    TEXT,
     ADD CONSTRAINT refunds_checks_non_negative CHECK (checks >= 0),
     ADD CONSTRAINT refunds_request_key_length CHECK (request_key IS NULL OR length(request_key) <= 400);
+-- Money that arrived on an attempt after its order was paid by another (a duplicate
+-- payment) is due back: a `due_back` refund returns it without touching the order's own
+-- refunded amounts. At most one live such refund per attempt.
+ALTER TABLE refunds ADD COLUMN due_back BOOLEAN NOT NULL DEFAULT false;
+CREATE UNIQUE INDEX refunds_one_live_due_back ON refunds (payment_id) WHERE due_back AND status <> 3;
 -- One live refund per client request: a FAILED refund (definitely refused, its reservation
 -- released) no longer holds the key, so a retry may try afresh.
 CREATE UNIQUE INDEX refunds_request_key_live ON refunds (request_key) WHERE request_key IS NOT NULL AND status <> 3;

@@ -218,6 +218,8 @@ pub struct Refund {
     /// When the janitor asks next, while the refund is PENDING.
     pub next_check_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// Returns money of a duplicate payment, not the order's own (see migration 4).
+    pub due_back: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -233,6 +235,7 @@ pub struct NewRefund<'a> {
     pub credit_balance: bool,
     pub request_key: Option<&'a str>,
     pub next_check_at: Option<DateTime<Utc>>,
+    pub due_back: bool,
 }
 
 /// A change to a refund.

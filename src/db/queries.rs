@@ -480,6 +480,18 @@ pub async fn pending_payments_summary(conn: &mut AsyncPgConnection) -> QueryResu
         .await
 }
 
+/// The live (PENDING or SUCCEEDED) due-back refund of an attempt.
+pub async fn live_due_back_refund(conn: &mut AsyncPgConnection, payment_id: i64) -> QueryResult<Option<Refund>> {
+    refunds::table
+        .filter(refunds::payment_id.eq(payment_id))
+        .filter(refunds::due_back.eq(true))
+        .filter(refunds::status.ne(3))
+        .select(Refund::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn find_payment(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Payment>> {
     payments::table.find(id).select(Payment::as_select()).first(conn).await.optional()
 }

@@ -143,6 +143,7 @@ diesel::table! {
         checks -> Int4,
         next_check_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        due_back -> Bool,
     }
 }
 

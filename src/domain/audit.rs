@@ -55,7 +55,7 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
         "SELECT 'refunded_equals_succeeded_refunds' AS check, 'orders:' || o.id AS rows,
                 format('refunded_cents %s, succeeded refunds %s', o.refunded_cents, coalesce(r.total, 0)) AS detail
          FROM orders o
-         LEFT JOIN (SELECT order_id, sum(amount_cents) AS total FROM refunds WHERE status = 2 GROUP BY order_id) r ON r.order_id = o.id
+         LEFT JOIN (SELECT order_id, sum(amount_cents) AS total FROM refunds WHERE status = 2 AND NOT due_back GROUP BY order_id) r ON r.order_id = o.id
          WHERE o.refunded_cents <> coalesce(r.total, 0)",
     ),
     (
@@ -64,7 +64,7 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
         "SELECT 'reservation_equals_pending_refunds' AS check, 'orders:' || o.id AS rows,
                 format('refund_pending_cents %s, pending refunds %s', o.refund_pending_cents, coalesce(r.total, 0)) AS detail
          FROM orders o
-         LEFT JOIN (SELECT order_id, sum(amount_cents) AS total FROM refunds WHERE status = 1 GROUP BY order_id) r ON r.order_id = o.id
+         LEFT JOIN (SELECT order_id, sum(amount_cents) AS total FROM refunds WHERE status = 1 AND NOT due_back GROUP BY order_id) r ON r.order_id = o.id
          WHERE o.refund_pending_cents <> coalesce(r.total, 0)",
     ),
     (
@@ -86,7 +86,7 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
         "SELECT 'refunds_within_payment' AS check, 'orders:' || o.id AS rows,
                 format('total %s, refunds %s', o.total_cents, r.total) AS detail
          FROM orders o
-         JOIN (SELECT order_id, sum(amount_cents) AS total FROM refunds WHERE status IN (1, 2) GROUP BY order_id) r ON r.order_id = o.id
+         JOIN (SELECT order_id, sum(amount_cents) AS total FROM refunds WHERE status IN (1, 2) AND NOT due_back GROUP BY order_id) r ON r.order_id = o.id
          WHERE r.total > o.total_cents OR (r.total > 0 AND o.payment_status NOT IN (3, 5, 6))",
     ),
     (
@@ -109,6 +109,15 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
          LEFT JOIN (SELECT order_id, count(*) AS n, sum(amount_cents) AS total, string_agg(amount_cents::text, ', ') AS amounts
                     FROM balance_ledger WHERE kind = 'order_charge' GROUP BY order_id) l ON l.order_id = p.order_id
          WHERE p.provider = 'balance' AND p.status = 2 AND (coalesce(l.n, 0) <> 1 OR l.total <> -p.amount_cents)",
+    ),
+    (
+        "due_back_refunds_return_duplicates",
+        "a due-back refund returns the whole amount of a duplicate payment of its order",
+        "SELECT 'due_back_refunds_return_duplicates' AS check, 'refunds:' || r.id || ' payments:' || coalesce(p.id::text, 'none') AS rows,
+                format('due-back refund of %s for payment status %s failure %s amount %s', r.amount_cents, p.status, coalesce(p.failure_code, 'none'), p.amount_cents) AS detail
+         FROM refunds r LEFT JOIN payments p ON p.id = r.payment_id
+         WHERE r.due_back AND (p.id IS NULL OR p.order_id <> r.order_id OR p.status <> 4
+               OR p.failure_code IS DISTINCT FROM 'duplicate_payment' OR p.amount_cents <> r.amount_cents)",
     ),
     (
         "balance_charges_have_payments",
@@ -134,7 +143,7 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
         "SELECT 'events_agree_with_refunds' AS check, 'orders:' || o.id AS rows,
                 format('%s succeeded refunds, %s refunded events', coalesce(r.n, 0), coalesce(e.n, 0)) AS detail
          FROM orders o
-         LEFT JOIN (SELECT order_id, count(*) AS n FROM refunds WHERE status = 2 GROUP BY order_id) r ON r.order_id = o.id
+         LEFT JOIN (SELECT order_id, count(*) AS n FROM refunds WHERE status = 2 AND NOT due_back GROUP BY order_id) r ON r.order_id = o.id
          LEFT JOIN (SELECT order_id, count(*) AS n FROM order_events WHERE kind = 'refunded' GROUP BY order_id) e ON e.order_id = o.id
          WHERE coalesce(r.n, 0) <> coalesce(e.n, 0)",
     ),

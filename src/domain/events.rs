@@ -28,6 +28,8 @@ pub mod kind {
     pub const REFUND_OUTCOME_UNKNOWN: &str = "refund_outcome_unknown";
     pub const REFUND_FAILED: &str = "refund_failed";
     pub const REFUND_DUE: &str = "refund_due";
+    /// Money due back (a duplicate payment) went back to the payer.
+    pub const DUE_BACK_REFUNDED: &str = "due_back_refunded";
     pub const RECONCILED: &str = "reconciled";
     pub const CALLBACK_IGNORED: &str = "callback_ignored";
 }

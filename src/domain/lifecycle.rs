@@ -516,6 +516,13 @@ pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOu
 /// The failure code of an attempt whose money arrived after another attempt paid its order.
 const DUPLICATE_PAYMENT: &str = "duplicate_payment";
 
+/// Whether an attempt holds money that is due back: it was paid after its order had been
+/// paid by another attempt (recorded CANCELLED with `duplicate_payment`).
+pub fn is_due_back(payment: &models::Payment) -> bool {
+    payment.status == PaymentAttemptStatus::Cancelled.code()
+        && payment.failure_code.as_deref() == Some(DUPLICATE_PAYMENT)
+}
+
 /// The one code path of callbacks and reconciles. Returns the order and whether it changed.
 async fn apply_outcome(
     conn: &mut AsyncPgConnection,

@@ -88,7 +88,7 @@ pub async fn refund_order(
             {
                 // The key names one refund: the same request continues it; anything else
                 // is another request under a key already used.
-                if refund.order_id != order.id || refund.amount_cents != amount {
+                if refund.order_id != order.id || refund.amount_cents != amount || refund.due_back {
                     return Err(AppError::IdempotencyConflict(format!(
                         "this Idempotency-Key already made refund {} of {} on another request; use a new key for a new refund",
                         refund.id, refund.amount_cents
@@ -131,6 +131,7 @@ pub async fn refund_order(
                     // Should this process die before the provider answers, the janitor
                     // asks the provider then.
                     next_check_at: through_provider.then(|| providers.next_check(now, 0)),
+                    due_back: false,
                 },
             )
             .await?;
@@ -305,6 +306,10 @@ async fn settle_answer(
         }
         let now = Utc::now();
         match answer {
+            Answer::Refunded(provider_refund_id) if current.due_back => {
+                let refund = settle_due_back(conn, &current, provider_refund_id, actor).await?;
+                Ok((order, refund))
+            }
             Answer::Refunded(provider_refund_id) => {
                 let order = settle_refund(conn, order, &current, now, provider_refund_id, true, actor).await?;
                 let refund = queries::lock_refund(conn, refund_id).await?.unwrap_or(current);
@@ -323,16 +328,21 @@ async fn settle_answer(
                     },
                 )
                 .await?;
-                let order = queries::update_order(
-                    conn,
-                    order.id,
-                    &OrderChanges {
-                        refund_pending_cents: Some(order.refund_pending_cents - current.amount_cents),
-                        updated_at: Some(now),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                // Money due back was never reserved against the order's own.
+                let order = if current.due_back {
+                    order
+                } else {
+                    queries::update_order(
+                        conn,
+                        order.id,
+                        &OrderChanges {
+                            refund_pending_cents: Some(order.refund_pending_cents - current.amount_cents),
+                            updated_at: Some(now),
+                            ..Default::default()
+                        },
+                    )
+                    .await?
+                };
                 events::record(
                     conn,
                     order.id,
@@ -421,6 +431,133 @@ pub async fn resolve_refund(pool: &DbPool, providers: &Providers, refund: &model
     let answer = ask_provider(providers, refund, &payment.provider, payment.payment_intent_id.as_deref(), false).await;
     let (_, refund) = settle_answer(pool, providers, refund.id, answer, super::events::JANITOR_ACTOR).await?;
     Ok(refund.status != RefundStatus::Pending.code())
+}
+
+/// Gives back the money of a duplicate payment (an attempt that was paid after its order
+/// had been paid by another): the whole attempt's amount, through its provider, with the
+/// same unknown-outcome rules as any refund. The order's own refunded amount is untouched.
+pub async fn refund_due_payment(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    payment_id: i64,
+    reason: Option<String>,
+) -> AppResult<models::Order> {
+    caller.require_admin("refundDuePayment")?;
+    let reason = text("reason", reason, 500)?;
+    let actor = caller.name.clone();
+    let now = Utc::now();
+    let mut conn = pool.get().await?;
+    let not_found = || AppError::not_found(format!("payment {payment_id} not found"));
+    let order_id = queries::find_payment(&mut conn, payment_id).await?.ok_or_else(not_found)?.order_id;
+    let step = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let order = lock_visible_order(conn, caller, order_id).await?;
+            let payment = queries::find_payment(conn, payment_id).await?.ok_or_else(not_found)?;
+            if let Some(key) = caller.request_key.as_deref()
+                && let Some(refund) = queries::refund_of_request(conn, key).await?
+            {
+                if !(refund.due_back && refund.payment_id == Some(payment_id)) {
+                    return Err(AppError::IdempotencyConflict(format!(
+                        "this Idempotency-Key already made refund {} on another request; use a new key for a new refund",
+                        refund.id
+                    )));
+                }
+                return continue_refund(conn, providers, order, refund).await;
+            }
+            if !super::lifecycle::is_due_back(&payment) {
+                return Err(AppError::Conflict(format!(
+                    "payment {payment_id} holds no money due back: only an attempt paid after its order was paid by another (failure code duplicate_payment) can be refunded this way"
+                )));
+            }
+            if let Some(live) = queries::live_due_back_refund(conn, payment_id).await? {
+                return Err(AppError::Conflict(format!(
+                    "payment {payment_id} is already being given back or was given back (refund {})",
+                    live.id
+                )));
+            }
+            let through_provider = payment.provider == "stripe";
+            let refund = queries::insert_refund(
+                conn,
+                &models::NewRefund {
+                    order_id: order.id,
+                    payment_id: Some(payment.id),
+                    status: RefundStatus::Pending.code(),
+                    amount_cents: payment.amount_cents,
+                    currency: &payment.currency,
+                    reason: reason.as_deref(),
+                    metadata: &json!({}),
+                    credit_balance: false,
+                    request_key: caller.request_key.as_deref(),
+                    next_check_at: through_provider.then(|| providers.next_check(now, 0)),
+                    due_back: true,
+                },
+            )
+            .await?;
+            events::record(
+                conn,
+                order.id,
+                kind::REFUND_REQUESTED,
+                &actor,
+                json!({ "refund_id": refund.id, "payment_id": payment.id, "amount_cents": refund.amount_cents,
+                        "provider": payment.provider, "due_back": true }),
+            )
+            .await?;
+            if !through_provider {
+                // Recorded outside the service (manual): given back at once.
+                settle_due_back(conn, &refund, None, &actor).await?;
+                return Ok(RefundStep::Done(order));
+            }
+            Ok(RefundStep::AskProvider {
+                refund,
+                provider: payment.provider,
+                payment_intent_id: payment.payment_intent_id,
+                fresh: true,
+            })
+        })
+        .await?;
+    drop(conn);
+    match step {
+        RefundStep::Done(order) => Ok(order),
+        RefundStep::AskProvider { refund, provider, payment_intent_id, fresh } => {
+            let answer = ask_provider(providers, &refund, &provider, payment_intent_id.as_deref(), fresh).await;
+            let (order, refund) = settle_answer(pool, providers, refund.id, answer, &actor).await?;
+            outcome_for_caller(order, &refund)
+        }
+    }
+}
+
+/// Marks a due-back refund succeeded; the order's amounts are not the ones it returns.
+async fn settle_due_back(
+    conn: &mut AsyncPgConnection,
+    refund: &models::Refund,
+    provider_refund_id: Option<String>,
+    actor: &str,
+) -> AppResult<models::Refund> {
+    let now = Utc::now();
+    let settled = queries::update_refund(
+        conn,
+        refund.id,
+        &RefundChanges {
+            status: Some(RefundStatus::Succeeded.code()),
+            provider_refund_id: Some(provider_refund_id.clone().or(refund.provider_refund_id.clone())),
+            refunded_at: Some(Some(now)),
+            updated_at: Some(now),
+            next_check_at: Some(None),
+            ..Default::default()
+        },
+    )
+    .await?;
+    events::record(
+        conn,
+        refund.order_id,
+        kind::DUE_BACK_REFUNDED,
+        actor,
+        json!({ "refund_id": refund.id, "payment_id": refund.payment_id, "amount_cents": refund.amount_cents,
+                "provider_refund_id": provider_refund_id }),
+    )
+    .await?;
+    Ok(settled)
 }
 
 /// Marks a refund succeeded and moves its amount into `refunded_cents` (out of the

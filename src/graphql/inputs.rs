@@ -175,6 +175,15 @@ impl MarkOrderPaidInput {
     }
 }
 
+/// Gives back the money of a duplicate payment.
+#[derive(InputObject)]
+pub struct RefundDuePaymentInput {
+    /// The payment attempt whose money is due back (`Payment.moneyDueBack`).
+    pub payment_id: ID,
+    /// Why; at most 500 characters.
+    pub reason: Option<String>,
+}
+
 /// Refunds an order.
 #[derive(InputObject)]
 pub struct RefundOrderInput {

@@ -2,7 +2,7 @@ use async_graphql::{Context, Object, Result};
 
 use super::inputs::{
     CancelOrderInput, CreateOrderInput, CreatePaymentInput, CreateUserInput, MarkOrderPaidInput, PaymentCallbackInput,
-    ReconcilePaymentInput, RefundOrderInput,
+    ReconcilePaymentInput, RefundDuePaymentInput, RefundOrderInput,
 };
 use super::types::{Order, Payment, User, parse_id};
 use super::{app, caller};
@@ -84,6 +84,25 @@ impl MutationRoot {
         let refunded =
             crate::domain::refunds::refund_order(app.pool(), app.providers(), caller(ctx)?, input.into_domain()?).await;
         let order = count(app, refunded, Metrics::refund, "succeeded")?;
+        Order::load_changed(ctx, order).await
+    }
+
+    /// Gives back, through its provider, the whole amount of a payment attempt that was
+    /// paid after its order had been paid by another (`Payment.moneyDueBack`). The order's
+    /// own refunded amount does not change; the refund shows with `dueBack: true`. Unknown
+    /// provider outcomes are OUTCOME_PENDING as for `refundOrder`. Admin only.
+    async fn refund_due_payment(&self, ctx: &Context<'_>, input: RefundDuePaymentInput) -> Result<Order> {
+        let app = app(ctx)?;
+        let payment = parse_id("paymentId", &input.payment_id)?;
+        let refunded = crate::domain::refunds::refund_due_payment(
+            app.pool(),
+            app.providers(),
+            caller(ctx)?,
+            payment,
+            input.reason,
+        )
+        .await;
+        let order = count(app, refunded, Metrics::refund, "due_back")?;
         Order::load_changed(ctx, order).await
     }
 

@@ -331,6 +331,9 @@ pub struct Payment {
     /// Provider payment intent.
     pub payment_intent_id: Option<String>,
     /// Why it failed (provider code).
+    /// True when money arrived on this attempt after its order had been paid by another
+    /// (failure code `duplicate_payment`): it is due back (`refundDuePayment`).
+    pub money_due_back: bool,
     pub failure_code: Option<String>,
     /// Why it failed (human text).
     pub failure_message: Option<String>,
@@ -346,6 +349,7 @@ impl TryFrom<models::Payment> for Payment {
     type Error = AppError;
 
     fn try_from(p: models::Payment) -> AppResult<Self> {
+        let due_back = crate::domain::lifecycle::is_due_back(&p);
         Ok(Self {
             id: id(p.id),
             order_id: id(p.order_id),
@@ -356,6 +360,7 @@ impl TryFrom<models::Payment> for Payment {
             currency: p.currency,
             reference: p.reference,
             payment_intent_id: p.payment_intent_id,
+            money_due_back: due_back,
             failure_code: p.failure_code,
             failure_message: p.failure_message,
             paid_at: p.paid_at,
@@ -386,6 +391,8 @@ pub struct Refund {
     pub metadata: Json<Value>,
     /// True when the amount went to the user's balance instead of the payment provider.
     pub credit_balance: bool,
+    /// True when it gave back a duplicate payment's money, not the order's own.
+    pub due_back: bool,
     /// When the money went back.
     pub refunded_at: Option<DateTime<Utc>>,
     /// Creation time.
@@ -406,6 +413,7 @@ impl TryFrom<models::Refund> for Refund {
             reason: r.reason,
             metadata: Json(r.metadata),
             credit_balance: r.credit_balance,
+            due_back: r.due_back,
             refunded_at: r.refunded_at,
             created_at: r.created_at,
         })

@@ -316,6 +316,29 @@ async fn scenario(mut disruption: Disruption, url: String) {
         "SELECT coalesce(sum(amount_cents), 0)::bigint AS n FROM refunds WHERE status = 2",
     )
     .await;
+    // Name every provider refund the database does not hold as SUCCEEDED.
+    let held: Vec<(String, i64)> =
+        fake.inner.lock().unwrap().refunds.iter().map(|r| (r.refund_id.clone(), r.amount)).collect();
+    let mut unmatched = Vec::new();
+    for (refund_id, amount) in &held {
+        let sql = format!(
+            "SELECT coalesce(max(status), 0)::bigint AS n FROM refunds WHERE id = {} AND amount_cents = {amount}",
+            refund_id.parse::<i64>().unwrap_or(0)
+        );
+        let status = crate::graphql_reads::count_on(&mut conn, &sql).await;
+        if status != 2 {
+            unmatched.push(format!("provider refund for refund {refund_id} ({amount}): database status {status}"));
+        }
+    }
+    let mut ids: Vec<&String> = held.iter().map(|(id, _)| id).collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert!(
+        unmatched.is_empty() && before == ids.len(),
+        "CRASH_SEED={seed}: {unmatched:#?}, {} duplicates",
+        before - ids.len()
+    );
     assert_eq!(
         fake.refunded_total() - in_db,
         0,

@@ -199,11 +199,18 @@ async fn create_refund(State(fake): State<FakeStripe>, headers: HeaderMap, axum:
                 );
             }
             _ => {
+                // Claimed at once, as Stripe does: the same key arriving meanwhile is 409.
+                if let Some(key) = &key {
+                    inner.keys.insert(key.clone(), None);
+                }
                 let fault = inner.faults.pop_front();
                 (fault, None)
             }
         }
     };
+    // Answers that did nothing (and requests dropped half-way) forget the key, so a retry
+    // may act.
+    let mut claim = KeyClaim { fake: fake.clone(), key: key.clone() };
     if let Some((status, stored)) = replay {
         return (StatusCode::from_u16(status).unwrap(), axum::Json(stored)).into_response();
     }
@@ -216,11 +223,13 @@ async fn create_refund(State(fake): State<FakeStripe>, headers: HeaderMap, axum:
             tokio::time::sleep(fake.hold).await;
             return stripe_error(500, "too late");
         }
-        Some(Fault::Status(status)) => return stripe_error(status, "injected failure"),
+        Some(Fault::Status(status)) => {
+            return stripe_error(status, "injected failure");
+        }
         Some(Fault::Refuse) => {
             let answer = json!({ "error": { "message": "Refund amount is invalid", "type": "invalid_request_error" } });
-            if let Some(key) = &key {
-                fake.inner.lock().unwrap().keys.insert(key.clone(), Some((400, answer.clone())));
+            if let Some(key) = claim.key.take() {
+                fake.inner.lock().unwrap().keys.insert(key, Some((400, answer.clone())));
             }
             return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
         }
@@ -229,9 +238,6 @@ async fn create_refund(State(fake): State<FakeStripe>, headers: HeaderMap, axum:
     // Act: the refund exists from now on, whatever the client hears.
     let refund = {
         let mut inner = fake.inner.lock().unwrap();
-        if let Some(key) = &key {
-            inner.keys.insert(key.clone(), None);
-        }
         inner.next += 1;
         let refund = FakeRefund {
             id: format!("re_fake_{}", inner.next),
@@ -242,8 +248,8 @@ async fn create_refund(State(fake): State<FakeStripe>, headers: HeaderMap, axum:
         };
         inner.refunds.push(refund.clone());
         let answer = refund_json(&refund);
-        if let Some(key) = &key {
-            inner.keys.insert(key.clone(), Some((200, answer.clone())));
+        if let Some(key) = claim.key.take() {
+            inner.keys.insert(key, Some((200, answer.clone())));
         }
         answer
     };
@@ -254,5 +260,22 @@ async fn create_refund(State(fake): State<FakeStripe>, headers: HeaderMap, axum:
         }
         Some(Fault::StatusAfterActing(status)) => stripe_error(status, "injected failure after acting"),
         _ => axum::Json(refund).into_response(),
+    }
+}
+
+/// An idempotency key claimed by a request that has not stored its answer yet: forgotten
+/// when the request ends (or is dropped) without one.
+struct KeyClaim {
+    fake: FakeStripe,
+    key: Option<String>,
+}
+
+impl Drop for KeyClaim {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take()
+            && let Ok(mut inner) = self.fake.inner.lock()
+        {
+            inner.keys.remove(&key);
+        }
     }
 }

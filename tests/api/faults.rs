@@ -352,3 +352,54 @@ async fn a_janitor_pass_ends_while_the_provider_keeps_failing() {
     assert_eq!(count(&t, "SELECT checks::bigint AS n FROM refunds").await, 2);
     assert_audit_clean(&t).await;
 }
+
+/// Money paid on an attempt after its order was paid by another is shown as due back and
+/// given back through the API, once; the order's own refunded amount does not change. An
+/// unknown outcome is OUTCOME_PENDING and the janitor settles it.
+#[tokio::test]
+async fn money_due_back_is_refundable_once() {
+    let (t, fake) = faulty().await;
+    let (_, order) = order_of(&t, 0, 1_200).await;
+    let start = "mutation($o: ID!) { createPayment(input: { orderId: $o }) { id } }";
+    let first = id(&t.gql_data(start, json!({ "o": order.to_string() })).await["createPayment"]["id"]);
+    let second = id(&t.gql_data(start, json!({ "o": order.to_string() })).await["createPayment"]["id"]);
+    for payment in [first, second] {
+        let paid = admin_callback(&t, json!({ "order_id": order, "payment_id": payment, "status": 2 })).await;
+        assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    }
+    let read = t
+        .gql_data(
+            "query($o: ID!) { order(id: $o) { payments { id moneyDueBack } } }",
+            json!({ "o": order.to_string() }),
+        )
+        .await;
+    let due: Vec<&Value> =
+        read["order"]["payments"].as_array().unwrap().iter().filter(|p| p["moneyDueBack"] == true).collect();
+    assert_eq!(due.len(), 1, "{read}");
+    assert_eq!(id(&due[0]["id"]), second);
+
+    let give_back = "mutation($p: ID!) { refundDuePayment(input: { paymentId: $p }) { refundedCents refunds { amountCents dueBack status } } }";
+    // Not due back: the attempt that paid the order.
+    let refused = t.gql(give_back, json!({ "p": first.to_string() })).await;
+    assert_eq!(error_code(&refused), "CONFLICT", "{refused}");
+    fake.fail_next(&[Fault::DropReply]);
+    let pending = t.gql(give_back, json!({ "p": second.to_string() })).await;
+    assert_eq!(error_code(&pending), "OUTCOME_PENDING", "{pending}");
+    let again = t.gql(give_back, json!({ "p": second.to_string() })).await;
+    assert_eq!(error_code(&again), "CONFLICT", "one refund per due-back payment: {again}");
+    let pass = janitor_after_delay(&t).await;
+    assert_eq!((pass.refunds_checked, pass.refunds_resolved), (1, 1), "{pass:?}");
+    assert_eq!(fake.refund_count(), 1);
+    assert_eq!(fake.refunded_total(), 1_200);
+    assert_eq!(money(&t, order).await, (0, 0), "the order's own money is untouched");
+    let refunds = t
+        .gql_data(
+            "query($o: ID!) { order(id: $o) { refunds { amountCents dueBack status } } }",
+            json!({ "o": order.to_string() }),
+        )
+        .await;
+    assert_eq!(refunds["order"]["refunds"], json!([{ "amountCents": 1200, "dueBack": true, "status": "SUCCEEDED" }]));
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM order_events WHERE kind = 'due_back_refunded'").await, 1);
+    assert_provider_matches(&t, &fake).await;
+    assert_audit_clean(&t).await;
+}
