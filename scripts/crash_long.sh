@@ -10,5 +10,5 @@ rounds="${1:-5}"
 for round in $(seq 1 "$rounds"); do
     echo "round $round/$rounds"
     CRASH_KILLS="${CRASH_KILLS:-25}" CRASH_REFUNDS="${CRASH_REFUNDS:-300}" \
-        cargo test --quiet --test api crashes:: -- --nocapture 2>&1 | grep -E 'CRASH_SEED|kills survived|panicked|test result'
+        cargo test --quiet --test api crashes:: -- --nocapture 2>&1 | grep -E 'CRASH_SEED|survived|panicked|test result'
 done
