@@ -166,11 +166,17 @@ pub async fn refund_order(
         })
         .await?;
     drop(conn);
+    finish(pool, providers, step, &actor).await
+}
+
+/// Phase two and three of a refund whose phase one is done: asks the provider (holding no
+/// connection) and settles its answer.
+async fn finish(pool: &DbPool, providers: &Providers, step: RefundStep, actor: &str) -> AppResult<models::Order> {
     match step {
         RefundStep::Done(order) => Ok(order),
         RefundStep::AskProvider { refund, provider, payment_intent_id, fresh } => {
             let answer = ask_provider(providers, &refund, &provider, payment_intent_id.as_deref(), fresh).await;
-            let (order, refund) = settle_answer(pool, providers, refund.id, answer, &actor).await?;
+            let (order, refund) = settle_answer(pool, providers, refund.id, answer, actor).await?;
             outcome_for_caller(order, &refund)
         }
     }
@@ -517,14 +523,30 @@ pub async fn refund_due_payment(
         })
         .await?;
     drop(conn);
-    match step {
-        RefundStep::Done(order) => Ok(order),
-        RefundStep::AskProvider { refund, provider, payment_intent_id, fresh } => {
-            let answer = ask_provider(providers, &refund, &provider, payment_intent_id.as_deref(), fresh).await;
-            let (order, refund) = settle_answer(pool, providers, refund.id, answer, &actor).await?;
-            outcome_for_caller(order, &refund)
-        }
-    }
+    finish(pool, providers, step, &actor).await
+}
+
+/// Records a refund as SUCCEEDED at `refunded_at`, keeping the provider's refund id it
+/// already had when the answer names none.
+async fn mark_succeeded(
+    conn: &mut AsyncPgConnection,
+    refund: &models::Refund,
+    provider_refund_id: Option<String>,
+    refunded_at: DateTime<Utc>,
+) -> AppResult<models::Refund> {
+    Ok(queries::update_refund(
+        conn,
+        refund.id,
+        &RefundChanges {
+            status: Some(RefundStatus::Succeeded.code()),
+            provider_refund_id: Some(provider_refund_id.or(refund.provider_refund_id.clone())),
+            refunded_at: Some(Some(refunded_at)),
+            updated_at: Some(Utc::now()),
+            next_check_at: Some(None),
+            ..Default::default()
+        },
+    )
+    .await?)
 }
 
 /// Marks a due-back refund succeeded; the order's amounts are not the ones it returns.
@@ -534,20 +556,7 @@ async fn settle_due_back(
     provider_refund_id: Option<String>,
     actor: &str,
 ) -> AppResult<models::Refund> {
-    let now = Utc::now();
-    let settled = queries::update_refund(
-        conn,
-        refund.id,
-        &RefundChanges {
-            status: Some(RefundStatus::Succeeded.code()),
-            provider_refund_id: Some(provider_refund_id.clone().or(refund.provider_refund_id.clone())),
-            refunded_at: Some(Some(now)),
-            updated_at: Some(now),
-            next_check_at: Some(None),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let settled = mark_succeeded(conn, refund, provider_refund_id.clone(), Utc::now()).await?;
     events::record(
         conn,
         refund.order_id,
@@ -575,19 +584,7 @@ async fn settle_refund(
     let refunded = order.refunded_cents + refund.amount_cents;
     let (status, _) = state(&order)?;
     let full = refunded == order.total_cents;
-    queries::update_refund(
-        conn,
-        refund.id,
-        &RefundChanges {
-            status: Some(RefundStatus::Succeeded.code()),
-            provider_refund_id: Some(provider_refund_id.clone().or(refund.provider_refund_id.clone())),
-            refunded_at: Some(Some(refund_at)),
-            updated_at: Some(now),
-            next_check_at: Some(None),
-            ..Default::default()
-        },
-    )
-    .await?;
+    mark_succeeded(conn, refund, provider_refund_id.clone(), refund_at).await?;
     if refund.credit_balance {
         ledger::change_balance(
             conn,
