@@ -42,6 +42,13 @@ pub struct Config {
     pub idempotency_lease: Duration,
     /// The background worker that resolves work whose outcome is unknown.
     pub janitor: JanitorConfig,
+    /// Merchant webhooks: the outbox worker and where it may send.
+    pub webhooks: WebhookConfig,
+    /// How long a payment attempt waits for the customer to authenticate (3-D Secure, OTP)
+    /// before it fails with `authentication_timeout` (seed 001: 30 minutes).
+    pub authentication_timeout: Duration,
+    /// The base of payment URLs shown to merchants (`<base>/gateway/payment/<id>`).
+    pub public_base_url: String,
     pub graphql_max_depth: usize,
     pub graphql_max_complexity: usize,
     pub graphql_max_fields: usize,
@@ -96,6 +103,9 @@ impl Default for Config {
             provider_timeout: Duration::from_secs(10),
             idempotency_lease: Duration::from_secs(60),
             janitor: JanitorConfig::default(),
+            webhooks: WebhookConfig::default(),
+            authentication_timeout: Duration::from_secs(30 * 60),
+            public_base_url: "http://127.0.0.1:8080".to_owned(),
             graphql_max_depth: 12,
             graphql_max_complexity: 5_000,
             graphql_max_fields: 500,
@@ -114,6 +124,40 @@ impl Default for Config {
             rate_limit_burst: 200,
             metrics_bind_addr: None,
             graphiql_key: None,
+        }
+    }
+}
+
+/// The merchant webhook worker.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Whether `serve` runs the worker (tests start it themselves).
+    pub enabled: bool,
+    /// How often it looks for due deliveries when no notification woke it.
+    pub poll: Duration,
+    /// How long one attempt may take (connect, send, read the answer).
+    pub timeout: Duration,
+    /// Waits after the first, second, … failed attempt; after the last the delivery is
+    /// given up and its endpoint disabled. About three days in all; each wait gets ±10 %
+    /// jitter.
+    pub retry_delays: Vec<Duration>,
+    /// Deliveries sent at once per worker.
+    pub batch: i64,
+    /// Whether callback URLs may point at loopback or private addresses (development and
+    /// tests only).
+    pub allow_private_targets: bool,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        let secs = [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 72_000];
+        Self {
+            enabled: true,
+            poll: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            retry_delays: secs.iter().map(|s| Duration::from_secs(*s)).collect(),
+            batch: 20,
+            allow_private_targets: false,
         }
     }
 }
@@ -148,19 +192,17 @@ impl JanitorConfig {
     }
 }
 
-/// `JANITOR_DELAYS_SECS`: comma-separated seconds, each at least 1.
-fn parse_delays(raw: &str) -> anyhow::Result<Vec<Duration>> {
+/// `JANITOR_DELAYS_SECS`, `WEBHOOK_RETRY_SECS`: comma-separated seconds, each at least 1.
+fn parse_delays(name: &str, raw: &str) -> anyhow::Result<Vec<Duration>> {
     let delays = raw
         .split(',')
         .map(|part| match part.trim().parse::<u64>() {
             Ok(secs) if secs >= 1 => Ok(Duration::from_secs(secs)),
-            _ => Err(anyhow::anyhow!(
-                "JANITOR_DELAYS_SECS={raw:?} is not valid: give seconds (at least 1) separated by commas"
-            )),
+            _ => Err(anyhow::anyhow!("{name}={raw:?} is not valid: give seconds (at least 1) separated by commas")),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if delays.is_empty() {
-        bail!("JANITOR_DELAYS_SECS is empty");
+        bail!("{name} is empty");
     }
     Ok(delays)
 }
@@ -249,9 +291,22 @@ impl Config {
                 tick: Duration::from_millis(parsed("JANITOR_TICK_MS", 10_000u64)?.max(100)),
                 delays: match var("JANITOR_DELAYS_SECS") {
                     None => d.janitor.delays,
-                    Some(raw) => parse_delays(&raw)?,
+                    Some(raw) => parse_delays("JANITOR_DELAYS_SECS", &raw)?,
                 },
             },
+            webhooks: WebhookConfig {
+                enabled: parsed("WEBHOOK_WORKER_ENABLED", d.webhooks.enabled)?,
+                poll: Duration::from_millis(parsed("WEBHOOK_POLL_MS", 1_000u64)?.max(50)),
+                timeout: Duration::from_millis(parsed("WEBHOOK_TIMEOUT_MS", 10_000u64)?.max(100)),
+                retry_delays: match var("WEBHOOK_RETRY_SECS") {
+                    None => d.webhooks.retry_delays,
+                    Some(raw) => parse_delays("WEBHOOK_RETRY_SECS", &raw)?,
+                },
+                batch: parsed("WEBHOOK_BATCH", d.webhooks.batch)?.clamp(1, 200),
+                allow_private_targets: parsed("WEBHOOK_ALLOW_PRIVATE_TARGETS", d.webhooks.allow_private_targets)?,
+            },
+            authentication_timeout: Duration::from_secs(parsed("AUTHENTICATION_TIMEOUT_SECS", 1_800u64)?.max(1)),
+            public_base_url: var("PUBLIC_BASE_URL").unwrap_or(d.public_base_url).trim_end_matches('/').to_owned(),
             graphql_max_depth: parsed("GRAPHQL_MAX_DEPTH", d.graphql_max_depth)?,
             graphql_max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", d.graphql_max_complexity)?,
             graphql_max_fields: parsed("GRAPHQL_MAX_FIELDS", d.graphql_max_fields)?,

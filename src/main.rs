@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Manage merchants, their stores, webhook endpoints and signing secrets.
+    Merchants {
+        #[command(subcommand)]
+        action: MerchantsCommand,
+    },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     Schema,
     /// Check every money invariant over the whole database; print each violation with the
@@ -64,12 +69,15 @@ enum Command {
 enum KeysCommand {
     /// Create a key; the key is printed alone on the last line and never again.
     Create {
-        /// admin, support or customer.
+        /// admin, support, customer or merchant.
         #[arg(long)]
         role: String,
         /// The user a customer key is bound to.
         #[arg(long)]
         user: Option<i64>,
+        /// The merchant (UUID) a merchant key is bound to.
+        #[arg(long)]
+        merchant: Option<uuid::Uuid>,
         /// A name for the key (recorded as the actor of what it does).
         #[arg(long)]
         name: Option<String>,
@@ -78,6 +86,40 @@ enum KeysCommand {
     Revoke { id: i64 },
     /// List keys (prefixes only; keys are stored as hashes).
     List,
+}
+
+#[derive(Subcommand)]
+enum MerchantsCommand {
+    /// Create a merchant; its first webhook signing secret is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List merchants with their stores and endpoints.
+    List,
+    /// Add a store to a merchant.
+    AddStore {
+        #[arg(long)]
+        merchant: uuid::Uuid,
+        #[arg(long)]
+        store_name: String,
+        #[arg(long)]
+        office_name: String,
+    },
+    /// Add a webhook endpoint to a merchant.
+    AddEndpoint {
+        #[arg(long)]
+        merchant: uuid::Uuid,
+        #[arg(long)]
+        url: String,
+    },
+    /// Make a new signing secret; older ones keep signing for --overlap-secs.
+    RotateSecret {
+        #[arg(long)]
+        merchant: uuid::Uuid,
+        #[arg(long, default_value_t = 86_400)]
+        overlap_secs: i64,
+    },
 }
 
 /// The database this process works on, and the private cluster if we manage one.
@@ -148,6 +190,7 @@ async fn run_with_database(command: Command, config: &Config, database: &Databas
             Ok(())
         }
         Command::Keys { action } => keys(config, database, action).await,
+        Command::Merchants { action } => merchants_command(config, database, action).await,
         Command::Schema => Ok(()),
         Command::Audit => {
             let app = App::new(config.clone(), &database.url)?;
@@ -186,13 +229,59 @@ async fn run_with_database(command: Command, config: &Config, database: &Databas
     }
 }
 
+async fn merchants_command(config: &Config, database: &Database, action: MerchantsCommand) -> anyhow::Result<()> {
+    use billing_api::domain::merchants;
+    let app = App::new(config.clone(), &database.url)?;
+    let admin = Caller::system();
+    match action {
+        MerchantsCommand::Create { name } => {
+            let created = merchants::create_merchant(app.pool(), &admin, &name).await?;
+            println!("created merchant {} ({})", created.merchant.id, created.merchant.display_name);
+            println!("webhook signing secret; store it now, it is not shown again:");
+            println!("{}", created.secret.secret);
+        }
+        MerchantsCommand::List => {
+            let conn = app.pool().get().await?;
+            let list = merchants::list_merchants(app.pool(), &admin, 1000, 0).await?;
+            let ids: Vec<uuid::Uuid> = list.iter().map(|m| m.id).collect();
+            let stores = billing_api::db::merchants::stores_of_merchants(&conn, &ids).await?;
+            let endpoints = billing_api::db::merchants::endpoints_of_merchants(&conn, &ids).await?;
+            for merchant in list {
+                println!("{}\t{}", merchant.id, merchant.display_name);
+                for store in stores.iter().filter(|s| s.merchant_id == merchant.id) {
+                    println!("  store {}\t{}\t{}", store.id, store.store_name, store.office_name);
+                }
+                for endpoint in endpoints.iter().filter(|e| e.merchant_id == merchant.id) {
+                    let state = if endpoint.enabled { "enabled" } else { "disabled" };
+                    println!("  endpoint {}\t{}\t{state}", endpoint.id, endpoint.url);
+                }
+            }
+        }
+        MerchantsCommand::AddStore { merchant, store_name, office_name } => {
+            let store = merchants::create_store(app.pool(), &admin, merchant, &store_name, &office_name).await?;
+            println!("created store {} ({})", store.id, store.store_name);
+        }
+        MerchantsCommand::AddEndpoint { merchant, url } => {
+            let allow = config.webhooks.allow_private_targets;
+            let endpoint = merchants::add_endpoint(app.pool(), &admin, allow, merchant, &url).await?;
+            println!("added endpoint {} ({})", endpoint.id, endpoint.url);
+        }
+        MerchantsCommand::RotateSecret { merchant, overlap_secs } => {
+            let secret = merchants::rotate_secret(app.pool(), &admin, merchant, overlap_secs).await?;
+            println!("new webhook signing secret; older ones sign for {overlap_secs} s more. Store it now:");
+            println!("{}", secret.secret);
+        }
+    }
+    Ok(())
+}
+
 async fn keys(config: &Config, database: &Database, action: KeysCommand) -> anyhow::Result<()> {
     let app = App::new(config.clone(), &database.url)?;
     match action {
-        KeysCommand::Create { role, user, name } => {
+        KeysCommand::Create { role, user, merchant, name } => {
             let role = Role::parse(&role)
-                .ok_or_else(|| anyhow::anyhow!("--role must be admin, support or customer (got {role:?})"))?;
-            let created = access::create_key(app.pool(), role, user, name.as_deref()).await?;
+                .ok_or_else(|| anyhow::anyhow!("--role must be admin, support, customer or merchant (got {role:?})"))?;
+            let created = access::create_key(app.pool(), role, user, merchant, name.as_deref()).await?;
             println!(
                 "created {} key {} ({}); store it now, it is not shown again:",
                 created.key.role, created.key.id, created.key.name
@@ -239,7 +328,7 @@ async fn first_start(config: &Config, app: &App, database: &Database) -> anyhow:
         demo_story(app).await?;
         tracing::info!(users = counts.users, orders = counts.orders, "loaded demo data");
     }
-    let created = access::create_key(app.pool(), Role::Admin, None, Some("dev-admin")).await?;
+    let created = access::create_key(app.pool(), Role::Admin, None, None, Some("dev-admin")).await?;
     write_private(&key_file, &created.raw)?;
     Ok(Some(created.raw))
 }
@@ -266,7 +355,8 @@ async fn demo_story(app: &App) -> anyhow::Result<()> {
     let mut paid_from_balance = 0;
     let mut spare = Vec::new();
     for order in pending.nodes {
-        let balance = users::get_user(app.pool(), &caller, order.user_id).await?.map_or(0, |u| u.balance_cents);
+        let Some(user_id) = order.user_id else { continue };
+        let balance = users::get_user(app.pool(), &caller, user_id).await?.map_or(0, |u| u.balance_cents);
         if paid_from_balance < 3 && balance >= order.total_cents {
             let input = MarkPaidInput {
                 order_id: order.id,
@@ -355,6 +445,14 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         let (pool, providers, tick) = (app.pool().clone(), app.providers().clone(), config.janitor.tick);
         tokio::spawn(billing_api::domain::janitor::run(pool, providers, tick, std::future::pending()))
     });
+    // Sends merchant webhooks from the outbox (several processes may run it on one
+    // database), woken by NOTIFY.
+    let webhooks = if config.webhooks.enabled {
+        let worker = billing_api::domain::webhooks::worker::Worker::new(app.pool().clone(), config.webhooks.clone())?;
+        Some(tokio::spawn(worker.run(Some(database.url.clone()), std::future::pending())))
+    } else {
+        None
+    };
     let metrics = match config.metrics_bind_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -396,6 +494,11 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         metrics.abort();
     }
     purger.abort();
+    if let Some(webhooks) = webhooks {
+        // A delivery cut short is sent again when its lease ends (receivers dedupe by
+        // webhook-id).
+        webhooks.abort();
+    }
     if let Some(janitor) = janitor {
         // A pass cut short leaves its claims to the next pass (of this or another process).
         janitor.abort();

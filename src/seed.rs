@@ -129,8 +129,11 @@ SELECT o.id, p.id, 2, o.refunded_cents, o.currency,
 FROM orders o JOIN seed_orders s ON s.id = o.id JOIN payments p ON p.order_id = o.id AND p.status = 2
 WHERE s.bucket BETWEEN 7 AND 9;
 
-INSERT INTO order_events (order_id, kind, actor, data, created_at)
-SELECT o.id, 'created', 'seed', jsonb_build_object('total_cents', o.total_cents, 'currency', o.currency), o.created_at
+INSERT INTO order_events (order_id, kind, actor, data, created_at, seq)
+SELECT order_id, kind, actor, data, created_at,
+       row_number() OVER (PARTITION BY order_id ORDER BY created_at, kind)
+FROM (
+SELECT o.id AS order_id, 'created' AS kind, 'seed' AS actor, jsonb_build_object('total_cents', o.total_cents, 'currency', o.currency) AS data, o.created_at AS created_at
 FROM orders o JOIN seed_orders s ON s.id = o.id
 UNION ALL
 SELECT o.id, 'paid', 'seed', jsonb_build_object('amount_cents', o.total_cents, 'reference', o.payment_reference), o.paid_at
@@ -143,7 +146,11 @@ SELECT o.id, 'refunded', 'seed', jsonb_build_object('amount_cents', o.refunded_c
 FROM orders o JOIN seed_orders s ON s.id = o.id WHERE s.bucket BETWEEN 7 AND 9
 UNION ALL
 SELECT o.id, 'cancelled', 'seed', jsonb_build_object('reason', o.cancel_reason), o.cancelled_at
-FROM orders o JOIN seed_orders s ON s.id = o.id WHERE s.bucket >= 17;
+FROM orders o JOIN seed_orders s ON s.id = o.id WHERE s.bucket >= 17
+) seeded;
+UPDATE orders o SET event_seq = n.seq
+  FROM (SELECT order_id, max(seq) AS seq FROM order_events GROUP BY order_id) n
+ WHERE n.order_id = o.id;
 COMMIT;
 ANALYZE;
 "#

@@ -2,9 +2,11 @@
 //! Query functions take `&mut AsyncPgConnection` so they run alone or inside a transaction.
 
 pub mod budget;
+pub mod merchants;
 pub mod models;
 pub mod queries;
 pub mod schema;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,7 +4,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value as Json;
 
-use super::schema::{api_keys, balance_ledger, order_events, order_items, orders, payments, refunds, users};
+use uuid::Uuid;
+
+use super::schema::{
+    api_keys, balance_ledger, merchant_endpoints, merchant_secrets, merchants, order_events, order_items, orders,
+    payment_requests, payments, refunds, stores, users, webhook_attempts, webhook_deliveries,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -56,7 +61,8 @@ pub struct NewLedgerEntry<'a> {
 pub struct Order {
     pub id: i64,
     pub number: String,
-    pub user_id: i64,
+    /// The buyer; a store's payment request may have none yet.
+    pub user_id: Option<i64>,
     pub status: i16,
     pub payment_status: i16,
     pub payment_intent_id: Option<String>,
@@ -77,6 +83,13 @@ pub struct Order {
     pub refunded_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The public id (seed 001's `id`).
+    pub public_id: Uuid,
+    /// Set for a store's payment request, with the store's merchant.
+    pub store_id: Option<Uuid>,
+    pub merchant_id: Option<Uuid>,
+    /// The sequence number of the order's last event.
+    pub event_seq: i64,
 }
 
 /// A change to an order; `None` leaves a column alone, `Some(None)` clears it.
@@ -84,6 +97,7 @@ pub struct Order {
 #[diesel(table_name = orders)]
 pub struct OrderChanges {
     pub status: Option<i16>,
+    pub total_cents: Option<i64>,
     pub payment_status: Option<i16>,
     pub payment_intent_id: Option<Option<String>>,
     pub payment_reference: Option<Option<String>>,
@@ -104,7 +118,10 @@ pub struct OrderChanges {
 pub struct NewOrder<'a> {
     pub id: i64,
     pub number: &'a str,
-    pub user_id: i64,
+    pub user_id: Option<i64>,
+    pub status: i16,
+    pub store_id: Option<Uuid>,
+    pub merchant_id: Option<Uuid>,
     pub total_cents: i64,
     pub currency: &'a str,
     pub payment_method: &'a str,
@@ -162,6 +179,9 @@ pub struct Payment {
     /// When the janitor asks next, while the attempt is PENDING.
     pub next_check_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// What the customer must complete (`THREE_DS` or `OTP`), while or after waiting for it.
+    pub authentication: Option<String>,
+    pub authentication_expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -193,6 +213,8 @@ pub struct PaymentChanges {
     pub updated_at: Option<DateTime<Utc>>,
     pub next_check_at: Option<Option<DateTime<Utc>>>,
     pub last_error: Option<Option<String>>,
+    pub authentication: Option<Option<String>>,
+    pub authentication_expires_at: Option<Option<DateTime<Utc>>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -259,12 +281,15 @@ pub struct OrderEvent {
     pub actor: String,
     pub data: Json,
     pub created_at: DateTime<Utc>,
+    /// 1, 2, 3, … within the order.
+    pub seq: i64,
 }
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = order_events)]
 pub struct NewOrderEvent<'a> {
     pub order_id: i64,
+    pub seq: i64,
     pub kind: &'a str,
     pub actor: &'a str,
     pub data: &'a Json,
@@ -281,6 +306,7 @@ pub struct ApiKey {
     pub key_hash: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub merchant_id: Option<Uuid>,
 }
 
 #[derive(Debug, Insertable)]
@@ -289,6 +315,133 @@ pub struct NewApiKey<'a> {
     pub name: &'a str,
     pub role: &'a str,
     pub user_id: Option<i64>,
+    pub merchant_id: Option<Uuid>,
     pub key_prefix: &'a str,
     pub key_hash: &'a str,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = merchants, check_for_backend(diesel::pg::Pg))]
+pub struct Merchant {
+    pub id: Uuid,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = stores, check_for_backend(diesel::pg::Pg))]
+pub struct Store {
+    pub id: Uuid,
+    pub merchant_id: Uuid,
+    pub store_name: String,
+    pub office_name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = merchant_endpoints, check_for_backend(diesel::pg::Pg))]
+pub struct MerchantEndpoint {
+    pub id: i64,
+    pub merchant_id: Uuid,
+    pub url: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = merchant_secrets, check_for_backend(diesel::pg::Pg))]
+pub struct MerchantSecret {
+    pub id: i64,
+    pub merchant_id: Uuid,
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a merchant said about a payment request (one row per store order).
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = payment_requests, primary_key(order_id), check_for_backend(diesel::pg::Pg))]
+pub struct PaymentRequest {
+    pub order_id: i64,
+    pub customer_ref: Option<String>,
+    pub customer_order_ref: Option<String>,
+    pub description: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub callback_url: Option<String>,
+    pub consumer_email: Option<String>,
+    pub consumer_phone: Option<String>,
+    pub payment_type: String,
+    pub installment_term: Option<i16>,
+    pub payment_date: Option<DateTime<Utc>>,
+    pub announced_status: Option<String>,
+    pub created_by: String,
+    pub updated_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
+#[diesel(table_name = webhook_deliveries, check_for_backend(diesel::pg::Pg))]
+pub struct WebhookDelivery {
+    pub id: i64,
+    pub webhook_id: String,
+    pub merchant_id: Uuid,
+    pub order_id: i64,
+    pub order_seq: i64,
+    pub event_type: String,
+    pub endpoint_id: Option<i64>,
+    pub url: String,
+    pub body: String,
+    pub state: i16,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub given_up_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct NewWebhookDelivery<'a> {
+    pub webhook_id: &'a str,
+    pub merchant_id: Uuid,
+    pub order_id: i64,
+    pub order_seq: i64,
+    pub event_type: &'a str,
+    pub endpoint_id: Option<i64>,
+    pub url: &'a str,
+    pub body: &'a str,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = webhook_attempts, check_for_backend(diesel::pg::Pg))]
+pub struct WebhookAttempt {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub attempt: i32,
+    pub url: String,
+    pub response_status: Option<i32>,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    pub latency_ms: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = webhook_attempts)]
+pub struct NewWebhookAttempt<'a> {
+    pub delivery_id: i64,
+    pub attempt: i32,
+    pub url: &'a str,
+    pub response_status: Option<i32>,
+    pub response_excerpt: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub latency_ms: i32,
 }

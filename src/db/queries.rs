@@ -26,7 +26,7 @@ pub async fn find_user(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Opt
 /// The owners of the given orders, found through the orders: it can be pipelined with the
 /// order lookup itself, before the order's `user_id` is known.
 pub async fn users_of_orders(mut conn: &AsyncPgConnection, order_ids: &[i64]) -> QueryResult<Vec<User>> {
-    let owners = orders::table.filter(orders::id.eq_any(order_ids)).select(orders::user_id);
+    let owners = orders::table.filter(orders::id.eq_any(order_ids)).select(orders::user_id.assume_not_null());
     users::table.filter(users::id.eq_any(owners)).select(User::as_select()).load(&mut conn).await
 }
 
@@ -82,6 +82,9 @@ pub struct OrderListQuery {
     /// Case-insensitive prefix of the order number.
     pub number_prefix: Option<String>,
     pub user_id: Option<i64>,
+    /// Orders of one merchant's stores (what a merchant key sees).
+    pub merchant_id: Option<uuid::Uuid>,
+    pub store_id: Option<uuid::Uuid>,
     pub sort: OrderSortColumn,
     pub descending: bool,
     pub limit: i64,
@@ -119,6 +122,12 @@ fn filter_orders<'a, ST: 'a>(
     }
     if let Some(user_id) = q.user_id {
         query = query.filter(orders::user_id.eq(user_id));
+    }
+    if let Some(merchant_id) = q.merchant_id {
+        query = query.filter(orders::merchant_id.eq(merchant_id));
+    }
+    if let Some(store_id) = q.store_id {
+        query = query.filter(orders::store_id.eq(store_id));
     }
     query
 }
@@ -200,6 +209,15 @@ pub async fn insert_order_items(
     diesel::insert_into(order_items::table).values(items).returning(OrderItem::as_returning()).get_results(conn).await
 }
 
+/// Sets the price (and so the total) of a one-unit line.
+pub async fn set_single_item_price(conn: &mut AsyncPgConnection, item_id: i64, cents: i64) -> QueryResult<()> {
+    diesel::update(order_items::table.find(item_id))
+        .set((order_items::quantity.eq(1), order_items::unit_price_cents.eq(cents), order_items::total_cents.eq(cents)))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 /// Reads an order and locks its row until the transaction ends (`SELECT … FOR UPDATE`),
 /// so concurrent changes of one order serialise.
 pub async fn lock_order(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Order>> {
@@ -262,6 +280,17 @@ pub async fn events_for_orders(mut conn: &AsyncPgConnection, order_ids: &[i64]) 
 
 pub async fn insert_payment(conn: &mut AsyncPgConnection, new: &NewPayment<'_>) -> QueryResult<Payment> {
     diesel::insert_into(payments::table).values(new).returning(Payment::as_returning()).get_result(conn).await
+}
+
+/// Takes the order's next event number (the order row stays locked until the transaction
+/// ends, so numbers are gap-free and in commit order per order) and returns the order as it
+/// now stands.
+pub async fn next_event_seq(conn: &mut AsyncPgConnection, order_id: i64) -> QueryResult<Order> {
+    diesel::update(orders::table.find(order_id))
+        .set(orders::event_seq.eq(orders::event_seq + 1))
+        .returning(Order::as_returning())
+        .get_result(conn)
+        .await
 }
 
 pub async fn insert_event(conn: &mut AsyncPgConnection, new: &NewOrderEvent<'_>) -> QueryResult<OrderEvent> {

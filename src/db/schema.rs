@@ -10,6 +10,7 @@ diesel::table! {
         key_hash -> Text,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        merchant_id -> Nullable<Uuid>,
     }
 }
 
@@ -56,6 +57,7 @@ diesel::table! {
         actor -> Text,
         data -> Jsonb,
         created_at -> Timestamptz,
+        seq -> Int8,
     }
 }
 
@@ -77,7 +79,7 @@ diesel::table! {
     orders (id) {
         id -> Int8,
         number -> Text,
-        user_id -> Int8,
+        user_id -> Nullable<Int8>,
         status -> Int2,
         payment_status -> Int2,
         payment_intent_id -> Nullable<Text>,
@@ -98,6 +100,10 @@ diesel::table! {
         refunded_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        public_id -> Uuid,
+        store_id -> Nullable<Uuid>,
+        merchant_id -> Nullable<Uuid>,
+        event_seq -> Int8,
     }
 }
 
@@ -121,6 +127,8 @@ diesel::table! {
         checks -> Int4,
         next_check_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        authentication -> Nullable<Text>,
+        authentication_expires_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -158,6 +166,113 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    merchants (id) {
+        id -> Uuid,
+        display_name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stores (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        store_name -> Text,
+        office_name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    merchant_endpoints (id) {
+        id -> Int8,
+        merchant_id -> Uuid,
+        url -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    merchant_secrets (id) {
+        id -> Int8,
+        merchant_id -> Uuid,
+        secret -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    payment_requests (order_id) {
+        order_id -> Int8,
+        customer_ref -> Nullable<Text>,
+        customer_order_ref -> Nullable<Text>,
+        description -> Nullable<Text>,
+        success_url -> Nullable<Text>,
+        cancel_url -> Nullable<Text>,
+        callback_url -> Nullable<Text>,
+        consumer_email -> Nullable<Text>,
+        consumer_phone -> Nullable<Text>,
+        payment_type -> Text,
+        installment_term -> Nullable<Int2>,
+        payment_date -> Nullable<Timestamptz>,
+        announced_status -> Nullable<Text>,
+        created_by -> Text,
+        updated_by -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        webhook_id -> Text,
+        merchant_id -> Uuid,
+        order_id -> Int8,
+        order_seq -> Int8,
+        event_type -> Text,
+        endpoint_id -> Nullable<Int8>,
+        url -> Text,
+        body -> Text,
+        state -> Int2,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_status -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        given_up_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        delivery_id -> Int8,
+        attempt -> Int4,
+        url -> Text,
+        response_status -> Nullable<Int4>,
+        response_excerpt -> Nullable<Text>,
+        error -> Nullable<Text>,
+        latency_ms -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(stores -> merchants (merchant_id));
+diesel::joinable!(merchant_endpoints -> merchants (merchant_id));
+diesel::joinable!(merchant_secrets -> merchants (merchant_id));
+diesel::joinable!(payment_requests -> orders (order_id));
+diesel::joinable!(orders -> stores (store_id));
+diesel::joinable!(webhook_deliveries -> orders (order_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(balance_ledger -> orders (order_id));
 diesel::joinable!(balance_ledger -> refunds (refund_id));
@@ -180,4 +295,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     refunds,
     users,
+    merchants,
+    stores,
+    merchant_endpoints,
+    merchant_secrets,
+    payment_requests,
+    webhook_deliveries,
+    webhook_attempts,
 );

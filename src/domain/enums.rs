@@ -52,6 +52,8 @@ coded_enum!(
         Completed = 2 => "COMPLETED",
         Cancelled = 3 => "CANCELLED",
         Refunded = 4 => "REFUNDED",
+        /// Saved by its merchant but not yet open for payment (seed 001's TEMPORARY_SAVE).
+        Draft = 5 => "DRAFT",
     }
 );
 

@@ -4,7 +4,7 @@ use diesel_async::AsyncPgConnection;
 use serde_json::Value;
 
 use crate::db::{models, queries};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// Kinds of order events (the `kind` column).
 pub mod kind {
@@ -32,8 +32,24 @@ pub mod kind {
     pub const DUE_BACK_REFUNDED: &str = "due_back_refunded";
     pub const RECONCILED: &str = "reconciled";
     pub const CALLBACK_IGNORED: &str = "callback_ignored";
+    /// A merchant changed the amount, description or payment date of a payment request.
+    pub const PAYMENT_REQUEST_UPDATED: &str = "payment_request_updated";
+    /// A DRAFT order was opened for payment.
+    pub const SUBMITTED: &str = "submitted";
+    /// A payment attempt now waits for the customer to authenticate (3-D Secure, OTP).
+    pub const AUTHENTICATION_REQUIRED: &str = "authentication_required";
+    /// A merchant's webhook delivery was given up after its retries, or its endpoint
+    /// answered 410 Gone.
+    pub const WEBHOOK_GIVEN_UP: &str = "webhook_given_up";
+    /// A merchant's webhook endpoint was disabled (410 Gone, or failing for days).
+    pub const WEBHOOK_ENDPOINT_DISABLED: &str = "webhook_endpoint_disabled";
 }
 
+/// Appends an event to the order's trail with the order's next sequence number, and, for
+/// a store's order whose seed status this change moved, writes the merchant's webhook
+/// deliveries to the outbox. Called in the transaction of the change it records, so the
+/// event and its deliveries commit (or roll back) with it; outside a transaction it opens
+/// one of its own.
 pub async fn record(
     conn: &mut AsyncPgConnection,
     order_id: i64,
@@ -41,7 +57,34 @@ pub async fn record(
     actor: &str,
     data: Value,
 ) -> AppResult<models::OrderEvent> {
-    Ok(queries::insert_event(conn, &models::NewOrderEvent { order_id, kind, actor, data: &data }).await?)
+    use diesel_async::{AsyncConnection, TransactionManager};
+    let depth = <AsyncPgConnection as AsyncConnection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten();
+    if depth.is_some() {
+        record_in_transaction(conn, order_id, kind, actor, &data).await
+    } else {
+        conn.transaction::<_, AppError, _>(async |conn| record_in_transaction(conn, order_id, kind, actor, &data).await)
+            .await
+    }
+}
+
+async fn record_in_transaction(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    kind: &str,
+    actor: &str,
+    data: &Value,
+) -> AppResult<models::OrderEvent> {
+    let order = queries::next_event_seq(conn, order_id).await?;
+    let event =
+        queries::insert_event(conn, &models::NewOrderEvent { order_id, seq: order.event_seq, kind, actor, data })
+            .await?;
+    if order.store_id.is_some() {
+        super::webhooks::outbox::announce(conn, &order, &event).await?;
+    }
+    Ok(event)
 }
 
 /// The actor name of the payment provider, the one actor a customer sees by name.
@@ -73,7 +116,7 @@ const CUSTOMER_VISIBLE: &[&str] = &[
 /// provider's, and `staff` for every other key (never its name), and only the details of
 /// [`CUSTOMER_VISIBLE`].
 pub fn as_seen_by(caller: &super::Caller, mut event: models::OrderEvent) -> models::OrderEvent {
-    if caller.user_id.is_none() {
+    if !caller.is_confined() {
         return event;
     }
     if event.actor != PROVIDER_ACTOR && event.actor != caller.name {

@@ -413,9 +413,15 @@ pub async fn mark_order_paid(
                 ("manual", method.unwrap_or_else(|| order.payment_method.clone()))
             };
             if input.charge_balance {
+                let buyer = order.user_id.ok_or_else(|| {
+                    AppError::Conflict(format!(
+                        "order {} has no buyer yet: there is no balance to charge",
+                        order.number
+                    ))
+                })?;
                 ledger::change_balance(
                     conn,
-                    order.user_id,
+                    buyer,
                     -order.total_cents,
                     Entry {
                         kind: ledger_kind::ORDER_CHARGE,

@@ -9,11 +9,13 @@ pub mod janitor;
 pub mod json;
 pub mod ledger;
 pub mod lifecycle;
+pub mod merchants;
 pub mod orders;
 pub mod paging;
 pub mod refunds;
 pub mod replay;
 pub mod users;
+pub mod webhooks;
 
 pub use access::{Caller, Role};
 pub use enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, RefundStatus};

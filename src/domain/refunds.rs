@@ -586,9 +586,12 @@ async fn settle_refund(
     let full = refunded == order.total_cents;
     mark_succeeded(conn, refund, provider_refund_id.clone(), refund_at).await?;
     if refund.credit_balance {
+        let buyer = order.user_id.ok_or_else(|| {
+            AppError::Conflict(format!("order {} has no buyer: refund it through its provider instead", order.number))
+        })?;
         ledger::change_balance(
             conn,
-            order.user_id,
+            buyer,
             refund.amount_cents,
             Entry {
                 kind: ledger_kind::REFUND_CREDIT,

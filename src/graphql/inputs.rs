@@ -24,6 +24,10 @@ pub struct OrderFilter {
     pub number: Option<String>,
     /// Only orders of this user.
     pub user_id: Option<ID>,
+    /// Only orders of this merchant's stores (a merchant key sees only its own anyway).
+    pub merchant_id: Option<uuid::Uuid>,
+    /// Only orders of this store.
+    pub store_id: Option<uuid::Uuid>,
 }
 
 impl OrderFilter {
@@ -34,6 +38,8 @@ impl OrderFilter {
             payment_method: self.payment_method,
             number: self.number,
             user_id: self.user_id.as_ref().map(|id| parse_id("filter.userId", id)).transpose()?,
+            merchant_id: self.merchant_id,
+            store_id: self.store_id,
         })
     }
 }

@@ -51,6 +51,14 @@ pub const LIST_BOUNDS: &[(&str, &str, u64)] = &[
     ("Order", "payments", 10),
     ("Order", "refunds", 10),
     ("Order", "events", 20),
+    ("WebhookDeliveryPage", "nodes", 1),
+    // Attempts of one delivery: the retry schedule has ten; redeliveries add more.
+    ("WebhookDelivery", "attemptLog", 30),
+    // Estimates: merchants have a handful of stores and endpoints.
+    ("Merchant", "stores", 50),
+    ("Merchant", "webhookEndpoints", 20),
+    // At most 1,000 ids (MAX_REDELIVER).
+    ("Mutation", "redeliverWebhooks", 1_000),
     // Admin reports: a check reports at most 100 rows each; `limit` is at most 500 per kind.
     ("Query", "audit", 1_000),
     ("Query", "unresolvedWork", 1_000),

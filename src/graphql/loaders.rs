@@ -25,6 +25,8 @@ pub struct Wanted {
     pub refunds: bool,
     pub events: bool,
     pub user: bool,
+    /// The store, merchant and payment request of store orders (seed 001).
+    pub merchant: bool,
 }
 
 impl Wanted {
@@ -36,7 +38,15 @@ impl Wanted {
             refunds: order.field("refunds").exists(),
             events: order.field("events").exists(),
             user: order.field("user").exists(),
+            merchant: ["store", "merchant", "paymentRequest"].iter().any(|f| order.field(f).exists()),
         }
+        .with_status(order.field("merchantStatus").exists())
+    }
+
+    /// The seed status needs the newest attempt, so it loads the attempts.
+    fn with_status(mut self, status: bool) -> Self {
+        self.payments |= status;
+        self
     }
 }
 
@@ -49,6 +59,17 @@ struct Cache {
     refunds: HashMap<i64, Vec<models::Refund>>,
     events: HashMap<i64, Vec<models::OrderEvent>>,
     users: HashMap<i64, models::User>,
+    requests: HashMap<i64, Option<models::PaymentRequest>>,
+    stores: HashMap<uuid::Uuid, models::Store>,
+    merchants: HashMap<uuid::Uuid, models::Merchant>,
+}
+
+/// What a store order nests from seed 001.
+#[derive(Debug, Clone, Default)]
+pub struct MerchantParts {
+    pub request: Option<models::PaymentRequest>,
+    pub store: Option<models::Store>,
+    pub merchant: Option<models::Merchant>,
 }
 
 /// The loaders of one request.
@@ -157,7 +178,10 @@ impl Loaders {
         cache.payments.remove(&order.id);
         cache.refunds.remove(&order.id);
         cache.events.remove(&order.id);
-        cache.users.remove(&order.user_id);
+        cache.requests.remove(&order.id);
+        if let Some(user_id) = order.user_id {
+            cache.users.remove(&user_id);
+        }
     }
 
     /// Loads what `wanted` selects for `orders` that this request has not loaded yet.
@@ -165,8 +189,90 @@ impl Loaders {
         // The orders themselves were read for this request too.
         budget::charge_rows(orders.len())?;
         let order_ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
-        let user_ids: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
-        self.fetch(wanted, &order_ids, &user_ids).await
+        let user_ids: Vec<i64> = orders.iter().filter_map(|o| o.user_id).collect();
+        self.fetch(wanted, &order_ids, &user_ids).await?;
+        if wanted.merchant {
+            self.fetch_merchant_parts(orders).await?;
+        }
+        Ok(())
+    }
+
+    /// Loads the payment requests, stores and merchants of the store orders among `orders`
+    /// that this request has not loaded yet: three queries pipelined, one round trip.
+    async fn fetch_merchant_parts(&self, orders: &[models::Order]) -> AppResult<()> {
+        let (order_ids, store_ids, merchant_ids) = {
+            let cache = self.cache();
+            let store_orders: Vec<&models::Order> = orders.iter().filter(|o| o.store_id.is_some()).collect();
+            let mut order_ids: Vec<i64> =
+                store_orders.iter().map(|o| o.id).filter(|id| !cache.requests.contains_key(id)).collect();
+            let mut store_ids: Vec<uuid::Uuid> =
+                store_orders.iter().filter_map(|o| o.store_id).filter(|id| !cache.stores.contains_key(id)).collect();
+            let mut merchant_ids: Vec<uuid::Uuid> = store_orders
+                .iter()
+                .filter_map(|o| o.merchant_id)
+                .filter(|id| !cache.merchants.contains_key(id))
+                .collect();
+            for ids in [&mut store_ids, &mut merchant_ids] {
+                ids.sort_unstable();
+                ids.dedup();
+            }
+            order_ids.sort_unstable();
+            order_ids.dedup();
+            (order_ids, store_ids, merchant_ids)
+        };
+        if order_ids.is_empty() && store_ids.is_empty() && merchant_ids.is_empty() {
+            return Ok(());
+        }
+        budget::check_statements()?;
+        let pooled = self.pool.get().await?;
+        let conn: &AsyncPgConnection = &pooled;
+        let (requests, stores, merchants) = futures_util::try_join!(
+            when(&order_ids, || crate::db::merchants::payment_requests_for_orders(conn, &order_ids)),
+            async {
+                if store_ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    crate::db::merchants::stores_by_ids(conn, &store_ids).await
+                }
+            },
+            async {
+                if merchant_ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    crate::db::merchants::merchants_by_ids(conn, &merchant_ids).await
+                }
+            },
+        )?;
+        drop(pooled);
+        budget::charge_rows(requests.len() + stores.len() + merchants.len())?;
+        let mut cache = self.cache();
+        for id in &order_ids {
+            cache.requests.entry(*id).or_insert(None);
+        }
+        for request in requests {
+            cache.requests.insert(request.order_id, Some(request));
+        }
+        cache.stores.extend(stores.into_iter().map(|s| (s.id, s)));
+        cache.merchants.extend(merchants.into_iter().map(|m| (m.id, m)));
+        Ok(())
+    }
+
+    /// The seed 001 parts of `order` (all `None` for an order without a store).
+    pub async fn merchant_parts(&self, order: &models::Order) -> AppResult<MerchantParts> {
+        if order.store_id.is_none() {
+            return Ok(MerchantParts::default());
+        }
+        let read = |cache: &Cache| -> Option<MerchantParts> {
+            let request = cache.requests.get(&order.id)?.clone();
+            let store = Some(cache.stores.get(&order.store_id?)?.clone());
+            let merchant = Some(cache.merchants.get(&order.merchant_id?)?.clone());
+            Some(MerchantParts { request, store, merchant })
+        };
+        if let Some(parts) = read(&self.cache()) {
+            return Ok(parts);
+        }
+        self.fetch_merchant_parts(std::slice::from_ref(order)).await?;
+        Ok(read(&self.cache()).unwrap_or_default())
     }
 
     async fn fetch(&self, wanted: Wanted, order_ids: &[i64], user_ids: &[i64]) -> AppResult<()> {

@@ -6,6 +6,7 @@ mod errors;
 pub mod inputs;
 pub mod limits;
 pub mod loaders;
+pub mod merchants;
 mod mutation;
 mod ordering;
 mod query;
@@ -14,22 +15,29 @@ pub mod types;
 use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Context, EmptySubscription, Request, Schema};
+use async_graphql::{Context, EmptySubscription, MergedObject, Request, Schema};
 
 use crate::app::App;
 use crate::db::budget::Budget;
 use crate::domain::Caller;
 use crate::error::AppError;
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+/// Read operations.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::OrderQuery, merchants::MerchantQuery);
+
+/// Write operations. Every one honours an `Idempotency-Key` header.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(mutation::OrderMutation, merchants::MerchantMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// The schema with its limits from configuration and the app as shared data.
 pub fn build_schema(app: App) -> AppSchema {
     let config = app.config().clone();
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(app)
         // Depth (and field/alias counts) are checked on the document before execution, with
         // introspection exempt (limits.rs); async-graphql's own depth limit would also refuse
@@ -46,7 +54,7 @@ pub fn build_schema(app: App) -> AppSchema {
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription).finish().sdl()
 }
 
 /// Attaches the per-request data: the caller and a fresh loader cache (never shared between

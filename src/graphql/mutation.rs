@@ -26,11 +26,12 @@ fn count<T>(app: &App, result: AppResult<T>, record: fn(&Metrics, &str), success
     result
 }
 
-/// Write operations. Every one honours an `Idempotency-Key` header.
-pub struct MutationRoot;
+/// Write operations on orders and users. Every one honours an `Idempotency-Key` header.
+#[derive(Default)]
+pub struct OrderMutation;
 
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl OrderMutation {
     /// Creates a user; an opening balance is recorded in the balance ledger. Admin only.
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
         let user = users::create_user(app(ctx)?.pool(), caller(ctx)?, input.into()).await?;

@@ -8,17 +8,18 @@ use super::types::{
 use super::{app, caller, loaders};
 use crate::domain::{orders, users};
 
-/// Read operations.
-pub struct QueryRoot;
+/// Read operations on orders, users and the service's own health of money.
+#[derive(Default)]
+pub struct OrderQuery;
 
-#[Object(name = "Query")]
-impl QueryRoot {
+#[Object]
+impl OrderQuery {
     /// One order by database id; null when absent (or not yours).
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         let id = parse_id("id", &id)?;
         let wanted = Wanted::selected_in(&ctx.look_ahead());
         let (caller, loaders) = (caller(ctx)?, loaders(ctx)?);
-        let order = if caller.user_id.is_some() {
+        let order = if caller.is_confined() {
             // A key bound to one user looks before it loads: nothing an order nests is read
             // for an order the caller may not see (one round trip more, for such keys only).
             let order = orders::visible_to(caller, loaders.order_with(Wanted::default(), id).await?);

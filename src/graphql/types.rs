@@ -25,6 +25,8 @@ pub enum OrderStatus {
     Cancelled,
     /// Fully refunded (4).
     Refunded,
+    /// Saved by its merchant, not yet open for payment (5).
+    Draft,
 }
 
 /// Where the money of an order stands (REST code in brackets).
@@ -123,8 +125,13 @@ pub struct Order {
     pub id: ID,
     /// Human-facing order number, `ORD-<yyyymmdd>-<id>`.
     pub number: String,
-    /// The user who owns the order.
-    pub user_id: ID,
+    /// The user who owns the order (the buyer); a store's payment request may have none
+    /// yet.
+    pub user_id: Option<ID>,
+    /// The public id (seed 001's `id`), the same on every face.
+    pub public_id: uuid::Uuid,
+    /// The number of the order's last event (events are numbered 1, 2, 3, … per order).
+    pub event_seq: i64,
     /// Lifecycle status.
     pub status: OrderStatus,
     /// Payment status.
@@ -169,17 +176,22 @@ pub struct Order {
     #[graphql(skip)]
     pub(crate) raw_id: i64,
     #[graphql(skip)]
-    pub(crate) raw_user_id: i64,
+    pub(crate) raw_user_id: Option<i64>,
+    #[graphql(skip)]
+    pub(crate) row: models::Order,
 }
 
 impl TryFrom<models::Order> for Order {
     type Error = AppError;
 
     fn try_from(o: models::Order) -> AppResult<Self> {
+        let row = o.clone();
         Ok(Self {
             id: id(o.id),
             number: o.number,
-            user_id: id(o.user_id),
+            user_id: o.user_id.map(id),
+            public_id: o.public_id,
+            event_seq: o.event_seq,
             status: decode(o.status, DomainOrderStatus::from_code, "order status")?.into(),
             payment_status: decode(o.payment_status, domain::PaymentStatus::from_code, "payment status")?.into(),
             payment_intent_id: o.payment_intent_id,
@@ -202,6 +214,7 @@ impl TryFrom<models::Order> for Order {
             updated_at: o.updated_at,
             raw_id: o.id,
             raw_user_id: o.user_id,
+            row,
         })
     }
 }
@@ -260,9 +273,45 @@ impl Order {
         Ok(convert_all(loaders(ctx)?.payments(self.raw_id).await?)?)
     }
 
-    /// The user who owns the order.
-    async fn user(&self, ctx: &Context<'_>) -> Result<User> {
-        Ok(User::from(loaders(ctx)?.user(self.raw_id, self.raw_user_id).await?))
+    /// The user who owns the order; null while a store's payment request has no buyer,
+    /// and always null for merchant keys (a buyer's account is not the merchant's to read).
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(user_id) = self.raw_user_id else {
+            return Ok(None);
+        };
+        if caller(ctx)?.role == crate::domain::Role::Merchant {
+            return Ok(None);
+        }
+        Ok(Some(User::from(loaders(ctx)?.user(self.raw_id, user_id).await?)))
+    }
+
+    /// The order's status in seed 001's vocabulary (see docs/decisions.md, "Merchant
+    /// statuses"): derived from `status`, `paymentStatus` and the newest payment attempt.
+    async fn merchant_status(&self, ctx: &Context<'_>) -> Result<super::merchants::MerchantOrderStatus> {
+        let payments = loaders(ctx)?.payments(self.raw_id).await?;
+        Ok(crate::domain::merchants::status::of_order(&self.row, &payments).into())
+    }
+
+    /// Seed 001's payment method this order's `paymentMethod` stands for, if any.
+    async fn pay_method(&self) -> Option<super::merchants::PayMethod> {
+        crate::domain::merchants::status::PayMethod::of_method(&self.row.payment_method).map(Into::into)
+    }
+
+    /// The store whose payment request this is; null for other orders.
+    async fn store(&self, ctx: &Context<'_>) -> Result<Option<super::merchants::Store>> {
+        Ok(loaders(ctx)?.merchant_parts(&self.row).await?.store.map(Into::into))
+    }
+
+    /// The merchant of the store; null for other orders.
+    async fn merchant(&self, ctx: &Context<'_>) -> Result<Option<super::merchants::Merchant>> {
+        Ok(loaders(ctx)?.merchant_parts(&self.row).await?.merchant.map(Into::into))
+    }
+
+    /// What the merchant said about this payment request; null for other orders.
+    async fn payment_request(&self, ctx: &Context<'_>) -> Result<Option<super::merchants::PaymentRequest>> {
+        let base = &super::app(ctx)?.config().public_base_url;
+        let parts = loaders(ctx)?.merchant_parts(&self.row).await?;
+        Ok(parts.request.map(|r| super::merchants::PaymentRequest::new(r, self.row.public_id, base)))
     }
 
     /// The order's history, oldest first.
@@ -339,6 +388,11 @@ pub struct Payment {
     pub failure_message: Option<String>,
     /// When the money was taken.
     pub paid_at: Option<DateTime<Utc>>,
+    /// What the customer must complete (3-D Secure or a one-time password) while the
+    /// attempt is PENDING; kept after it fails with `authentication_timeout`.
+    pub authentication: Option<super::merchants::AuthenticationKind>,
+    /// Until when the customer may authenticate.
+    pub authentication_expires_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -364,6 +418,12 @@ impl TryFrom<models::Payment> for Payment {
             failure_code: p.failure_code,
             failure_message: p.failure_message,
             paid_at: p.paid_at,
+            authentication: p
+                .authentication
+                .as_deref()
+                .and_then(crate::domain::merchants::status::Authentication::parse)
+                .map(Into::into),
+            authentication_expires_at: p.authentication_expires_at,
             created_at: p.created_at,
             updated_at: p.updated_at,
         })

@@ -21,7 +21,7 @@ async fn graphql_without_a_valid_key_is_unauthenticated() {
 async fn revoked_keys_stop_working() {
     let t = TestApp::new().await;
     let created =
-        billing_api::domain::access::create_key(t.app.pool(), Role::Support, None, Some("temp")).await.unwrap();
+        billing_api::domain::access::create_key(t.app.pool(), Role::Support, None, None, Some("temp")).await.unwrap();
     assert_eq!(t.gql_as(&created.raw, "{ __typename }", json!({})).await.status, StatusCode::OK);
     billing_api::domain::access::revoke_key(t.app.pool(), created.key.id).await.unwrap();
     let response = t.gql_as(&created.raw, "{ __typename }", json!({})).await;

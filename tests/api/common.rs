@@ -97,14 +97,22 @@ impl TestApp {
         let app = App::new(config, &url).expect("app");
         let router = billing_api::http::router(app.clone());
         let admin_key =
-            access::create_key(app.pool(), Role::Admin, None, Some("test-admin")).await.expect("admin key").raw;
+            access::create_key(app.pool(), Role::Admin, None, None, Some("test-admin")).await.expect("admin key").raw;
         Self { app, router, url, admin_key }
     }
 
     pub async fn key(&self, role: Role, user: Option<i64>) -> String {
-        access::create_key(self.app.pool(), role, user, Some(&format!("test-{}", role.as_str())))
+        access::create_key(self.app.pool(), role, user, None, Some(&format!("test-{}", role.as_str())))
             .await
             .expect("key")
+            .raw
+    }
+
+    /// A key of a merchant.
+    pub async fn merchant_key(&self, merchant: uuid::Uuid) -> String {
+        access::create_key(self.app.pool(), Role::Merchant, None, Some(merchant), Some("test-merchant"))
+            .await
+            .expect("merchant key")
             .raw
     }
 

@@ -22,6 +22,7 @@ mod graphql_writes;
 mod hostile;
 mod idempotency;
 mod limits;
+mod merchants;
 mod migrations;
 mod mutations;
 mod observability;

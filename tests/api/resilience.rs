@@ -80,7 +80,7 @@ async fn database_outage_fails_fast_and_recovers_without_restart() {
         ..Config::default()
     };
     let app = App::new(config, &proxied).unwrap();
-    let admin_key = access::create_key(app.pool(), Role::Admin, None, Some("outage")).await.unwrap().raw;
+    let admin_key = access::create_key(app.pool(), Role::Admin, None, None, Some("outage")).await.unwrap().raw;
     // Reuse the TestApp helpers on this app.
     let t = TestApp { router: billing_api::http::router(app.clone()), app, url: direct.clone(), admin_key };
     let (_, order) = order_of(&t, 0, 1_000).await;

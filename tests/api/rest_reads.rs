@@ -186,7 +186,7 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         ("sort=color", "sort must be one of id, number, status, total_cents, created_at, updated_at, paid_at"),
         ("sort=ID", "sort"),
         ("direction=up", "direction must be one of asc, desc"),
-        ("status=5", "status"),
+        ("status=6", "status"),
         ("status=-1", "status"),
         ("status=paid", "status"),
         ("payment_status=7", "payment_status"),
