@@ -35,3 +35,4 @@ mod rest_reads;
 mod schema;
 mod seed;
 mod stripe;
+mod webhooks;
