@@ -85,6 +85,8 @@ pub struct OrderListQuery {
     /// Orders of one merchant's stores (what a merchant key sees).
     pub merchant_id: Option<uuid::Uuid>,
     pub store_id: Option<uuid::Uuid>,
+    /// Only orders of a store (`true`) or only orders without one (`false`).
+    pub has_store: Option<bool>,
     pub sort: OrderSortColumn,
     pub descending: bool,
     pub limit: i64,
@@ -128,6 +130,11 @@ fn filter_orders<'a, ST: 'a>(
     }
     if let Some(store_id) = q.store_id {
         query = query.filter(orders::store_id.eq(store_id));
+    }
+    match q.has_store {
+        Some(true) => query = query.filter(orders::store_id.is_not_null()),
+        Some(false) => query = query.filter(orders::store_id.is_null()),
+        None => {}
     }
     query
 }

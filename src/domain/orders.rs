@@ -34,6 +34,7 @@ pub struct OrderFilter {
     pub user_id: Option<i64>,
     pub merchant_id: Option<uuid::Uuid>,
     pub store_id: Option<uuid::Uuid>,
+    pub has_store: Option<bool>,
 }
 
 /// The order if `caller` may see it, else `None`: another user's order looks absent to a
@@ -83,6 +84,7 @@ pub async fn list_orders(
     let query = OrderListQuery {
         merchant_id,
         store_id: filter.store_id,
+        has_store: filter.has_store,
         status: filter.status.map(OrderStatus::code),
         payment_status: filter.payment_status.map(PaymentStatus::code),
         payment_method: filter.payment_method.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),

@@ -28,6 +28,8 @@ pub struct OrderFilter {
     pub merchant_id: Option<uuid::Uuid>,
     /// Only orders of this store.
     pub store_id: Option<uuid::Uuid>,
+    /// Only stores' payment requests (`true`) or only orders without a store (`false`).
+    pub has_store: Option<bool>,
 }
 
 impl OrderFilter {
@@ -40,6 +42,7 @@ impl OrderFilter {
             user_id: self.user_id.as_ref().map(|id| parse_id("filter.userId", id)).transpose()?,
             merchant_id: self.merchant_id,
             store_id: self.store_id,
+            has_store: self.has_store,
         })
     }
 }

@@ -3,15 +3,16 @@
 
 mod body;
 mod error;
-mod exec;
+pub(crate) mod exec;
 mod mutations;
 pub mod openapi;
 mod orders;
-mod params;
+pub(crate) mod params;
 mod shape;
+pub mod store;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::http::HttpState;
 
@@ -27,5 +28,8 @@ pub fn routes() -> Router<HttpState> {
         .route("/api/v1/admin/orders/payments/callback", post(mutations::admin_callback))
         .route("/api/v1/admin/orders/payments/reconcile", post(mutations::reconcile))
         .route("/api/v1/payments/callback", post(mutations::provider_callback))
+        .route("/api/v1/order", post(store::create))
+        .route("/api/v1/store/orders", get(store::list))
+        .route("/api/v1/store/orders/{id}", get(store::detail).merge(put(store::update)))
         .route("/api/v1/openapi.json", get(openapi::document))
 }

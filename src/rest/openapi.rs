@@ -218,12 +218,22 @@ impl Modify for BearerKey {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        // Seed 001 sends the key alone: `Authorization: <key>`.
+        components.add_security_scheme(
+            "bare_key",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "The API key alone, without a scheme (seed 001's form); Bearer works too",
+                ),
+            )),
+        );
     }
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Billing API — legacy admin REST", description = "The legacy admin REST API. Every path runs a GraphQL operation of the same service in process."),
+    info(title = "Billing API — REST faces", description = "The legacy admin REST API (seed 000) and the merchants' payment-request API (seed 001). Every path runs a GraphQL operation of the same service in process."),
     paths(
         super::orders::list,
         super::orders::detail,
@@ -233,10 +243,16 @@ impl Modify for BearerKey {
         super::mutations::admin_callback,
         super::mutations::reconcile,
         super::mutations::provider_callback,
+        super::store::handlers::create,
+        super::store::handlers::update,
+        super::store::handlers::list,
+        super::store::handlers::detail,
     ),
     components(schemas(
         OrderResponse, OrderListResponse, ErrorBody, ErrorCode, RestOrder, RestItem, RestRefund, RestPayment,
-        RestUser, RestPagination, CancelBody, PayBody, RefundBody, CallbackBody, ReconcileBody
+        RestUser, RestPagination, CancelBody, PayBody, RefundBody, CallbackBody, ReconcileBody,
+        super::store::shape::SeedOrder, super::store::shape::SeedStore, super::store::shape::SeedMerchant,
+        super::store::error::StoreErrorBody, super::store::error::FieldError
     )),
     modifiers(&BearerKey),
 )]

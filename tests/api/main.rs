@@ -34,5 +34,6 @@ mod resilience;
 mod rest_reads;
 mod schema;
 mod seed;
+mod store_rest;
 mod stripe;
 mod webhooks;
