@@ -528,6 +528,26 @@ pub async fn live_due_back_refund(conn: &mut AsyncPgConnection, payment_id: i64)
         .optional()
 }
 
+/// PENDING attempts whose customer authentication deadline has passed, oldest first.
+pub async fn authentications_due(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Payment>> {
+    payments::table
+        .filter(
+            payments::status
+                .eq(1)
+                .and(payments::authentication.is_not_null())
+                .and(payments::authentication_expires_at.le(now)),
+        )
+        .order_by((payments::authentication_expires_at.asc(), payments::id.asc()))
+        .limit(limit)
+        .select(Payment::as_select())
+        .load(conn)
+        .await
+}
+
 pub async fn find_payment(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Payment>> {
     payments::table.find(id).select(Payment::as_select()).first(conn).await.optional()
 }

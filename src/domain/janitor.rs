@@ -28,6 +28,8 @@ pub struct Pass {
     pub refunds_resolved: usize,
     pub payments_checked: usize,
     pub payments_resolved: usize,
+    /// Attempts failed because the customer did not authenticate in time.
+    pub authentications_expired: usize,
 }
 
 fn caller() -> Caller {
@@ -37,7 +39,7 @@ fn caller() -> Caller {
 /// Claims one batch of the items due now, checks them one by one, and returns: work that
 /// stays unresolved is rescheduled for a later pass, so a pass always ends.
 pub async fn run_once(pool: &DbPool, providers: &Providers) -> AppResult<Pass> {
-    let mut pass = Pass::default();
+    let mut pass = Pass { authentications_expired: lifecycle::expire_authentications(pool).await?, ..Pass::default() };
     if !providers.can_be_asked() {
         // Only provider work is ever unresolved; a process that cannot ask leaves it to one
         // that can (and does not push its next check back).

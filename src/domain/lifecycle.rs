@@ -19,6 +19,7 @@ use super::orders::{validate_payment_method, visible_to};
 use super::users::ledger_kind;
 use crate::db::models::{self, OrderChanges, PaymentChanges};
 use crate::db::{DbPool, queries};
+use crate::domain::merchants::status::Authentication;
 use crate::error::{AppError, AppResult};
 use crate::providers::{
     PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, Providers, StartPayment,
@@ -269,7 +270,10 @@ pub async fn cancel_order(
     caller: &Caller,
     input: CancelInput,
 ) -> AppResult<models::Order> {
-    caller.require_admin("cancelOrder")?;
+    // Admins cancel any order; a merchant its own stores' (lock_visible_order finds no other).
+    if caller.role != crate::domain::Role::Merchant {
+        caller.require_admin("cancelOrder")?;
+    }
     let reason = text("reason", input.reason, 500)?;
     let now = Utc::now();
     let cancelled_at = timestamp("cancelledAt", input.cancelled_at, now)?;
@@ -282,7 +286,7 @@ pub async fn cancel_order(
             if status == OrderStatus::Cancelled {
                 return Err(AppError::Conflict(format!("order {} is already cancelled", order.number)));
             }
-            if is_paid(payment_status) || status != OrderStatus::Pending {
+            if is_paid(payment_status) || !matches!(status, OrderStatus::Pending | OrderStatus::Draft) {
                 return Err(AppError::Conflict(format!(
                     "order {} is {status}/{payment_status}: a paid order cannot be cancelled, refund it instead",
                     order.number
@@ -497,6 +501,9 @@ pub struct PaymentOutcome {
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// With status PENDING: the attempt now waits for the customer to authenticate, until
+    /// the deadline (then it fails with `authentication_timeout`).
+    pub authentication: Option<(Authentication, DateTime<Utc>)>,
 }
 
 /// Applies a provider's callback. Admin keys (admin REST path, GraphQL) and the signed
@@ -545,6 +552,37 @@ async fn apply_outcome(
     let (status, payment_status) = state(&order)?;
     let now = Utc::now();
 
+    if let (Some((kind, deadline)), PaymentAttemptStatus::Pending, PaymentAttemptStatus::Pending) =
+        (outcome.authentication, attempt, outcome.status)
+    {
+        if payment.authentication.is_some() || status != OrderStatus::Pending {
+            // Already waiting (a repeated callback), or the order moved on: nothing changes.
+            return Ok((order, false));
+        }
+        queries::update_payment(
+            conn,
+            payment.id,
+            &PaymentChanges {
+                authentication: Some(Some(kind.as_str().to_owned())),
+                authentication_expires_at: Some(Some(deadline)),
+                updated_at: Some(now),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let order =
+            queries::update_order(conn, order.id, &OrderChanges { updated_at: Some(now), ..Default::default() })
+                .await?;
+        events::record(
+            conn,
+            order.id,
+            kind::AUTHENTICATION_REQUIRED,
+            actor,
+            json!({ "payment_id": payment.id, "authentication": kind.as_str(), "expires_at": deadline }),
+        )
+        .await?;
+        return Ok((order, true));
+    }
     if attempt == outcome.status {
         // A repeated callback with the same outcome changes nothing.
         return Ok((order, false));
@@ -750,7 +788,48 @@ fn outcome_from_provider(order_id: i64, payment_id: i64, found: &ProviderPayment
         failure_code: found.failure_code.clone(),
         failure_message: found.failure_message.clone(),
         paid_at: found.paid_at,
+        authentication: None,
     }
+}
+
+/// Most attempts one sweep fails for an authentication that ran out.
+const EXPIRY_BATCH: i64 = 100;
+
+/// Fails the attempts whose customer did not authenticate before the deadline
+/// (`authentication_timeout`), each like a provider's failure callback: the order's payment
+/// becomes FAILED (seed 001: TIMEOUT_3DS or OTP_TIMEOUT) unless another attempt is pending.
+/// Returns how many it failed. The janitor runs it on every tick.
+pub async fn expire_authentications(pool: &DbPool) -> AppResult<usize> {
+    let mut conn = pool.get().await?;
+    let due = queries::authentications_due(&mut conn, Utc::now(), EXPIRY_BATCH).await?;
+    let mut failed = 0;
+    for payment in due {
+        let outcome = PaymentOutcome {
+            order_id: payment.order_id,
+            payment_id: payment.id,
+            status: PaymentAttemptStatus::Failed,
+            reference: None,
+            failure_code: Some(crate::domain::merchants::status::AUTHENTICATION_TIMEOUT.to_owned()),
+            failure_message: Some("the customer did not authenticate in time".to_owned()),
+            paid_at: None,
+            authentication: None,
+        };
+        let changed = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                // Under the row locks: only an attempt still waiting is failed.
+                let current = queries::lock_payment_of_order(conn, payment.order_id, payment.id).await?;
+                if current.is_none_or(|p| {
+                    p.status != PaymentAttemptStatus::Pending.code()
+                        || p.authentication_expires_at.is_none_or(|d| d > Utc::now())
+                }) {
+                    return Ok(false);
+                }
+                apply_outcome(conn, &outcome, super::events::JANITOR_ACTOR).await.map(|(_, changed)| changed)
+            })
+            .await?;
+        failed += usize::from(changed);
+    }
+    Ok(failed)
 }
 
 /// Asks the attempt's provider for the truth and applies it exactly as a callback would.

@@ -241,11 +241,27 @@ pub struct PaymentCallbackInput {
     pub failure_message: Option<String>,
     /// When the money was taken; defaults to now.
     pub paid_at: Option<DateTime<Utc>>,
+    /// With status PENDING: the attempt now waits for the customer to authenticate (3-D
+    /// Secure or a one-time password) for at most `AUTHENTICATION_TIMEOUT_SECS`.
+    pub authentication: Option<super::merchants::AuthenticationKind>,
 }
 
 impl PaymentCallbackInput {
-    pub fn into_domain(self) -> AppResult<PaymentOutcome> {
+    pub fn into_domain(self, authentication_timeout: std::time::Duration) -> AppResult<PaymentOutcome> {
+        let authentication = match (self.authentication, self.status) {
+            (None, _) => None,
+            (Some(kind), PaymentAttemptStatus::Pending) => {
+                let wait = chrono::Duration::from_std(authentication_timeout).unwrap_or(chrono::Duration::minutes(30));
+                Some((kind.into(), Utc::now() + wait))
+            }
+            (Some(_), _) => {
+                return Err(crate::error::AppError::bad_input(
+                    "input.authentication is only for status PENDING (an attempt waiting for the customer)",
+                ));
+            }
+        };
         Ok(PaymentOutcome {
+            authentication,
             order_id: parse_id("input.orderId", &self.order_id)?,
             payment_id: parse_id("input.paymentId", &self.payment_id)?,
             status: self.status.into(),

@@ -118,7 +118,8 @@ impl OrderMutation {
             super::types::PaymentAttemptStatus::Failed => "callback_failed",
             super::types::PaymentAttemptStatus::Cancelled => "callback_cancelled",
         };
-        let applied = lifecycle::process_callback(app.pool(), caller(ctx)?, input.into_domain()?).await;
+        let reported = input.into_domain(app.config().authentication_timeout)?;
+        let applied = lifecycle::process_callback(app.pool(), caller(ctx)?, reported).await;
         let order = count(app, applied, Metrics::payment, outcome)?;
         Order::load_changed(ctx, order).await
     }

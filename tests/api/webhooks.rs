@@ -503,3 +503,101 @@ async fn deliveries_survive_kill_9_between_commit_and_send() {
         received.len() - 15
     );
 }
+
+/// A payment waiting for 3-D Secure shows as AUTHENTICATING_3DS, and as TIMEOUT_3DS once
+/// the deadline passes; an OTP that is confirmed ends COMPLETE; a merchant cancels its own
+/// draft. Each change reaches the merchant in order.
+#[tokio::test]
+async fn authentication_waits_time_out_and_every_status_reaches_the_merchant() {
+    let config =
+        Config { webhooks: test_webhooks(), authentication_timeout: Duration::from_secs(1), ..Config::default() };
+    let t = TestApp::with_config(config).await;
+    let receiver = Receiver::start().await;
+    let m = merchant(&t, "Auth").await;
+    let three_ds = new_order(&t, &m, &receiver.url("three-ds"), 1000).await;
+    let otp = new_order(&t, &m, &receiver.url("otp"), 2000).await;
+    let draft =
+        create(&t, &m.key, json!({ "amountCents": 5, "draft": true, "callbackUrl": receiver.url("draft") })).await;
+    let draft = draft["data"]["createMerchantOrder"].clone();
+    let _worker = start_worker(&t);
+
+    let wait_for_auth = |order: &Value, kind: &str| {
+        let (order, kind) = (order.clone(), kind.to_owned());
+        let t = &t;
+        async move {
+            let payment = crate::callbacks::start_payment(t, order["id"].as_str().unwrap().parse().unwrap()).await;
+            let body = t
+                .gql(
+                    "mutation($o: ID!, $p: ID!, $k: AuthenticationKind) { processPaymentCallback(input: {
+                        orderId: $o, paymentId: $p, status: PENDING, authentication: $k }) { merchantStatus } }",
+                    json!({ "o": order["id"], "p": payment.to_string(), "k": kind }),
+                )
+                .await;
+            (payment, body["data"]["processPaymentCallback"]["merchantStatus"].clone())
+        }
+    };
+    let (_, status) = wait_for_auth(&three_ds, "THREE_DS").await;
+    assert_eq!(status, "AUTHENTICATING_3DS");
+    let (otp_payment, status) = wait_for_auth(&otp, "OTP").await;
+    assert_eq!(status, "OTP_CONFIRMING");
+    // Authentication only goes with PENDING.
+    let response = t
+        .gql(
+            "mutation($o: ID!) { processPaymentCallback(input: { orderId: $o, paymentId: \"1\", status: FAILED, authentication: OTP }) { id } }",
+            json!({ "o": otp["id"] }),
+        )
+        .await;
+    assert_eq!(crate::merchants::error_code(&response), "BAD_USER_INPUT");
+    // The OTP is confirmed: COMPLETE.
+    t.gql_data(
+        "mutation($o: ID!, $p: ID!) { processPaymentCallback(input: { orderId: $o, paymentId: $p, status: SUCCEEDED }) { id } }",
+        json!({ "o": otp["id"], "p": otp_payment.to_string() }),
+    )
+    .await;
+    // 3-D Secure is not completed in time: the janitor fails the attempt.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let pass = billing_api::domain::janitor::run_once(t.app.pool(), t.app.providers()).await.unwrap();
+    assert_eq!(pass.authentications_expired, 1);
+    let again = billing_api::domain::janitor::run_once(t.app.pool(), t.app.providers()).await.unwrap();
+    assert_eq!(again.authentications_expired, 0);
+    let order = t
+        .gql_data(
+            "query($id: ID!) { order(id: $id) { paymentStatus merchantStatus payments { status failureCode authentication } } }",
+            json!({ "id": three_ds["id"] }),
+        )
+        .await;
+    assert_eq!(order["order"]["paymentStatus"], "FAILED");
+    assert_eq!(order["order"]["merchantStatus"], "TIMEOUT_3DS");
+    assert_eq!(order["order"]["payments"][0]["failureCode"], "authentication_timeout");
+    assert_eq!(order["order"]["payments"][0]["authentication"], "THREE_DS");
+    // The merchant cancels its draft; another merchant cannot.
+    let other = merchant(&t, "Other").await;
+    let cancel =
+        "mutation($id: ID!) { cancelOrder(input: { id: $id, reason: \"changed my mind\" }) { status merchantStatus } }";
+    let response = t.gql_as(&other.key, cancel, json!({ "id": draft["id"] })).await;
+    assert_eq!(crate::merchants::error_code(&response.body), "NOT_FOUND", "{}", response.body);
+    let response = t.gql_as(&m.key, cancel, json!({ "id": draft["id"] })).await;
+    assert_eq!(
+        response.body["data"]["cancelOrder"],
+        json!({ "status": "CANCELLED", "merchantStatus": "CANCEL" }),
+        "{}",
+        response.body
+    );
+
+    let statuses = |r: &[Received], path: &str| -> Vec<String> {
+        r.iter().filter(|x| x.path == path).map(|x| x.body["status"].as_str().unwrap().to_owned()).collect()
+    };
+    let received = receiver
+        .wait_for(Duration::from_secs(10), |r| {
+            statuses(r, "three-ds").len() == 4 && statuses(r, "otp").len() == 4 && statuses(r, "draft").len() == 2
+        })
+        .await;
+    assert_eq!(
+        statuses(&received, "three-ds"),
+        ["WAITING_FOR_PAYMENT", "PROCESSING", "AUTHENTICATING_3DS", "TIMEOUT_3DS"]
+    );
+    assert_eq!(statuses(&received, "otp"), ["WAITING_FOR_PAYMENT", "PROCESSING", "OTP_CONFIRMING", "COMPLETE"]);
+    assert_eq!(statuses(&received, "draft"), ["TEMPORARY_SAVE", "CANCEL"]);
+    let timeout = received.iter().find(|r| r.body["status"] == "TIMEOUT_3DS").unwrap();
+    assert!(timeout.body["authenticating_date"].is_i64(), "{:?}", timeout.body);
+}
