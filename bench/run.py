@@ -7,7 +7,9 @@ one run. Writes a markdown table to bench/results/. See bench/README.md.
     bench/run.py --quick    # small data, a few seconds per scenario (the test suite runs it)
 """
 import argparse
+import http.server
 import json
+import threading
 import os
 import platform
 import random
@@ -166,7 +168,7 @@ def gql_request(url, query, variables):
     return {"method": "POST", "url": url, "body": json.dumps({"query": query, "variables": variables})}
 
 
-def scenarios(ours, pg, cluster, quick, deep_page):
+def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
     """Request lists per (scenario, face)."""
     ids = [int(x) for x in cluster.sql("SELECT id FROM orders ORDER BY random() LIMIT 200").split()]
     gql, rest, pgql = f"{ours}/graphql", f"{ours}/api/v1/admin/orders", f"{pg}/graphql"
@@ -202,7 +204,95 @@ def scenarios(ours, pg, cluster, quick, deep_page):
         ("4 callbacks", "GraphQL"): [gql_request(gql, callback_q, {"o": str(o), "p": str(p)}) for o, p in pending],
         ("4 callbacks", "REST signed"): [{"method": "POST", "url": f"{ours}/api/v1/payments/callback",
                                           "body": json.dumps({"order_id": o, "payment_id": p, "status": 2})} for o, p in pending],
+        # Seed 001's face against the GraphQL operations it runs (a merchant key).
+        ("5 store order", "GraphQL"): [gql_request(gql, STORE_DETAIL_Q, {"id": i}) for i in store_orders],
+        ("5 store order", "REST"): [{"method": "GET", "url": f"{ours}/api/v1/store/orders/{i}"} for i in store_orders],
+        ("5 store create", "GraphQL"): [gql_request(gql, STORE_CREATE_Q, {"a": 1000 + n}) for n in range(100)],
+        ("5 store create", "REST"): [{"method": "POST", "url": f"{ours}/api/v1/order",
+                                      "body": json.dumps({"pay_amount": 1000.0 + n, "customer_order_id": f"b{n}"})}
+                                     for n in range(100)],
     }
+
+
+STORE_FIELDS = """publicId totalCents currency merchantStatus paymentMethod paymentStatus paidAt createdAt updatedAt
+  store { id storeName officeName } merchant { id displayName }
+  paymentRequest { customerId customerOrderId description successUrl cancelUrl callbackUrl consumerEmail consumerPhone
+                   paymentType installmentTerm paymentDate paymentUrl updatedAt }
+  userId payMethod"""
+STORE_DETAIL_Q = f"query StoreDetail($id: UUID!) {{ orderByPublicId(id: $id) {{ {STORE_FIELDS} }} }}"
+STORE_CREATE_Q = (f"mutation StoreCreate($a: Int!) {{ createMerchantOrder(input: {{ amountCents: $a }}) "
+                  f"{{ {STORE_FIELDS} }} }}")
+
+
+class Receiver:
+    """A webhook receiver on loopback: records, per delivery, how long after the change it arrived."""
+
+    def __init__(self):
+        self.latencies_ms = []
+        self.ids = set()
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                now_ms = time.time() * 1000
+                try:
+                    sent = json.loads(body)
+                    with receiver.lock:
+                        receiver.latencies_ms.append(now_ms - sent["update_date"])
+                        receiver.ids.add(self.headers.get("webhook-id"))
+                except (ValueError, KeyError):
+                    pass
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[round((len(values) - 1) * p)] if values else None
+
+
+def webhook_latency(loadgen, ours, merchant_key, receiver, cluster, work, rate, seconds):
+    """Order changes at `rate` per second through seed 001's face; every change is one
+    delivery to the loopback receiver. Latency: from the change's update_date (set in the
+    changing transaction) to the receiver reading the body."""
+    # The earlier scenarios' deliveries drain first; then the receiver starts afresh.
+    deadline = time.time() + 120
+    while int(cluster.sql("SELECT count(*) FROM webhook_deliveries WHERE state = 1")) and time.time() < deadline:
+        time.sleep(0.2)
+    with receiver.lock:
+        receiver.latencies_ms.clear()
+        receiver.ids.clear()
+    before = int(cluster.sql("SELECT count(*) FROM webhook_deliveries"))
+    path = work / "webhook-requests.jsonl"
+    path.write_text("\n".join(json.dumps({"method": "POST", "url": f"{ours}/api/v1/order",
+                                          "body": json.dumps({"pay_amount": 100 + n})}) for n in range(1000)) + "\n")
+    result = json.loads(run([str(loadgen), "--requests", str(path), "--concurrency", "16", "--rate", str(rate),
+                             "--duration", str(seconds), "--warmup", "0", "--header",
+                             f"Authorization: {merchant_key}"]).stdout)
+    expected = int(cluster.sql("SELECT count(*) FROM webhook_deliveries")) - before
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with receiver.lock:
+            if len(receiver.ids) >= expected:
+                break
+        time.sleep(0.1)
+    with receiver.lock:
+        latencies, delivered = list(receiver.latencies_ms), len(receiver.ids)
+    return {"changes_per_s": result["rps"], "changes": result["requests"], "errors": result["errors"],
+            "deliveries": expected, "delivered": delivered, "lost": expected - delivered,
+            "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99)}
 
 
 # ------------------------------------------------------------------ pgbench replay
@@ -385,6 +475,15 @@ def main():
         # Write the seed out now rather than in a checkpoint during the first measurements.
         cluster.sql("CHECKPOINT")
         key = run([str(binary), "keys", "create", "--role", "admin", "--name", "bench"], env={**os.environ, **env}).stdout.strip().splitlines()[-1]
+        # A merchant with a store, a key and a webhook endpoint on a loopback receiver.
+        receiver = Receiver()
+        env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
+        merchant = run([str(binary), "merchants", "create", "--name", "Bench merchant"], env={**os.environ, **env}).stdout.split()[2]
+        run([str(binary), "merchants", "add-store", "--merchant", merchant, "--store-name", "Bench store",
+             "--office-name", "Bench office"], env={**os.environ, **env})
+        run([str(binary), "merchants", "add-endpoint", "--merchant", merchant, "--url", receiver.url], env={**os.environ, **env})
+        merchant_key = run([str(binary), "keys", "create", "--role", "merchant", "--merchant", merchant, "--name", "bench-merchant"],
+                           env={**os.environ, **env}).stdout.strip().splitlines()[-1]
 
         ours_port = free_port()
         ours = Server("billing-api", [str(binary)], ours_port, {**env, "BIND_ADDR": f"127.0.0.1:{ours_port}",
@@ -407,7 +506,10 @@ def main():
             servers.append(pg)
             pg.wait("/graphql")
 
-        plan = scenarios(f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{pg.port}" if pg else "", cluster, quick, deep_page)
+        store_orders = [post_json(f"http://127.0.0.1:{ours_port}/api/v1/order", {"pay_amount": 500 + n}, merchant_key)["id"]
+                        for n in range(200)]
+        plan = scenarios(f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{pg.port}" if pg else "", cluster, quick, deep_page,
+                         store_orders)
         if before:
             # The read scenarios again, against the other build; each placed right after our
             # face of the same name, so both are measured side by side.
@@ -436,6 +538,8 @@ def main():
                         continue
                     server = pg if face == "PostGraphile" else before if face.endswith("(before)") else ours
                     headers = [] if face in ("PostGraphile", "REST signed") else [f"Authorization: Bearer {key}"]
+                    if scenario.startswith("5 "):
+                        headers = [f"Authorization: {merchant_key}"]
                     result = measure(loadgen, plan[(scenario, face)], server, cluster, work, concurrency, seconds,
                                      warmup, headers, sign=(face == "REST signed"))
                     measured.append((scenario, face, concurrency, result))
@@ -447,8 +551,16 @@ def main():
             # The report lists each face's sweep together.
             rows += sorted(measured, key=lambda r: (faces.index((r[0], r[1])), sweep.index(r[2])))
 
-        write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=bool(before))
+        rate = 200
+        log(f"webhooks: order changes at {rate}/s through /api/v1/order, delivered to a loopback receiver")
+        hooks = webhook_latency(loadgen, f"http://127.0.0.1:{ours_port}", merchant_key, receiver, cluster, work, rate,
+                                3 if quick else 10)
+        log(f"webhooks: {hooks}")
+        receiver.stop()
+        write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=bool(before), hooks=hooks)
         failed = [r for r in rows if r[3]["errors"]]
+        if hooks["lost"] or hooks["errors"]:
+            sys.exit(f"webhooks: {hooks['lost']} deliveries lost, {hooks['errors']} request errors")
         if failed:
             sys.exit(f"{len(failed)} measurements had errors")
     finally:
@@ -461,7 +573,7 @@ def fmt(value, digits=1):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=False):
+def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=False, hooks=None):
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     lines = [f"# Benchmark {stamp}{' (quick)' if quick else ''}", "",
@@ -475,7 +587,7 @@ def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=F
                      f"{r['errors']} | {fmt(r['statements_per_request'])} | {fmt(r['cpu_ms_per_request'], 2)} |")
     by = {(s, f, c): r for s, f, c, r in rows}
     lines += ["", "## Ratios", "", "| scenario | conc. | ours/PostGraphile | REST/GraphQL | GraphQL/pgbench |", "|---|---:|---:|---:|---:|"]
-    for scenario in ("1 order detail", "2 page of 50"):
+    for scenario in ("1 order detail", "2 page of 50", "5 store order", "5 store create"):
         for c in sweep:
             g, r, p, b = (by.get((scenario, f, c)) for f in ("GraphQL", "REST", "PostGraphile", "pgbench (our SQL)"))
             ratio = lambda a, z: f"{a['rps'] / z['rps']:.2f}" if a and z and z["rps"] else "–"  # noqa: E731
@@ -497,6 +609,13 @@ def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=F
                     now, then = by.get((scenario, face, c)), by.get((scenario, f"{face} (before)", c))
                     cells.append(f"{now['rps'] / then['rps']:.2f}" if now and then and then["rps"] else "–")
                 lines.append(f"| {scenario} | {c} | {cells[0]} | {cells[1]} |")
+    if hooks:
+        lines += ["", "## Merchant webhooks", "",
+                  f"Order changes at {fmt(hooks['changes_per_s'])}/s (target 200) through `POST /api/v1/order`, each "
+                  "delivered to a loopback receiver; latency from the change (`update_date`) to the receiver.", "",
+                  "| changes | deliveries | delivered | lost | p50 ms | p99 ms |", "|---:|---:|---:|---:|---:|---:|",
+                  f"| {hooks['changes']} | {hooks['deliveries']} | {hooks['delivered']} | {hooks['lost']} | "
+                  f"{fmt(hooks['p50_ms'], 1)} | {fmt(hooks['p99_ms'], 1)} |"]
     text = "\n".join(lines) + "\n"
     name = f"{stamp}{'-quick' if quick else ''}.md"
     (out / name).write_text(text)

@@ -6,7 +6,7 @@
 //! top-level `errors` (so a GraphQL 200 with errors is a failure).
 //!
 //!     cargo run --release --example loadgen -- --requests FILE --concurrency 8 --duration 10 --warmup 2 \
-//!         [--header 'Authorization: Bearer …'] [--sign-secret SECRET]
+//!         [--header 'Authorization: Bearer …'] [--sign-secret SECRET] [--rate REQUESTS_PER_SECOND]
 //!
 //! FILE holds one JSON object per line: {"method": "GET"|"POST", "url": "...", "body": "..."}.
 
@@ -34,6 +34,9 @@ struct Options {
     sign_secret: Option<String>,
     /// Makes each signed delivery's bytes unique across runs (see `delivery`).
     run_nonce: u32,
+    /// Requests started per second at most, over all workers (`--rate`); none: as fast as
+    /// the workers go.
+    rate: Option<f64>,
 }
 
 fn parse_args() -> anyhow::Result<Options> {
@@ -42,6 +45,7 @@ fn parse_args() -> anyhow::Result<Options> {
     let (mut concurrency, mut duration, mut warmup) = (8usize, 10f64, 2f64);
     let mut headers = Vec::new();
     let mut sign_secret = None;
+    let mut rate = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -55,6 +59,7 @@ fn parse_args() -> anyhow::Result<Options> {
                 headers.push((name.trim().to_owned(), v.trim().to_owned()));
             }
             "--sign-secret" => sign_secret = Some(value()?),
+            "--rate" => rate = Some(value()?.parse::<f64>()?).filter(|r| *r > 0.0),
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -73,6 +78,7 @@ fn parse_args() -> anyhow::Result<Options> {
         headers,
         sign_secret,
         run_nonce: rand::random(),
+        rate,
     })
 }
 
@@ -105,12 +111,20 @@ async fn worker(
     client: reqwest::Client,
     options: Arc<Options>,
     next: Arc<AtomicUsize>,
-    until: Instant,
+    (start, until): (Instant, Instant),
     record: bool,
 ) -> WorkerResult {
     let mut result = WorkerResult { latencies_us: Vec::new(), errors: 0, samples: Vec::new() };
     while Instant::now() < until {
         let sequence = next.fetch_add(1, Ordering::Relaxed);
+        if let Some(rate) = options.rate {
+            // Paced: request n of this phase starts n/rate seconds after it began.
+            let due = start + Duration::from_secs_f64(sequence as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+            if Instant::now() >= until {
+                break;
+            }
+        }
         let planned = &options.requests[sequence % options.requests.len()];
         let mut request = match planned.method.as_str() {
             "POST" => client.post(&planned.url),
@@ -162,9 +176,10 @@ async fn worker(
 
 async fn phase(client: &reqwest::Client, options: &Arc<Options>, length: Duration, record: bool) -> Vec<WorkerResult> {
     let next = Arc::new(AtomicUsize::new(0));
-    let until = Instant::now() + length;
+    let start = Instant::now();
+    let until = start + length;
     let tasks: Vec<_> = (0..options.concurrency)
-        .map(|_| tokio::spawn(worker(client.clone(), options.clone(), next.clone(), until, record)))
+        .map(|_| tokio::spawn(worker(client.clone(), options.clone(), next.clone(), (start, until), record)))
         .collect();
     let mut results = Vec::new();
     for task in tasks {

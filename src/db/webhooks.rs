@@ -60,18 +60,26 @@ pub async fn insert_attempt(conn: &mut AsyncPgConnection, row: &NewWebhookAttemp
     diesel::insert_into(webhook_attempts::table).values(row).execute(conn).await.map(|_| ())
 }
 
-/// Records the end of one attempt: delivered, given up, or due again at `next`.
+/// Records the end of one attempt: delivered, given up, or due again at `next`; only while
+/// the claim that made it (`claimed`, the attempt count it took) still holds the pending
+/// row. Returns whether it did.
 pub async fn finish_attempt(
     conn: &mut AsyncPgConnection,
     id: i64,
+    claimed: i32,
     outcome: Finish,
     status: Option<i32>,
     error: Option<&str>,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     let now = Utc::now();
-    let target = webhook_deliveries::table.find(id);
+    let target = webhook_deliveries::table.filter(
+        webhook_deliveries::id
+            .eq(id)
+            .and(webhook_deliveries::attempts.eq(claimed))
+            .and(webhook_deliveries::state.eq(state::PENDING)),
+    );
     let set_last = (webhook_deliveries::last_status.eq(status), webhook_deliveries::last_error.eq(error));
-    match outcome {
+    let updated = match outcome {
         Finish::Delivered => {
             diesel::update(target)
                 .set((
@@ -92,7 +100,7 @@ pub async fn finish_attempt(
             diesel::update(target).set((set_last, webhook_deliveries::next_attempt_at.eq(next))).execute(conn).await?
         }
     };
-    Ok(())
+    Ok(updated == 1)
 }
 
 /// How an attempt ends for its delivery.
@@ -203,28 +211,37 @@ pub async fn find_delivery(conn: &mut AsyncPgConnection, id: i64) -> QueryResult
 }
 
 /// Sends deliveries matching `f` again (at most `limit`), under their own webhook ids:
-/// they become pending and due now, with a fresh retry schedule.
+/// they become pending and due now, with a fresh retry schedule. Deliveries still pending
+/// are left alone (they are being sent already; resetting one a worker holds would let two
+/// send it at once).
 pub async fn redeliver(
     conn: &mut AsyncPgConnection,
     f: &DeliveryFilter,
     ids: Option<&[i64]>,
     limit: i64,
 ) -> QueryResult<Vec<i64>> {
-    let mut chosen = filtered(f).select(webhook_deliveries::id).order_by(webhook_deliveries::id.asc()).limit(limit);
+    let mut chosen = filtered(f)
+        .filter(webhook_deliveries::state.ne(state::PENDING))
+        .select(webhook_deliveries::id)
+        .order_by(webhook_deliveries::id.asc())
+        .limit(limit);
     if let Some(ids) = ids {
         chosen = chosen.filter(webhook_deliveries::id.eq_any(ids.to_vec()));
     }
     let ids: Vec<i64> = chosen.load(conn).await?;
-    diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
-        .set((
-            webhook_deliveries::state.eq(state::PENDING),
-            webhook_deliveries::attempts.eq(0),
-            webhook_deliveries::next_attempt_at.eq(Utc::now()),
-            webhook_deliveries::delivered_at.eq(None::<DateTime<Utc>>),
-            webhook_deliveries::given_up_at.eq(None::<DateTime<Utc>>),
-        ))
-        .execute(conn)
-        .await?;
+    diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(&ids).and(webhook_deliveries::state.ne(state::PENDING))),
+    )
+    .set((
+        webhook_deliveries::state.eq(state::PENDING),
+        webhook_deliveries::attempts.eq(0),
+        webhook_deliveries::next_attempt_at.eq(Utc::now()),
+        webhook_deliveries::delivered_at.eq(None::<DateTime<Utc>>),
+        webhook_deliveries::given_up_at.eq(None::<DateTime<Utc>>),
+    ))
+    .execute(conn)
+    .await?;
     Ok(ids)
 }
 

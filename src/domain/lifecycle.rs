@@ -168,7 +168,9 @@ pub async fn create_payment(
         .await?;
     drop(slot);
     let provider_name = provider.name();
-    let recorded = record_attempt(pool, providers, caller, order_id, &check, &method, provider_name, &intent_id).await;
+    let started = (order.total_cents, order.currency.clone());
+    let recorded =
+        record_attempt(pool, providers, caller, order_id, &check, &started, &method, provider_name, &intent_id).await;
     if let (Err(_), Some(intent)) = (&recorded, intent_id.as_deref()) {
         // The order changed while the provider worked (or the database failed): nothing
         // points at the new intent, so it must not stay payable.
@@ -191,6 +193,7 @@ async fn record_attempt(
     caller: &Caller,
     order_id: i64,
     check: &(dyn Fn(&models::Order) -> AppResult<()> + Sync),
+    (started_cents, started_currency): &(i64, String),
     method: &str,
     provider_name: &str,
     intent_id: &Option<String>,
@@ -200,6 +203,14 @@ async fn record_attempt(
     conn.transaction::<_, AppError, _>(async move |conn| {
         let order = lock_visible_order(conn, caller, order_id).await?;
         check(&order)?;
+        // The provider was asked for the amount of phase one: an order whose amount changed
+        // meanwhile (a merchant's update) must not record an attempt for another amount.
+        if order.total_cents != *started_cents || order.currency != *started_currency {
+            return Err(AppError::Conflict(format!(
+                "order {} changed its amount while the payment was being started; start the payment again",
+                order.number
+            )));
+        }
         // Again under the order's lock: concurrent requests each saw room before.
         too_many_attempts(&order, queries::count_pending_payments(conn, order.id).await?)?;
         let now = Utc::now();
@@ -510,6 +521,10 @@ pub struct PaymentOutcome {
 /// provider callback may call it.
 pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOutcome) -> AppResult<models::Order> {
     caller.require_admin_or_provider("processPaymentCallback")?;
+    if outcome.failure_code.as_deref().map(str::trim) == Some(DUPLICATE_PAYMENT) {
+        // Only the service marks money as due back; a caller cannot forge it.
+        return Err(AppError::bad_input(format!("failureCode {DUPLICATE_PAYMENT} is reserved for the service")));
+    }
     let now = Utc::now();
     let outcome = PaymentOutcome {
         reference: text("reference", outcome.reference, 200)?,
@@ -587,14 +602,20 @@ async fn apply_outcome(
         // A repeated callback with the same outcome changes nothing.
         return Ok((order, false));
     }
-    if attempt == PaymentAttemptStatus::Succeeded {
+    if is_due_back(&payment) && outcome.status == PaymentAttemptStatus::Succeeded {
+        // The duplicate's money was recorded once; repeats of its success add nothing.
+        return Ok((order, false));
+    }
+    if attempt == PaymentAttemptStatus::Succeeded || is_due_back(&payment) {
+        // Money that arrived stays arrived: a late FAILED or PENDING (out-of-order
+        // webhooks) must not make a duplicate payment's money no longer due back.
         events::record(
             conn,
             order.id,
             kind::CALLBACK_IGNORED,
             actor,
             json!({ "payment_id": payment.id, "status": outcome.status,
-                    "reason": "the payment already succeeded; later outcomes are ignored" }),
+                    "reason": "the payment's money already arrived; later outcomes are ignored" }),
         )
         .await?;
         return Ok((order, false));
@@ -741,7 +762,14 @@ async fn apply_outcome(
             queries::update_payment(
                 conn,
                 payment.id,
-                &PaymentChanges { status: Some(to.code()), updated_at: Some(now), ..Default::default() },
+                // A failure's code does not outlive it.
+                &PaymentChanges {
+                    status: Some(to.code()),
+                    failure_code: Some(None),
+                    failure_message: Some(None),
+                    updated_at: Some(now),
+                    ..Default::default()
+                },
             )
             .await?;
             let new_payment_status = match (to, payment_status) {
@@ -816,7 +844,9 @@ pub async fn expire_authentications(pool: &DbPool) -> AppResult<usize> {
         };
         let changed = conn
             .transaction::<_, AppError, _>(async |conn| {
-                // Under the row locks: only an attempt still waiting is failed.
+                // Under the row locks, order first (as every other path takes them): only an
+                // attempt still waiting is failed.
+                queries::lock_order(conn, payment.order_id).await?;
                 let current = queries::lock_payment_of_order(conn, payment.order_id, payment.id).await?;
                 if current.is_none_or(|p| {
                     p.status != PaymentAttemptStatus::Pending.code()
@@ -826,8 +856,13 @@ pub async fn expire_authentications(pool: &DbPool) -> AppResult<usize> {
                 }
                 apply_outcome(conn, &outcome, super::events::JANITOR_ACTOR).await.map(|(_, changed)| changed)
             })
-            .await?;
-        failed += usize::from(changed);
+            .await;
+        match changed {
+            Ok(changed) => failed += usize::from(changed),
+            // One attempt's trouble (a lock timeout, say) does not stop the others; it is
+            // due again on the next tick.
+            Err(error) => error.log(),
+        }
     }
     Ok(failed)
 }

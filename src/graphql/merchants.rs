@@ -20,7 +20,7 @@ use crate::error::AppError;
 pub enum MerchantOrderStatus {
     /// Saved, not yet open for payment (order DRAFT).
     TemporarySave,
-    /// Open for payment, nothing paid (PENDING/UNPAID).
+    /// Open for payment, nothing paid yet (PENDING, UNPAID or with an attempt under way).
     WaitingForPayment,
     /// The payment waits for a one-time password from the customer.
     OtpConfirming,
@@ -32,7 +32,8 @@ pub enum MerchantOrderStatus {
     /// 3-D Secure authentication was not completed in time.
     #[graphql(name = "TIMEOUT_3DS")]
     Timeout3ds,
-    /// A payment is under way (PENDING/PROCESSING).
+    /// Paid, waiting to be confirmed: no state of ours maps here yet (an attempt under way
+    /// is still WAITING_FOR_PAYMENT).
     Processing,
     /// Paid (COMPLETED, also when partly refunded).
     Complete,
@@ -200,15 +201,16 @@ pub struct PaymentRequest {
     pub payment_date: Option<DateTime<Utc>>,
     /// Where the buyer pays: `<PUBLIC_BASE_URL>/gateway/payment/<publicId>`.
     pub payment_url: String,
-    /// The key name that created it.
-    pub created_by: String,
-    /// The key name that last changed it.
+    /// The key name that created it (null for customer keys: staff key names stay with
+    /// staff and merchants).
+    pub created_by: Option<String>,
+    /// The key name that last changed it (null for customer keys).
     pub updated_by: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl PaymentRequest {
-    pub fn new(r: models::PaymentRequest, public_id: Uuid, base: &str) -> Self {
+    pub fn new(r: models::PaymentRequest, public_id: Uuid, base: &str, show_actors: bool) -> Self {
         Self {
             customer_id: r.customer_ref,
             customer_order_id: r.customer_order_ref,
@@ -222,8 +224,8 @@ impl PaymentRequest {
             installment_term: r.installment_term.map(i32::from),
             payment_date: r.payment_date,
             payment_url: format!("{base}/gateway/payment/{public_id}"),
-            created_by: r.created_by,
-            updated_by: r.updated_by,
+            created_by: show_actors.then_some(r.created_by),
+            updated_by: r.updated_by.filter(|_| show_actors),
             updated_at: r.updated_at,
         }
     }

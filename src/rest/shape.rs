@@ -40,7 +40,7 @@ fn unix(time: Option<Time>) -> Option<i64> {
 pub struct GqlOrder {
     id: String,
     number: String,
-    user_id: String,
+    user_id: Option<String>,
     status: OrderStatus,
     payment_status: PaymentStatus,
     payment_intent_id: Option<String>,
@@ -62,7 +62,7 @@ pub struct GqlOrder {
     items: Vec<GqlItem>,
     refunds: Vec<GqlRefund>,
     payments: Vec<GqlPayment>,
-    user: GqlUser,
+    user: Option<GqlUser>,
 }
 
 #[derive(Deserialize)]
@@ -128,7 +128,8 @@ struct GqlUser {
 pub struct RestOrder {
     id: u64,
     number: String,
-    user_id: u64,
+    /// Null for a merchant's payment request that has no buyer yet (seed 001).
+    user_id: Option<u64>,
     status: i16,
     payment_status: i16,
     payment_intent_id: Option<String>,
@@ -152,7 +153,8 @@ pub struct RestOrder {
     items: Vec<RestItem>,
     refunds: Vec<RestRefund>,
     payments: Vec<RestPayment>,
-    user: RestUser,
+    /// Null for a merchant's payment request that has no buyer yet (seed 001).
+    user: Option<RestUser>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -219,7 +221,7 @@ impl TryFrom<GqlOrder> for RestOrder {
         Ok(Self {
             id: id(&o.id)?,
             number: o.number,
-            user_id: id(&o.user_id)?,
+            user_id: opt_id(o.user_id.as_ref())?,
             status: o.status.code(),
             payment_status: o.payment_status.code(),
             payment_intent_id: o.payment_intent_id,
@@ -295,12 +297,15 @@ impl TryFrom<GqlOrder> for RestOrder {
                     })
                 })
                 .collect::<Result<_, ApiError>>()?,
-            user: RestUser {
-                id: id(&o.user.id)?,
-                email: o.user.email,
-                name: o.user.name,
-                balance_cents: o.user.balance_cents,
-                created_at: o.user.created_at.timestamp(),
+            user: match o.user {
+                Some(user) => Some(RestUser {
+                    id: id(&user.id)?,
+                    email: user.email,
+                    name: user.name,
+                    balance_cents: user.balance_cents,
+                    created_at: user.created_at.timestamp(),
+                }),
+                None => None,
             },
         })
     }

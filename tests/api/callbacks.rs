@@ -294,6 +294,66 @@ async fn a_late_duplicate_payment_is_due_back_once() {
     assert_eq!(due, 1, "one refund_due for one late payment");
 }
 
+/// Out-of-order webhooks: a FAILED or PENDING that arrives after a duplicate payment's
+/// success does not make its money any less due back, and a caller cannot forge the
+/// `duplicate_payment` code to get a refund of money that never came.
+#[tokio::test]
+async fn late_outcomes_do_not_undo_money_due_back_and_it_cannot_be_forged() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 700).await;
+    let late = start_payment(&t, order).await;
+    assert_eq!(crate::mutations::pay(&t, order).await.status, StatusCode::OK);
+    admin_callback(&t, json!({ "order_id": order, "payment_id": late, "status": 2 })).await;
+    for status in [3, 1, 4] {
+        let response = admin_callback(
+            &t,
+            json!({ "order_id": order, "payment_id": late, "status": status, "failure_code": "card_declined" }),
+        )
+        .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    }
+    let due = t
+        .gql_data(
+            "query($id: ID!) { order(id: $id) { payments { id status failureCode moneyDueBack } } }",
+            json!({ "id": order.to_string() }),
+        )
+        .await;
+    let attempt = due["order"]["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == late.to_string().as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(attempt["moneyDueBack"], true, "{attempt}");
+    assert_eq!(attempt["failureCode"], "duplicate_payment");
+    let ignored = count(
+        &t,
+        &format!("SELECT count(*) AS n FROM order_events WHERE order_id = {order} AND kind = 'callback_ignored'"),
+    )
+    .await;
+    // FAILED and PENDING are ignored with an event; CANCELLED is what the attempt already is.
+    assert_eq!(ignored, 2);
+
+    // Forging: FAILED with duplicate_payment, then CANCELLED, would look due back.
+    let (_, other) = order_of(&t, 0, 500).await;
+    let attempt = start_payment(&t, other).await;
+    let forged = admin_callback(
+        &t,
+        json!({ "order_id": other, "payment_id": attempt, "status": 3, "failure_code": "duplicate_payment" }),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST, "{}", forged.body);
+    assert!(forged.body["message"].as_str().unwrap().contains("duplicate_payment"));
+    // A failure's code does not survive a later CANCELLED either.
+    admin_callback(&t, json!({ "order_id": other, "payment_id": attempt, "status": 3, "failure_code": "x" })).await;
+    admin_callback(&t, json!({ "order_id": other, "payment_id": attempt, "status": 4 })).await;
+    let code = t
+        .gql_data("query($id: ID!) { order(id: $id) { payments { failureCode } } }", json!({ "id": other.to_string() }))
+        .await;
+    assert_eq!(code["order"]["payments"][0]["failureCode"], serde_json::Value::Null);
+}
+
 /// A late FAILED for an old attempt leaves an order whose newer attempt is pending in
 /// PROCESSING; once no attempt is pending, a failure fails the order's payment.
 #[tokio::test]

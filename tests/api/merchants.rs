@@ -273,3 +273,58 @@ async fn a_draft_cannot_be_paid_until_it_is_submitted() {
         .await;
     assert!(id(&payment["createPayment"]["id"]) > 0);
 }
+
+/// Once a payment was attempted the amount is fixed (the provider may still take the
+/// attempt's amount): the update is CONFLICT, and the database refuses it as well.
+#[tokio::test]
+async fn the_amount_is_fixed_once_a_payment_was_attempted() {
+    let t = TestApp::new().await;
+    let m = merchant(&t, "Fixed").await;
+    let body = create(&t, &m.key, json!({ "amountCents": 1000 })).await;
+    let order = body["data"]["createMerchantOrder"].clone();
+    let order_id: i64 = order["id"].as_str().unwrap().parse().unwrap();
+    let payment = crate::callbacks::start_payment(&t, order_id).await;
+    // The attempt fails: the order is unpaid again, but its amount stays.
+    t.gql_data(
+        "mutation($o: ID!, $p: ID!) { processPaymentCallback(input: { orderId: $o, paymentId: $p, status: FAILED }) { id } }",
+        json!({ "o": order["id"], "p": payment.to_string() }),
+    )
+    .await;
+    let update = "mutation($id: UUID!, $input: UpdateMerchantOrderInput!) { updateMerchantOrder(id: $id, input: $input) { totalCents } }";
+    let response =
+        t.gql_as(&m.key, update, json!({ "id": order["publicId"], "input": { "amountCents": 50000 } })).await;
+    assert_eq!(error_code(&response.body), "CONFLICT", "{}", response.body);
+    // The description may still change.
+    let response =
+        t.gql_as(&m.key, update, json!({ "id": order["publicId"], "input": { "description": "new" } })).await;
+    assert_eq!(response.body["data"]["updateMerchantOrder"]["totalCents"], 1000, "{}", response.body);
+    let mut conn = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&t.url).await.unwrap();
+    let refused = diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!("UPDATE orders SET total_cents = 50000 WHERE id = {order_id}")),
+        &mut conn,
+    )
+    .await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("total is fixed")));
+    assert_eq!(count(&t, "SELECT total_cents AS n FROM orders").await, 1000);
+}
+
+/// A payment request shows the key names that made it to staff and merchants only.
+#[tokio::test]
+async fn customers_do_not_see_key_names() {
+    let t = TestApp::new().await;
+    let m = merchant(&t, "Names").await;
+    let user = t.create_user("buyer@example.com", 0).await;
+    let body = t
+        .gql(
+            "mutation($s: UUID!, $u: ID!) { createMerchantOrder(input: { storeId: $s, amountCents: 10, userId: $u }) { id } }",
+            json!({ "s": m.store, "u": user.to_string() }),
+        )
+        .await;
+    let order = body["data"]["createMerchantOrder"]["id"].clone();
+    let customer = t.key(billing_api::domain::Role::Customer, Some(user)).await;
+    let query = "query($id: ID!) { order(id: $id) { paymentRequest { createdBy } } }";
+    let seen = t.gql_as(&customer, query, json!({ "id": order })).await.body;
+    assert_eq!(seen["data"]["order"]["paymentRequest"]["createdBy"], Value::Null, "{seen}");
+    let staff = t.gql_data(query, json!({ "id": order })).await;
+    assert_eq!(staff["order"]["paymentRequest"]["createdBy"], "test-admin");
+}

@@ -234,3 +234,25 @@ async fn nul_characters_are_bad_input_not_server_errors() {
     assert_eq!(crate::common::error_code(&body), "BAD_USER_INPUT", "{body}");
     assert_eq!(crate::graphql_reads::count(&t, "SELECT count(*) AS n FROM orders").await, 0);
 }
+
+/// A merchant's payment request without a buyer is an order like any other on the admin
+/// face: listed and shown, with `user_id` and `user` null.
+#[tokio::test]
+async fn store_orders_without_a_buyer_show_on_the_admin_face() {
+    let t = TestApp::new().await;
+    let m = crate::merchants::merchant(&t, "Admin face").await;
+    let body = crate::merchants::create(&t, &m.key, json!({ "amountCents": 1234 })).await;
+    let id = body["data"]["createMerchantOrder"]["id"].as_str().unwrap().to_owned();
+    let list = t.get("/api/v1/admin/orders", Some(&t.admin_key)).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let order = &list.body["orders"][0];
+    assert_eq!(order["id"].to_string(), id);
+    assert_eq!((order["user_id"].clone(), order["user"].clone()), (Value::Null, Value::Null));
+    let detail = t.get(&format!("/api/v1/admin/orders/{id}"), Some(&t.admin_key)).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    assert_eq!(detail.body["order"]["total_cents"], 1234);
+    let cancel =
+        crate::mutations::post_json(&t, &format!("/api/v1/admin/orders/{id}/cancel"), &t.admin_key, json!({})).await;
+    assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.body);
+    assert_eq!(cancel.body["order"]["status"], 3);
+}

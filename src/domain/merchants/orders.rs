@@ -376,6 +376,14 @@ pub async fn update(
         }
         let now = Utc::now();
         if let Some(cents) = amount_cents {
+            // Once a payment was attempted the amount is fixed: the provider may still take
+            // the attempt's amount (a late 3-D Secure, say). A trigger refuses it as well.
+            let attempts = queries::payments_for_orders(conn, &[order.id]).await?;
+            if !attempts.is_empty() {
+                return Err(AppError::Conflict(format!(
+                    "order {id} already had a payment attempt: its amount is fixed; cancel it and create a new request"
+                )));
+            }
             let items = queries::items_for_orders(conn, &[order.id]).await?;
             let [item] = items.as_slice() else {
                 return Err(AppError::Conflict(format!(

@@ -57,9 +57,14 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] & 0xffc0) == 0xfe80
         // Site-local fec0::/10 (deprecated).
         || (segments[0] & 0xffc0) == 0xfec0
-        // IPv4-compatible ::/96 and NAT64 64:ff9b::/96: the IPv4 inside decides.
+        // IPv4-compatible ::/96, IPv4-translated ::ffff:0:0/96, NAT64 64:ff9b::/96 and the
+        // local-use NAT64 64:ff9b:1::/48: an IPv4 address inside; refused whole.
         || (segments[..6] == [0, 0, 0, 0, 0, 0])
+        || (segments[..5] == [0, 0, 0, 0, 0xffff])
         || (segments[0] == 0x64 && segments[1] == 0xff9b)
+        // Discard-only 100::/64 and ORCHIDv2 2001:20::/28.
+        || (segments[..4] == [0x100, 0, 0, 0])
+        || (segments[0] == 0x2001 && (segments[1] & 0xfff0) == 0x20)
         // Documentation 2001:db8::/32.
         || (segments[0] == 0x2001 && segments[1] == 0x0db8)
 }
@@ -165,6 +170,8 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::a9fe:a9fe",
         ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip} should be forbidden");
         }

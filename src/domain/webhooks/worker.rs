@@ -36,6 +36,10 @@ pub const WEBHOOK_ACTOR: &str = "webhooks";
 /// Bytes of a response body kept in the attempt log.
 pub const EXCERPT_BYTES: usize = 1024;
 
+/// What a claim's lease adds to twice the attempt timeout: room for the pool waits and the
+/// writes that record the outcome.
+const LEASE_MARGIN_MS: u128 = 30_000;
+
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -48,6 +52,8 @@ pub fn client(config: &WebhookConfig) -> AppResult<reqwest::Client> {
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .user_agent(concat!("billing-api-webhooks/", env!("CARGO_PKG_VERSION")))
+        // A proxy would resolve the host itself, past the public-only resolver.
+        .no_proxy()
         .pool_max_idle_per_host(4);
     if !config.allow_private_targets {
         builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
@@ -71,8 +77,10 @@ impl Worker {
     /// Claims one batch of due deliveries and sends them concurrently; returns how many
     /// were attempted.
     pub async fn run_once(&self) -> AppResult<usize> {
-        // The lease covers the attempt's timeout and the time to record its outcome.
-        let lease_ms = i32::try_from(self.config.timeout.as_millis() * 2 + 5_000).unwrap_or(i32::MAX);
+        // The lease covers the attempt's timeout and the time to record its outcome (two
+        // pool checkouts). A worker that holds a claim past it records nothing: the claim
+        // (the attempt count it took) no longer matches.
+        let lease_ms = i32::try_from(self.config.timeout.as_millis() * 2 + LEASE_MARGIN_MS).unwrap_or(i32::MAX);
         let mut conn = self.pool.get().await?;
         let claimed = wq::claim_due(&mut conn, self.config.batch, lease_ms).await?;
         drop(conn);
@@ -122,7 +130,15 @@ impl Worker {
         if let Some(endpoint_id) = delivery.endpoint_id {
             let enabled = mq::find_endpoint(&mut conn, endpoint_id).await?.is_some_and(|e| e.enabled);
             if !enabled {
-                wq::finish_attempt(&mut conn, delivery.id, Finish::GiveUp, None, Some("endpoint disabled")).await?;
+                wq::finish_attempt(
+                    &mut conn,
+                    delivery.id,
+                    delivery.attempts,
+                    Finish::GiveUp,
+                    None,
+                    Some("endpoint disabled"),
+                )
+                .await?;
                 return Ok(());
             }
         }
@@ -166,7 +182,13 @@ impl Worker {
             )
             .await?;
             let last_error = error.map(str::to_owned).or_else(|| status.map(|s| format!("HTTP {s}")));
-            wq::finish_attempt(conn, delivery.id, finish, status, last_error.as_deref()).await?;
+            let still_ours =
+                wq::finish_attempt(conn, delivery.id, delivery.attempts, finish, status, last_error.as_deref()).await?;
+            if !still_ours {
+                // The lease ran out (or the delivery was reset) meanwhile: whoever holds it
+                // now decides; this attempt stays in the log.
+                return Ok(());
+            }
             if finish == Finish::GiveUp {
                 self.give_up(conn, &delivery, verdict, exhausted, status).await?;
             }
