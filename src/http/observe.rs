@@ -110,6 +110,15 @@ pub async fn metrics(State(app): State<crate::app::App>) -> Response {
         }
         Err(error) => error.log(),
     }
+    match crate::domain::webhooks::log::pending(app.pool()).await {
+        Ok((count, age)) => text.push_str(&format!(
+            "# HELP billing_webhook_pending Merchant webhook deliveries not yet delivered or given up.\n\
+             # TYPE billing_webhook_pending gauge\nbilling_webhook_pending {count}\n\
+             # HELP billing_webhook_oldest_pending_age_seconds Age of the oldest pending delivery (0 when none).\n\
+             # TYPE billing_webhook_oldest_pending_age_seconds gauge\nbilling_webhook_oldest_pending_age_seconds {age}\n"
+        )),
+        Err(error) => error.log(),
+    }
     let mut response = Response::new(axum::body::Body::from(text));
     response
         .headers_mut()

@@ -1,14 +1,14 @@
-//! The legacy admin REST API (`000_*.txt`). Every handler runs a fixed GraphQL operation in
-//! process against the same schema and reshapes the answer; none touches the database.
+//! The REST faces, one folder per seed: `admin` (seed 000, the legacy admin API) and
+//! `store` (seed 001, merchants' payment requests). Every handler runs a fixed GraphQL
+//! operation in process against the same schema and reshapes the answer; none touches the
+//! database. What the faces share: running operations (`exec`), query parameters, the
+//! error type and the OpenAPI document.
 
-mod body;
+pub mod admin;
 mod error;
 pub(crate) mod exec;
-mod mutations;
 pub mod openapi;
-mod orders;
 pub(crate) mod params;
-mod shape;
 pub mod store;
 
 use axum::Router;
@@ -20,14 +20,14 @@ pub use error::ApiError;
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
-        .route("/api/v1/admin/orders", get(orders::list))
-        .route("/api/v1/admin/orders/{id}", get(orders::detail))
-        .route("/api/v1/admin/orders/{id}/cancel", post(mutations::cancel))
-        .route("/api/v1/admin/orders/{id}/pay", post(mutations::pay))
-        .route("/api/v1/admin/orders/{id}/refund", post(mutations::refund))
-        .route("/api/v1/admin/orders/payments/callback", post(mutations::admin_callback))
-        .route("/api/v1/admin/orders/payments/reconcile", post(mutations::reconcile))
-        .route("/api/v1/payments/callback", post(mutations::provider_callback))
+        .route("/api/v1/admin/orders", get(admin::orders::list))
+        .route("/api/v1/admin/orders/{id}", get(admin::orders::detail))
+        .route("/api/v1/admin/orders/{id}/cancel", post(admin::mutations::cancel))
+        .route("/api/v1/admin/orders/{id}/pay", post(admin::mutations::pay))
+        .route("/api/v1/admin/orders/{id}/refund", post(admin::mutations::refund))
+        .route("/api/v1/admin/orders/payments/callback", post(admin::mutations::admin_callback))
+        .route("/api/v1/admin/orders/payments/reconcile", post(admin::mutations::reconcile))
+        .route("/api/v1/payments/callback", post(admin::mutations::provider_callback))
         .route("/api/v1/order", post(store::create))
         .route("/api/v1/store/orders", get(store::list))
         .route("/api/v1/store/orders/{id}", get(store::detail).merge(put(store::update)))

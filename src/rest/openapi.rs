@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use super::shape::{RestItem, RestOrder, RestPagination, RestPayment, RestRefund, RestUser};
+use super::admin::shape::{RestItem, RestOrder, RestPagination, RestPayment, RestRefund, RestUser};
 
 /// `{"order": ...}`
 #[derive(Serialize, ToSchema)]
@@ -235,14 +235,14 @@ impl Modify for BearerKey {
 #[openapi(
     info(title = "Billing API — REST faces", description = "The legacy admin REST API (seed 000) and the merchants' payment-request API (seed 001). Every path runs a GraphQL operation of the same service in process."),
     paths(
-        super::orders::list,
-        super::orders::detail,
-        super::mutations::cancel,
-        super::mutations::pay,
-        super::mutations::refund,
-        super::mutations::admin_callback,
-        super::mutations::reconcile,
-        super::mutations::provider_callback,
+        super::admin::orders::list,
+        super::admin::orders::detail,
+        super::admin::mutations::cancel,
+        super::admin::mutations::pay,
+        super::admin::mutations::refund,
+        super::admin::mutations::admin_callback,
+        super::admin::mutations::reconcile,
+        super::admin::mutations::provider_callback,
         super::store::handlers::create,
         super::store::handlers::update,
         super::store::handlers::list,

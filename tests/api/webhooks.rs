@@ -599,3 +599,148 @@ async fn authentication_waits_time_out_and_every_status_reaches_the_merchant() {
     let timeout = received.iter().find(|r| r.body["status"] == "TIMEOUT_3DS").unwrap();
     assert!(timeout.body["authenticating_date"].is_i64(), "{:?}", timeout.body);
 }
+
+/// During a rotation each delivery carries a signature by the old and by the new secret,
+/// so a receiver that knows either accepts it; after the overlap only the new one signs.
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
+    let t = app().await;
+    let receiver = Receiver::start().await;
+    let m = merchant(&t, "Rotation").await;
+    let rotate = "mutation($m: UUID!, $o: Int!) { rotateMerchantSecret(merchantId: $m, overlapSeconds: $o) { secret expiresAt } }";
+    let response = t.gql_as(&m.key, rotate, json!({ "m": m.merchant, "o": 3600 })).await;
+    let new_secret = response.body["data"]["rotateMerchantSecret"]["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, m.secret);
+    new_order(&t, &m, &receiver.url("both"), 100).await;
+    // Before any worker runs, the delivery waits, and /metrics says so.
+    let metrics = t.get("/metrics", None).await;
+    assert!(metrics.body.as_str().unwrap().contains("billing_webhook_pending 1"), "{}", metrics.body);
+    let _worker = start_worker(&t);
+    let received = receiver.wait_for(Duration::from_secs(10), |r| r.len() == 1).await;
+    assert_eq!(received[0].signature.split(' ').count(), 2, "{:?}", received[0].signature);
+    assert!(verifies(&m.secret, &received[0]), "the old secret still verifies");
+    assert!(verifies(&new_secret, &received[0]), "the new secret verifies");
+    // A rotation with no overlap: only the newest secret signs from now on.
+    let response = t.gql_as(&m.key, rotate, json!({ "m": m.merchant, "o": 0 })).await;
+    let newest = response.body["data"]["rotateMerchantSecret"]["secret"].as_str().unwrap().to_owned();
+    new_order(&t, &m, &receiver.url("one"), 200).await;
+    let received = receiver.wait_for(Duration::from_secs(10), |r| r.len() == 2).await;
+    let last = received.iter().find(|r| r.path == "one").unwrap();
+    assert_eq!(last.signature.split(' ').count(), 1);
+    assert!(verifies(&newest, last));
+    assert!(!verifies(&new_secret, last) && !verifies(&m.secret, last));
+    // Secrets never show in the delivery log or the order's events.
+    let log =
+        t.gql_data("query { webhookDeliveries { nodes { body attemptLog { responseExcerpt } } } }", json!({})).await;
+    for secret in [&m.secret, &new_secret, &newest] {
+        assert!(!log.to_string().contains(secret.trim_start_matches("whsec_")));
+    }
+}
+
+/// An endpoint that fails every attempt of the schedule is given up and disabled, and the
+/// order's events say so; a time range of deliveries can then be sent again.
+#[tokio::test]
+async fn an_endpoint_failing_through_the_schedule_is_disabled_and_a_range_can_be_resent() {
+    let t = app().await;
+    let receiver = Receiver::start().await;
+    receiver.script("down", &[(500, None), (503, None), (502, None), (500, None)]);
+    let m = merchant(&t, "Down").await;
+    t.gql_data(
+        "mutation($m: UUID!, $u: String!) { addWebhookEndpoint(merchantId: $m, url: $u) { id } }",
+        json!({ "m": m.merchant, "u": receiver.url("down") }),
+    )
+    .await;
+    let started = chrono::Utc::now();
+    let body = create(&t, &m.key, json!({ "amountCents": 300 })).await;
+    let order = body["data"]["createMerchantOrder"].clone();
+    let _worker = start_worker(&t);
+    // The first attempt and the three retries of the test schedule.
+    receiver.wait_for(Duration::from_secs(15), |r| r.len() == 4).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&t, "SELECT count(*) AS n FROM webhook_deliveries WHERE state = 3").await == 0 {
+        assert!(Instant::now() < deadline, "not given up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let endpoint = t
+        .gql_data(
+            "query($m: UUID!) { merchant(id: $m) { webhookEndpoints { id enabled disabledReason } } }",
+            json!({ "m": m.merchant }),
+        )
+        .await;
+    let endpoint = endpoint["merchant"]["webhookEndpoints"][0].clone();
+    assert_eq!(endpoint["enabled"], false);
+    assert!(endpoint["disabledReason"].as_str().unwrap().contains("failing"), "{endpoint}");
+    let events =
+        t.gql_data("query($id: ID!) { order(id: $id) { events { kind } } }", json!({ "id": order["id"] })).await;
+    let kinds: Vec<&str> =
+        events["order"]["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"webhook_given_up") && kinds.contains(&"webhook_endpoint_disabled"), "{kinds:?}");
+    let log = t
+        .gql_data(
+            "query($o: ID!) { webhookDeliveries(filter: { orderId: $o, state: GIVEN_UP }) { nodes { attempts attemptLog { responseStatus } } } }",
+            json!({ "o": order["id"] }),
+        )
+        .await;
+    let statuses: Vec<i64> = log["webhookDeliveries"]["nodes"][0]["attemptLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["responseStatus"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![500, 503, 502, 500]);
+    // The merchant fixes its endpoint and asks for the range again.
+    t.gql_data(
+        "mutation($id: ID!) { setWebhookEndpointEnabled(id: $id, enabled: true) { enabled } }",
+        json!({ "id": endpoint["id"] }),
+    )
+    .await;
+    let resent = t
+        .gql_as(
+            &m.key,
+            "mutation($from: DateTime!) { redeliverWebhooks(filter: { createdFrom: $from }) }",
+            json!({ "from": (started - chrono::Duration::seconds(1)).to_rfc3339() }),
+        )
+        .await;
+    assert_eq!(resent.body["data"]["redeliverWebhooks"].as_array().unwrap().len(), 1, "{}", resent.body);
+    let received = receiver.wait_for(Duration::from_secs(10), |r| r.len() == 5).await;
+    assert_eq!(received[4].answered, 200);
+    assert_eq!(received[4].webhook_id, received[0].webhook_id);
+}
+
+/// A callback URL that was public when it was set but points at a private address when
+/// the delivery is sent is not called: the send-time check refuses it and logs why.
+#[tokio::test]
+async fn a_url_that_turned_private_is_not_called_at_send_time() {
+    let config =
+        Config { webhooks: WebhookConfig { allow_private_targets: false, ..test_webhooks() }, ..Config::default() };
+    let t = TestApp::with_config(config).await;
+    let receiver = Receiver::start().await;
+    let m = merchant(&t, "Rebinding").await;
+    let body = create(&t, &m.key, json!({ "amountCents": 10, "callbackUrl": "https://93.184.216.34/hook" })).await;
+    let order = body["data"]["createMerchantOrder"].clone();
+    // As if DNS now answered a loopback address: the stored target is the receiver.
+    let order_id: i64 = order["id"].as_str().unwrap().parse().unwrap();
+    let mut conn = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&t.url).await.unwrap();
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE webhook_deliveries SET url = '{}' WHERE order_id = {order_id}",
+            receiver.url("private")
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    let worker = Worker::new(t.app.pool().clone(), t.app.config().webhooks.clone()).unwrap();
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(receiver.received().is_empty(), "a private address was called");
+    let log = t
+        .gql_data(
+            "query($o: ID!) { webhookDeliveries(filter: { orderId: $o }) { nodes { state attemptLog { responseStatus error } } } }",
+            json!({ "o": order["id"] }),
+        )
+        .await;
+    let attempt = &log["webhookDeliveries"]["nodes"][0]["attemptLog"][0];
+    assert_eq!(attempt["responseStatus"], Value::Null);
+    assert!(attempt["error"].as_str().unwrap().contains("not public"), "{attempt}");
+}

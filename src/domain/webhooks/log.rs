@@ -91,3 +91,10 @@ pub async fn attempts(pool: &DbPool, ids: &[i64]) -> AppResult<Vec<models::Webho
     let conn = pool.get().await?;
     Ok(wq::attempts_for_deliveries(&conn, ids).await?)
 }
+
+/// Pending deliveries and the age in seconds of the oldest (for `/metrics`).
+pub async fn pending(pool: &DbPool) -> AppResult<(i64, i64)> {
+    let mut conn = pool.get().await?;
+    let (count, oldest) = wq::pending_summary(&mut conn).await?;
+    Ok((count, oldest.map_or(0, |at| (chrono::Utc::now() - at).num_seconds().max(0))))
+}

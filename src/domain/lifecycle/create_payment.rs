@@ -1,0 +1,169 @@
+//! `createPayment`: starts an attempt at the provider, then records it.
+
+use super::*;
+
+/// Open (PENDING) payment attempts one order may have: each is a real payment intent at
+/// the provider, so a client looping on createPayment must not make them without end.
+pub const MAX_OPEN_ATTEMPTS: i64 = 5;
+
+fn too_many_attempts(order: &models::Order, open: i64) -> AppResult<()> {
+    if open >= MAX_OPEN_ATTEMPTS {
+        return Err(AppError::Conflict(format!(
+            "order {} already has {open} open payment attempts (at most {MAX_OPEN_ATTEMPTS}); let one finish or fail first",
+            order.number
+        )));
+    }
+    Ok(())
+}
+
+/// Starts a payment attempt (PENDING) with the configured provider for a PENDING order that
+/// is not paid; the order's payment status becomes PROCESSING.
+pub async fn create_payment(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    order_id: i64,
+    payment_method: Option<String>,
+) -> AppResult<models::Payment> {
+    let payment_method = payment_method.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+    if let Some(method) = &payment_method {
+        validate_payment_method("paymentMethod", method)?;
+    }
+    let check = |order: &models::Order| -> AppResult<()> {
+        caller.require_admin_or_owner("createPayment", order.user_id)?;
+        let (status, payment_status) = state(order)?;
+        if status != OrderStatus::Pending || is_paid(payment_status) {
+            return Err(AppError::Conflict(format!(
+                "order {} is {status}/{payment_status}; a payment can only start for a PENDING order that is not paid",
+                order.number
+            )));
+        }
+        Ok(())
+    };
+    // Check first, so no provider payment is created for an order that cannot take one.
+    let (order, open) = {
+        let conn = pool.get().await?;
+        let (order, open) = futures_util::try_join!(
+            queries::find_order(&conn, order_id),
+            queries::count_pending_payments(&conn, order_id)
+        )?;
+        let order =
+            visible_to(caller, order).ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
+        (order, open)
+    };
+    check(&order)?;
+    too_many_attempts(&order, open)?;
+    let method = payment_method.unwrap_or_else(|| order.payment_method.clone());
+    let provider = providers.for_new_payments()?;
+    let currency = crate::money::Currency::of_stored(&order.currency)?;
+    provider.check_amount(order.total_cents, currency).map_err(|reason| {
+        AppError::Conflict(format!("order {} cannot be paid with {}: {reason}", order.number, provider.name()))
+    })?;
+    let idempotency_key = format!("order-{}-attempt-{}", order.id, rand_token());
+    let slot = providers.slot().await?;
+    let intent_id = provider
+        .start_payment(&StartPayment {
+            order_id: order.id,
+            order_number: &order.number,
+            amount_cents: order.total_cents,
+            currency: &order.currency,
+            payment_method: &method,
+            idempotency_key: &idempotency_key,
+        })
+        .await?;
+    drop(slot);
+    let provider_name = provider.name();
+    let started = (order.total_cents, order.currency.clone());
+    let recorded =
+        record_attempt(pool, providers, caller, order_id, &check, &started, &method, provider_name, &intent_id).await;
+    if let (Err(_), Some(intent)) = (&recorded, intent_id.as_deref()) {
+        // The order changed while the provider worked (or the database failed): nothing
+        // points at the new intent, so it must not stay payable.
+        let cancelled = match providers.slot().await {
+            Ok(_slot) => provider.cancel_payment(intent).await,
+            Err(busy) => Err(busy),
+        };
+        if let Err(error) = cancelled {
+            tracing::warn!(order = order_id, %error, "cancelling an unrecorded payment intent failed");
+        }
+    }
+    recorded
+}
+
+/// Phase two of `create_payment`: records the attempt the provider started.
+#[expect(clippy::too_many_arguments, reason = "one call site; the values of phase one")]
+async fn record_attempt(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    order_id: i64,
+    check: &(dyn Fn(&models::Order) -> AppResult<()> + Sync),
+    (started_cents, started_currency): &(i64, String),
+    method: &str,
+    provider_name: &str,
+    intent_id: &Option<String>,
+) -> AppResult<models::Payment> {
+    let actor = caller.name.clone();
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let order = lock_visible_order(conn, caller, order_id).await?;
+        check(&order)?;
+        // The provider was asked for the amount of phase one: an order whose amount changed
+        // meanwhile (a merchant's update) must not record an attempt for another amount.
+        if order.total_cents != *started_cents || order.currency != *started_currency {
+            return Err(AppError::Conflict(format!(
+                "order {} changed its amount while the payment was being started; start the payment again",
+                order.number
+            )));
+        }
+        // Again under the order's lock: concurrent requests each saw room before.
+        too_many_attempts(&order, queries::count_pending_payments(conn, order.id).await?)?;
+        let now = Utc::now();
+        let payment = queries::insert_payment(
+            conn,
+            &models::NewPayment {
+                order_id: order.id,
+                status: PaymentAttemptStatus::Pending.code(),
+                provider: provider_name,
+                payment_method: method,
+                amount_cents: order.total_cents,
+                currency: &order.currency,
+                reference: None,
+                payment_intent_id: intent_id.as_deref(),
+                note: None,
+                paid_at: None,
+                // An attempt the provider can be asked about is checked by the janitor
+                // should no callback come.
+                next_check_at: intent_id.is_some().then(|| providers.next_check(now, 0)),
+            },
+        )
+        .await?;
+        let mut changes = OrderChanges {
+            payment_status: Some(PaymentStatus::Processing.code()),
+            updated_at: Some(now),
+            ..Default::default()
+        };
+        if intent_id.is_some() {
+            changes.payment_intent_id = Some(intent_id.clone());
+        }
+        queries::update_order(conn, order.id, &changes).await?;
+        events::record(
+            conn,
+            order.id,
+            kind::PAYMENT_STARTED,
+            &actor,
+            json!({ "payment_id": payment.id, "provider": payment.provider, "payment_method": method,
+                    "amount_cents": payment.amount_cents, "payment_intent_id": intent_id }),
+        )
+        .await?;
+        Ok(payment)
+    })
+    .await
+}
+
+fn rand_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

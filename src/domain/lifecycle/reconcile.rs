@@ -1,0 +1,87 @@
+//! `reconcilePayment`: asks the provider and applies its answer like a callback.
+
+use super::*;
+
+fn outcome_from_provider(order_id: i64, payment_id: i64, found: &ProviderPayment) -> PaymentOutcome {
+    PaymentOutcome {
+        order_id,
+        payment_id,
+        status: match found.status {
+            ProviderPaymentStatus::Pending => PaymentAttemptStatus::Pending,
+            ProviderPaymentStatus::Succeeded => PaymentAttemptStatus::Succeeded,
+            ProviderPaymentStatus::Failed => PaymentAttemptStatus::Failed,
+            ProviderPaymentStatus::Cancelled => PaymentAttemptStatus::Cancelled,
+        },
+        reference: found.reference.clone(),
+        failure_code: found.failure_code.clone(),
+        failure_message: found.failure_message.clone(),
+        paid_at: found.paid_at,
+        authentication: None,
+    }
+}
+
+/// Asks the attempt's provider for the truth and applies it exactly as a callback would.
+/// Manual attempts have nothing to ask: the order comes back unchanged.
+pub async fn reconcile_payment(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    order_id: i64,
+    payment_id: i64,
+) -> AppResult<models::Order> {
+    caller.require_admin("reconcilePayment")?;
+    let (order, payment) = {
+        let mut conn = pool.get().await?;
+        let order = queries::find_order(&conn, order_id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
+        let payment = queries::find_payment_of_order(&mut conn, order_id, payment_id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("payment {payment_id} not found on order {order_id}")))?;
+        (order, payment)
+    };
+    let provider: &dyn PaymentProvider = providers.named(&payment.provider)?;
+    if provider.name() != "stripe" {
+        return Ok(order);
+    }
+    let intent = payment.payment_intent_id.as_deref().ok_or_else(|| {
+        AppError::Provider(format!("payment {payment_id} has no provider payment intent to reconcile"))
+    })?;
+    let found = {
+        let _slot = providers.slot().await?;
+        provider.fetch_payment(intent).await?
+    };
+    // A success is believed only for the money the attempt expects: the amount and the
+    // currency the provider received must match it.
+    if found.status == ProviderPaymentStatus::Succeeded {
+        let amount_ok = found.amount_received.is_none_or(|received| received == payment.amount_cents);
+        let currency_ok = found.currency.as_deref().is_none_or(|currency| currency == payment.currency);
+        if !amount_ok || !currency_ok {
+            return Err(AppError::Provider(format!(
+                "the provider reports {} {} received for payment {payment_id}, which expects {} {}: not applied; check it at the provider",
+                found.amount_received.map_or_else(|| "?".to_owned(), |a| a.to_string()),
+                found.currency.as_deref().unwrap_or("?"),
+                payment.amount_cents,
+                payment.currency
+            )));
+        }
+    }
+    let outcome = outcome_from_provider(order_id, payment_id, &found);
+    let actor = format!("{} (reconcile)", caller.name);
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let (order, changed) = apply_outcome(conn, &outcome, &actor).await?;
+        if changed {
+            events::record(
+                conn,
+                order.id,
+                kind::RECONCILED,
+                &actor,
+                json!({ "payment_id": payment_id, "provider": provider.name(), "provider_status": found.raw_status }),
+            )
+            .await?;
+        }
+        Ok(order)
+    })
+    .await
+}
