@@ -7,6 +7,7 @@
 pub mod admin;
 mod error;
 pub(crate) mod exec;
+pub(crate) mod once;
 pub mod openapi;
 pub(crate) mod params;
 pub mod store;

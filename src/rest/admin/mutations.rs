@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -55,15 +55,6 @@ async fn order_mutation(
     }
 }
 
-fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
-}
-
 /// Runs the mutation once per Idempotency-Key (when the client sent one).
 async fn respond(
     state: HttpState,
@@ -74,24 +65,14 @@ async fn respond(
     input_type: &'static str,
     input: Value,
 ) -> Response {
-    let key = match idempotency::key(headers) {
-        Ok(key) => key,
-        Err(error) => return ApiError::from(error).into_response(),
-    };
-    let Some(key) = key else {
-        let outcome = order_mutation(state, caller, field, input_type, input).await;
-        return json_response(outcome.status, outcome.body, false);
-    };
     // The parsed input, not the raw bytes: JSON and form bodies saying the same are the same.
     // Key order does not matter either.
-    let fingerprint = idempotency::fingerprint(&["rest", path, &idempotency::canonical_json(&input)]);
-    let scope = idempotency::scope(&caller);
-    let caller = idempotency::with_request_key(caller, &scope, &key);
-    let act = order_mutation(state.clone(), caller, field, input_type, input);
-    match idempotency::run(&state.app, scope, key, fingerprint, act).await {
-        Ok(stored) => json_response(stored.status, stored.body, stored.replayed),
-        Err(error) => ApiError::from(error).into_response(),
-    }
+    let canonical = idempotency::canonical_json(&input);
+    let act = |caller| order_mutation(state.clone(), caller, field, input_type, input);
+    crate::rest::once::respond(&state, headers, caller, &["rest", path, &canonical], act, |error| {
+        ApiError::from(error).into_response()
+    })
+    .await
 }
 
 /// The caller, the order id of the path and the body of an order POST.

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -97,15 +97,6 @@ fn amount(map: &Map<String, Value>, currency: Currency) -> Result<Option<i64>, S
     Ok(Some(minor))
 }
 
-fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
-}
-
 /// Runs a mutation that returns one order, shaped as the seed's order.
 async fn order_mutation(
     state: HttpState,
@@ -140,22 +131,12 @@ async fn respond(
     query: String,
     variables: Value,
 ) -> Response {
-    let key = match idempotency::key(headers) {
-        Ok(key) => key,
-        Err(error) => return StoreError::from(error).into_response(),
-    };
-    let Some(key) = key else {
-        let outcome = order_mutation(state, caller, field, query, variables).await;
-        return json_response(outcome.status, outcome.body, false);
-    };
-    let fingerprint = idempotency::fingerprint(&["store", path, &idempotency::canonical_json(&variables)]);
-    let scope = idempotency::scope(&caller);
-    let caller = idempotency::with_request_key(caller, &scope, &key);
-    let act = order_mutation(state.clone(), caller, field, query, variables);
-    match idempotency::run(&state.app, scope, key, fingerprint, act).await {
-        Ok(stored) => json_response(stored.status, stored.body, stored.replayed),
-        Err(error) => StoreError::from(error).into_response(),
-    }
+    let canonical = idempotency::canonical_json(&variables);
+    let act = |caller| order_mutation(state.clone(), caller, field, query, variables);
+    crate::rest::once::respond(&state, headers, caller, &["store", path, &canonical], act, |error| {
+        StoreError::from(error).into_response()
+    })
+    .await
 }
 
 macro_rules! try_store {
