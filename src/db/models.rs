@@ -405,6 +405,8 @@ pub struct WebhookDelivery {
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub given_up_at: Option<DateTime<Utc>>,
+    /// How many times the row was claimed; a claim holds while this is its number.
+    pub claims: i64,
 }
 
 #[derive(Debug, Insertable)]

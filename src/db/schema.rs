@@ -249,6 +249,7 @@ diesel::table! {
         created_at -> Timestamptz,
         delivered_at -> Nullable<Timestamptz>,
         given_up_at -> Nullable<Timestamptz>,
+        claims -> Int8,
     }
 }
 

@@ -46,7 +46,8 @@ pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64, lease_ms: i32) 
               FOR UPDATE SKIP LOCKED)
          UPDATE webhook_deliveries w
             SET next_attempt_at = now() + make_interval(secs => $2::double precision / 1000),
-                attempts = w.attempts + 1
+                attempts = w.attempts + 1,
+                claims = w.claims + 1
            FROM due WHERE w.id = due.id
          RETURNING w.*",
     )
@@ -61,12 +62,12 @@ pub async fn insert_attempt(conn: &mut AsyncPgConnection, row: &NewWebhookAttemp
 }
 
 /// Records the end of one attempt: delivered, given up, or due again at `next`; only while
-/// the claim that made it (`claimed`, the attempt count it took) still holds the pending
+/// the claim that made it (`claimed`, the claim number it took) still holds the pending
 /// row. Returns whether it did.
 pub async fn finish_attempt(
     conn: &mut AsyncPgConnection,
     id: i64,
-    claimed: i32,
+    claimed: i64,
     outcome: Finish,
     status: Option<i32>,
     error: Option<&str>,
@@ -75,7 +76,7 @@ pub async fn finish_attempt(
     let target = webhook_deliveries::table.filter(
         webhook_deliveries::id
             .eq(id)
-            .and(webhook_deliveries::attempts.eq(claimed))
+            .and(webhook_deliveries::claims.eq(claimed))
             .and(webhook_deliveries::state.eq(state::PENDING)),
     );
     let set_last = (webhook_deliveries::last_status.eq(status), webhook_deliveries::last_error.eq(error));
@@ -210,39 +211,48 @@ pub async fn find_delivery(conn: &mut AsyncPgConnection, id: i64) -> QueryResult
     webhook_deliveries::table.find(id).select(WebhookDelivery::as_select()).first(conn).await.optional()
 }
 
-/// Sends deliveries matching `f` again (at most `limit`), under their own webhook ids:
-/// they become pending and due now, with a fresh retry schedule. Deliveries still pending
-/// are left alone (they are being sent already; resetting one a worker holds would let two
-/// send it at once).
+/// Sends deliveries matching `f` again (at most `limit`), under their own webhook ids;
+/// returns the ids of the rows changed. A delivered or given-up one becomes pending and due
+/// now with a fresh retry schedule; one still pending is only made due now (a worker that
+/// holds it keeps its claim number, so whichever finishes second records nothing).
 pub async fn redeliver(
     conn: &mut AsyncPgConnection,
     f: &DeliveryFilter,
     ids: Option<&[i64]>,
     limit: i64,
 ) -> QueryResult<Vec<i64>> {
-    let mut chosen = filtered(f)
-        .filter(webhook_deliveries::state.ne(state::PENDING))
-        .select(webhook_deliveries::id)
-        .order_by(webhook_deliveries::id.asc())
-        .limit(limit);
+    let mut chosen = filtered(f).select(webhook_deliveries::id).order_by(webhook_deliveries::id.asc()).limit(limit);
     if let Some(ids) = ids {
         chosen = chosen.filter(webhook_deliveries::id.eq_any(ids.to_vec()));
     }
     let ids: Vec<i64> = chosen.load(conn).await?;
-    diesel::update(
+    let now = Utc::now();
+    // Pending ones first: the reset below makes rows pending.
+    let hurried: Vec<i64> = diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(&ids).and(webhook_deliveries::state.eq(state::PENDING))),
+    )
+    .set(webhook_deliveries::next_attempt_at.eq(now))
+    .returning(webhook_deliveries::id)
+    .get_results(conn)
+    .await?;
+    let mut changed: Vec<i64> = diesel::update(
         webhook_deliveries::table
             .filter(webhook_deliveries::id.eq_any(&ids).and(webhook_deliveries::state.ne(state::PENDING))),
     )
     .set((
         webhook_deliveries::state.eq(state::PENDING),
         webhook_deliveries::attempts.eq(0),
-        webhook_deliveries::next_attempt_at.eq(Utc::now()),
+        webhook_deliveries::next_attempt_at.eq(now),
         webhook_deliveries::delivered_at.eq(None::<DateTime<Utc>>),
         webhook_deliveries::given_up_at.eq(None::<DateTime<Utc>>),
     ))
-    .execute(conn)
+    .returning(webhook_deliveries::id)
+    .get_results(conn)
     .await?;
-    Ok(ids)
+    changed.extend(hurried);
+    changed.sort_unstable();
+    Ok(changed)
 }
 
 /// Pending deliveries and the age of the oldest (for metrics).

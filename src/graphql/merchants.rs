@@ -201,16 +201,17 @@ pub struct PaymentRequest {
     pub payment_date: Option<DateTime<Utc>>,
     /// Where the buyer pays: `<PUBLIC_BASE_URL>/gateway/payment/<publicId>`.
     pub payment_url: String,
-    /// The key name that created it (null for customer keys: staff key names stay with
-    /// staff and merchants).
+    /// The key name that created it. Keys bound to a merchant or a user see their own name
+    /// and `staff` for any other key, as in the order's events.
     pub created_by: Option<String>,
-    /// The key name that last changed it (null for customer keys).
+    /// The key name that last changed it (shown like `createdBy`).
     pub updated_by: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl PaymentRequest {
-    pub fn new(r: models::PaymentRequest, public_id: Uuid, base: &str, show_actors: bool) -> Self {
+    pub fn new(r: models::PaymentRequest, public_id: Uuid, base: &str, caller: &crate::domain::Caller) -> Self {
+        let seen = |name: String| if !caller.is_confined() || name == caller.name { name } else { "staff".to_owned() };
         Self {
             customer_id: r.customer_ref,
             customer_order_id: r.customer_order_ref,
@@ -224,8 +225,8 @@ impl PaymentRequest {
             installment_term: r.installment_term.map(i32::from),
             payment_date: r.payment_date,
             payment_url: format!("{base}/gateway/payment/{public_id}"),
-            created_by: show_actors.then_some(r.created_by),
-            updated_by: r.updated_by.filter(|_| show_actors),
+            created_by: Some(seen(r.created_by)),
+            updated_by: r.updated_by.map(seen),
             updated_at: r.updated_at,
         }
     }

@@ -311,8 +311,8 @@ impl Order {
     async fn payment_request(&self, ctx: &Context<'_>) -> Result<Option<super::merchants::PaymentRequest>> {
         let base = &super::app(ctx)?.config().public_base_url;
         let parts = loaders(ctx)?.merchant_parts(&self.row).await?;
-        let show_actors = caller(ctx)?.role != crate::domain::Role::Customer;
-        Ok(parts.request.map(|r| super::merchants::PaymentRequest::new(r, self.row.public_id, base, show_actors)))
+        let caller = caller(ctx)?;
+        Ok(parts.request.map(|r| super::merchants::PaymentRequest::new(r, self.row.public_id, base, caller)))
     }
 
     /// The order's history, oldest first.

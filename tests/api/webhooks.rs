@@ -744,3 +744,33 @@ async fn a_url_that_turned_private_is_not_called_at_send_time() {
     assert_eq!(attempt["responseStatus"], Value::Null);
     assert!(attempt["error"].as_str().unwrap().contains("not public"), "{attempt}");
 }
+
+/// A delivery waiting hours for its next retry can be sent now: redelivery hurries a
+/// pending one (same webhook-id) instead of answering that it does not exist.
+#[tokio::test]
+async fn a_pending_delivery_can_be_hurried() {
+    let config = Config {
+        webhooks: WebhookConfig { retry_delays: vec![Duration::from_secs(3600)], ..test_webhooks() },
+        ..Config::default()
+    };
+    let t = TestApp::with_config(config).await;
+    let receiver = Receiver::start().await;
+    receiver.script("later", &[(503, None)]);
+    let m = merchant(&t, "Hurry").await;
+    new_order(&t, &m, &receiver.url("later"), 100).await;
+    let worker = Worker::new(t.app.pool().clone(), t.app.config().webhooks.clone()).unwrap();
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    assert_eq!(worker.run_once().await.unwrap(), 0, "the retry is an hour away");
+    let log = t.gql_as(&m.key, "query { webhookDeliveries { nodes { id state } } }", json!({})).await.body;
+    let delivery = log["data"]["webhookDeliveries"]["nodes"][0].clone();
+    assert_eq!(delivery["state"], "PENDING");
+    let response = t
+        .gql_as(&m.key, "mutation($id: ID!) { redeliverWebhooks(deliveryId: $id) }", json!({ "id": delivery["id"] }))
+        .await;
+    assert_eq!(response.body["data"]["redeliverWebhooks"], json!([delivery["id"]]), "{}", response.body);
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    let received = receiver.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!((received[0].answered, received[1].answered), (503, 200));
+    assert_eq!(received[0].webhook_id, received[1].webhook_id);
+}

@@ -375,6 +375,8 @@ pub async fn update(
             )));
         }
         let now = Utc::now();
+        // The same amount again (the seed's PUT always sends pay_amount) is no change.
+        let amount_cents = amount_cents.filter(|c| *c != order.total_cents);
         if let Some(cents) = amount_cents {
             // Once a payment was attempted the amount is fixed: the provider may still take
             // the attempt's amount (a late 3-D Secure, say). A trigger refuses it as well.

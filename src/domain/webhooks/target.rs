@@ -62,6 +62,10 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         || (segments[..6] == [0, 0, 0, 0, 0, 0])
         || (segments[..5] == [0, 0, 0, 0, 0xffff])
         || (segments[0] == 0x64 && segments[1] == 0xff9b)
+        // 6to4 2002::/16 and Teredo 2001::/32 carry IPv4 addresses too; 2001:2::/48 is
+        // for benchmarking.
+        || segments[0] == 0x2002
+        || (segments[0] == 0x2001 && (segments[1] == 0 || segments[1] == 2))
         // Discard-only 100::/64 and ORCHIDv2 2001:20::/28.
         || (segments[..4] == [0x100, 0, 0, 0])
         || (segments[0] == 0x2001 && (segments[1] & 0xfff0) == 0x20)
@@ -172,6 +176,8 @@ mod tests {
             "::127.0.0.1",
             "::ffff:0:7f00:1",
             "64:ff9b:1::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip} should be forbidden");
         }

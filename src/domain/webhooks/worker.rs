@@ -79,7 +79,7 @@ impl Worker {
     pub async fn run_once(&self) -> AppResult<usize> {
         // The lease covers the attempt's timeout and the time to record its outcome (two
         // pool checkouts). A worker that holds a claim past it records nothing: the claim
-        // (the attempt count it took) no longer matches.
+        // (the claim number it took) no longer matches.
         let lease_ms = i32::try_from(self.config.timeout.as_millis() * 2 + LEASE_MARGIN_MS).unwrap_or(i32::MAX);
         let mut conn = self.pool.get().await?;
         let claimed = wq::claim_due(&mut conn, self.config.batch, lease_ms).await?;
@@ -133,7 +133,7 @@ impl Worker {
                 wq::finish_attempt(
                     &mut conn,
                     delivery.id,
-                    delivery.attempts,
+                    delivery.claims,
                     Finish::GiveUp,
                     None,
                     Some("endpoint disabled"),
@@ -183,7 +183,7 @@ impl Worker {
             .await?;
             let last_error = error.map(str::to_owned).or_else(|| status.map(|s| format!("HTTP {s}")));
             let still_ours =
-                wq::finish_attempt(conn, delivery.id, delivery.attempts, finish, status, last_error.as_deref()).await?;
+                wq::finish_attempt(conn, delivery.id, delivery.claims, finish, status, last_error.as_deref()).await?;
             if !still_ours {
                 // The lease ran out (or the delivery was reset) meanwhile: whoever holds it
                 // now decides; this attempt stays in the log.
