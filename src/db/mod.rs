@@ -5,6 +5,7 @@ pub mod budget;
 pub mod merchants;
 pub mod models;
 pub mod queries;
+pub mod refund_requests;
 pub mod schema;
 pub mod webhooks;
 

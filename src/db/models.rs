@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::schema::{
     api_keys, balance_ledger, merchant_endpoints, merchant_secrets, merchants, order_events, order_items, orders,
-    payment_requests, payments, refunds, stores, users, webhook_attempts, webhook_deliveries,
+    payment_requests, payments, refund_request_transitions, refund_requests, refunds, stores, users, webhook_attempts,
+    webhook_deliveries,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -446,4 +447,38 @@ pub struct NewWebhookAttempt<'a> {
     pub response_excerpt: Option<&'a str>,
     pub error: Option<&'a str>,
     pub latency_ms: i32,
+}
+
+/// A refund request (seed 004).
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
+#[diesel(table_name = refund_requests, check_for_backend(diesel::pg::Pg))]
+pub struct RefundRequest {
+    pub id: i64,
+    pub order_id: i64,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub status: i16,
+    pub requester: String,
+    pub requester_role: String,
+    pub request_reason: String,
+    pub response_reason: Option<String>,
+    pub refund_key: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+/// One transition of a refund request.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = refund_request_transitions, check_for_backend(diesel::pg::Pg))]
+pub struct RefundRequestTransition {
+    pub id: i64,
+    pub request_id: i64,
+    pub from_status: Option<i16>,
+    pub to_status: i16,
+    pub actor: String,
+    pub role: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
 }

@@ -267,6 +267,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    refund_requests (id) {
+        id -> Int8,
+        order_id -> Int8,
+        amount_cents -> Int8,
+        currency -> Bpchar,
+        status -> Int2,
+        requester -> Text,
+        requester_role -> Text,
+        request_reason -> Text,
+        response_reason -> Nullable<Text>,
+        refund_key -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        confirmed_at -> Nullable<Timestamptz>,
+        issued_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refund_request_transitions (id) {
+        id -> Int8,
+        request_id -> Int8,
+        from_status -> Nullable<Int2>,
+        to_status -> Int2,
+        actor -> Text,
+        role -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(refund_requests -> orders (order_id));
+diesel::joinable!(refund_request_transitions -> refund_requests (request_id));
 diesel::joinable!(stores -> merchants (merchant_id));
 diesel::joinable!(merchant_endpoints -> merchants (merchant_id));
 diesel::joinable!(merchant_secrets -> merchants (merchant_id));
@@ -303,4 +337,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     payment_requests,
     webhook_deliveries,
     webhook_attempts,
+    refund_requests,
+    refund_request_transitions,
 );

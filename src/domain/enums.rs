@@ -88,6 +88,22 @@ coded_enum!(
     }
 );
 
+coded_enum!(
+    /// State of a refund request (seed 004).
+    RefundRequestStatus {
+        /// Asked, not decided.
+        Pending = 1 => "PENDING",
+        /// Approved; the refund is being issued.
+        Processing = 2 => "PROCESSING",
+        /// The money went back.
+        Issued = 3 => "ISSUED",
+        /// Refused, with a response reason.
+        Denied = 4 => "DENIED",
+        /// Withdrawn by the requester or an admin.
+        Cancelled = 5 => "CANCELLED",
+    }
+);
+
 /// Reads a stored code back into its enum; an unknown code in the database is a bug.
 pub fn decode<T>(code: i16, from_code: fn(i64) -> Option<T>, what: &str) -> crate::error::AppResult<T> {
     from_code(i64::from(code))

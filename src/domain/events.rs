@@ -32,6 +32,14 @@ pub mod kind {
     pub const DUE_BACK_REFUNDED: &str = "due_back_refunded";
     pub const RECONCILED: &str = "reconciled";
     pub const CALLBACK_IGNORED: &str = "callback_ignored";
+    /// A refund request was asked for, approved, denied, cancelled, or issued (seed 004).
+    pub const REFUND_REQUEST_CREATED: &str = "refund_request_created";
+    pub const REFUND_REQUEST_APPROVED: &str = "refund_request_approved";
+    pub const REFUND_REQUEST_DENIED: &str = "refund_request_denied";
+    pub const REFUND_REQUEST_CANCELLED: &str = "refund_request_cancelled";
+    pub const REFUND_REQUEST_ISSUED: &str = "refund_request_issued";
+    /// An approved request's refund was refused for good; the request is PENDING again.
+    pub const REFUND_REQUEST_REOPENED: &str = "refund_request_reopened";
     /// A merchant changed the amount, description or payment date of a payment request.
     pub const PAYMENT_REQUEST_UPDATED: &str = "payment_request_updated";
     /// A DRAFT order was opened for payment.

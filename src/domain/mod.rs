@@ -12,10 +12,11 @@ pub mod lifecycle;
 pub mod merchants;
 pub mod orders;
 pub mod paging;
+pub mod refund_requests;
 pub mod refunds;
 pub mod replay;
 pub mod users;
 pub mod webhooks;
 
 pub use access::{Caller, Role};
-pub use enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, RefundStatus};
+pub use enums::{OrderStatus, PaymentAttemptStatus, PaymentStatus, RefundRequestStatus, RefundStatus};

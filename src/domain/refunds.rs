@@ -585,6 +585,8 @@ async fn settle_refund(
     let (status, _) = state(&order)?;
     let full = refunded == order.total_cents;
     mark_succeeded(conn, refund, provider_refund_id.clone(), refund_at).await?;
+    // A refund request this refund issues is ISSUED with it (seed 004).
+    super::refund_requests::on_refund_succeeded(conn, refund, actor).await?;
     if refund.credit_balance {
         let buyer = order.user_id.ok_or_else(|| {
             AppError::Conflict(format!("order {} has no buyer: refund it through its provider instead", order.number))

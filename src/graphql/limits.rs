@@ -52,6 +52,11 @@ pub const LIST_BOUNDS: &[(&str, &str, u64)] = &[
     ("Order", "refunds", 10),
     ("Order", "events", 20),
     ("WebhookDeliveryPage", "nodes", 1),
+    ("RefundRequestPage", "nodes", 1),
+    // A request moves PENDING → PROCESSING → ISSUED, with a reopen or two at most.
+    ("RefundRequest", "history", 8),
+    // One open request per order at a time; an estimate of all it ever had.
+    ("Order", "refundRequests", 10),
     // Attempts of one delivery: the retry schedule has ten; redeliveries add more.
     ("WebhookDelivery", "attemptLog", 30),
     // Estimates: merchants have a handful of stores and endpoints.

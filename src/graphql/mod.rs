@@ -10,6 +10,7 @@ pub mod merchants;
 mod mutation;
 mod ordering;
 mod query;
+pub mod refund_requests;
 pub mod types;
 
 use std::sync::Arc;
@@ -25,12 +26,12 @@ use crate::error::AppError;
 /// Read operations.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::OrderQuery, merchants::MerchantQuery);
+pub struct QueryRoot(query::OrderQuery, merchants::MerchantQuery, refund_requests::RefundRequestQuery);
 
 /// Write operations. Every one honours an `Idempotency-Key` header.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::OrderMutation, merchants::MerchantMutation);
+pub struct MutationRoot(mutation::OrderMutation, merchants::MerchantMutation, refund_requests::RefundRequestMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -60,7 +61,9 @@ pub fn sdl() -> String {
 /// Attaches the per-request data: the caller and a fresh loader cache (never shared between
 /// callers, so a batch never mixes what two keys may see).
 pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
-    request.data(caller).data(loaders::Loaders::new(app.pool().clone()))
+    request.data(caller).data(loaders::Loaders::new(app.pool().clone())).data(
+        async_graphql::dataloader::DataLoader::new(refund_requests::RequestLoader(app.pool().clone()), tokio::spawn),
+    )
 }
 
 /// Executes a request (a mutation in its own task, see [`spawn_execution`]). Errors get

@@ -285,6 +285,12 @@ impl Order {
         Ok(Some(User::from(loaders(ctx)?.user(self.raw_id, user_id).await?)))
     }
 
+    /// Refund requests of this order (seed 004), oldest first; loaded for all the orders of
+    /// a response in one query.
+    async fn refund_requests(&self, ctx: &Context<'_>) -> Result<Vec<super::refund_requests::RefundRequest>> {
+        super::refund_requests::of_order(ctx, self.raw_id).await
+    }
+
     /// The order's status in seed 001's vocabulary (see docs/decisions.md, "Merchant
     /// statuses"): derived from `status`, `paymentStatus` and the newest payment attempt.
     async fn merchant_status(&self, ctx: &Context<'_>) -> Result<super::merchants::MerchantOrderStatus> {

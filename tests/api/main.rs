@@ -30,6 +30,7 @@ mod openapi;
 mod property;
 mod provider_calls;
 mod races;
+mod refund_requests;
 mod resilience;
 mod rest_reads;
 mod schema;

@@ -1,0 +1,2 @@
+DROP TABLE refund_request_transitions;
+DROP TABLE refund_requests;
