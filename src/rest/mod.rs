@@ -1,5 +1,6 @@
-//! The REST faces, one folder per seed: `admin` (seed 000, the legacy admin API) and
-//! `store` (seed 001, merchants' payment requests). Every handler runs a fixed GraphQL
+//! The REST faces, one folder per seed: `admin` (seed 000, the legacy admin API),
+//! `store` (seed 001, merchants' payment requests) and `refunds` (seed 004, refund
+//! requests). Every handler runs a fixed GraphQL
 //! operation in process against the same schema and reshapes the answer; none touches the
 //! database. What the faces share: running operations (`exec`), query parameters, the
 //! error type and the OpenAPI document.
@@ -10,6 +11,7 @@ pub(crate) mod exec;
 pub(crate) mod once;
 pub mod openapi;
 pub(crate) mod params;
+pub mod refunds;
 pub mod store;
 
 use axum::Router;
@@ -32,5 +34,9 @@ pub fn routes() -> Router<HttpState> {
         .route("/api/v1/order", post(store::create))
         .route("/api/v1/store/orders", get(store::list))
         .route("/api/v1/store/orders/{id}", get(store::detail).merge(put(store::update)))
+        .route("/api/v2/refunds", get(refunds::handlers::list).merge(post(refunds::handlers::create)))
+        .route("/api/v2/refunds/{id}/approve", post(refunds::handlers::approve))
+        .route("/api/v2/refunds/{id}/deny", post(refunds::handlers::deny))
+        .route("/api/v2/refunds/{id}/cancel", post(refunds::handlers::cancel))
         .route("/api/v1/openapi.json", get(openapi::document))
 }

@@ -233,7 +233,7 @@ impl Modify for BearerKey {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Billing API — REST faces", description = "The legacy admin REST API (seed 000) and the merchants' payment-request API (seed 001). Every path runs a GraphQL operation of the same service in process."),
+    info(title = "Billing API — REST faces", description = "The legacy admin REST API (seed 000), the merchants' payment-request API (seed 001) and refund requests (seed 004). Every path runs a GraphQL operation of the same service in process."),
     paths(
         super::admin::orders::list,
         super::admin::orders::detail,
@@ -247,12 +247,20 @@ impl Modify for BearerKey {
         super::store::handlers::update,
         super::store::handlers::list,
         super::store::handlers::detail,
+        super::refunds::handlers::list,
+        super::refunds::handlers::create,
+        super::refunds::handlers::approve,
+        super::refunds::handlers::deny,
+        super::refunds::handlers::cancel,
     ),
     components(schemas(
         OrderResponse, OrderListResponse, ErrorBody, ErrorCode, RestOrder, RestItem, RestRefund, RestPayment,
         RestUser, RestPagination, CancelBody, PayBody, RefundBody, CallbackBody, ReconcileBody,
         super::store::shape::SeedOrder, super::store::shape::SeedStore, super::store::shape::SeedMerchant,
-        super::store::error::StoreErrorBody, super::store::error::FieldError
+        super::store::error::StoreErrorBody, super::store::error::FieldError,
+        super::refunds::handlers::SeedRefund, super::refunds::handlers::SeedRefundResponse,
+        super::refunds::handlers::SeedRefundList, super::refunds::handlers::CreateRefundBody,
+        super::refunds::handlers::DecideBody
     )),
     modifiers(&BearerKey),
 )]

@@ -31,6 +31,7 @@ mod property;
 mod provider_calls;
 mod races;
 mod refund_requests;
+mod refunds_rest;
 mod resilience;
 mod rest_reads;
 mod schema;
