@@ -191,6 +191,11 @@ pub async fn count_orders(conn: &mut AsyncPgConnection, q: &OrderListQuery) -> Q
     filter_orders(orders::table.select(count_star()).into_boxed(), q).get_result(conn).await
 }
 
+/// Several orders by id, in one query.
+pub async fn orders_by_ids(mut conn: &AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<Order>> {
+    orders::table.filter(orders::id.eq_any(ids)).select(Order::as_select()).load(&mut conn).await
+}
+
 /// A shared reference, so the nested rows of the order can be pipelined with it.
 pub async fn find_order(mut conn: &AsyncPgConnection, id: i64) -> QueryResult<Option<Order>> {
     orders::table.find(id).select(Order::as_select()).first(&mut conn).await.optional()

@@ -91,6 +91,9 @@ async fn record_in_transaction(
             .await?;
     if order.store_id.is_some() {
         super::webhooks::outbox::announce(conn, &order, &event).await?;
+        if kind.starts_with("refund_request_") {
+            super::webhooks::outbox::announce_refund_request(conn, &order, &event).await?;
+        }
     }
     Ok(event)
 }

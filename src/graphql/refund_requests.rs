@@ -60,6 +60,9 @@ pub struct RefundRequest {
     /// The history when the list that produced this request loaded it for the whole page.
     #[graphql(skip)]
     history: Option<Vec<models::RefundRequestTransition>>,
+    /// The order when the list that produced this request loaded the page's orders.
+    #[graphql(skip)]
+    order: Option<models::Order>,
 }
 
 impl RefundRequest {
@@ -87,6 +90,7 @@ impl RefundRequest {
             issued_at: r.issued_at,
             raw_id: r.id,
             history: None,
+            order: None,
         })
     }
 }
@@ -106,6 +110,20 @@ pub struct RefundRequestTransition {
 
 #[ComplexObject]
 impl RefundRequest {
+    /// The order asked about (visible: a request is only ever shown with its order). The
+    /// orders of a whole page load in one query.
+    async fn order(&self, ctx: &Context<'_>) -> Result<super::types::Order> {
+        if let Some(order) = &self.order {
+            return Ok(super::types::Order::try_from(order.clone())?);
+        }
+        let loader = ctx.data::<DataLoader<RequestLoader>>()?;
+        let order_id = parse_id("orderId", &self.order_id)?;
+        let order = loader.load_one(OrderOf(order_id)).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
+        let order = order
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("refund request {} lost its order", self.raw_id)))?;
+        Ok(super::types::Order::try_from(order)?)
+    }
+
     /// Every transition, oldest first.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<RefundRequestTransition>> {
         let rows = match &self.history {
@@ -139,6 +157,21 @@ impl RefundRequest {
 pub struct RequestsOf(pub i64);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HistoryOf(pub i64);
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrderOf(pub i64);
+
+impl Loader<OrderOf> for RequestLoader {
+    type Value = models::Order;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[OrderOf]) -> Result<HashMap<OrderOf, models::Order>, Arc<AppError>> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let conn = self.0.get().await.map_err(|e| Arc::new(AppError::from(e)))?;
+        let rows = crate::db::queries::orders_by_ids(&conn, &ids).await.map_err(|e| Arc::new(AppError::from(e)))?;
+        Ok(rows.into_iter().map(|o| (OrderOf(o.id), o)).collect())
+    }
+}
 
 /// Batches `Order.refundRequests` and `RefundRequest.history` of one GraphQL request: one
 /// query per kind, whatever the number of orders or requests.
@@ -232,12 +265,22 @@ impl RefundRequestQuery {
                 history.entry(row.request_id).or_default().push(row);
             }
         }
+        // And the page's orders in one query, when they are selected.
+        let mut orders: HashMap<i64, models::Order> = HashMap::new();
+        if ctx.look_ahead().field("nodes").field("order").exists() && !rows.is_empty() {
+            let ids: Vec<i64> = rows.iter().map(|s| s.request.order_id).collect();
+            let conn = pool.get().await.map_err(AppError::from)?;
+            for order in crate::db::queries::orders_by_ids(&conn, &ids).await.map_err(AppError::from)? {
+                orders.insert(order.id, order);
+            }
+        }
         let nodes = rows
             .into_iter()
             .map(|s| {
-                let id = s.request.id;
+                let (id, order_id) = (s.request.id, s.request.order_id);
                 RefundRequest::new(s, caller).map(|mut r| {
                     r.history = Some(history.remove(&id).unwrap_or_default());
+                    r.order = orders.get(&order_id).cloned();
                     r
                 })
             })

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use crate::domain::Caller;
 use crate::error::AppError;
 use crate::http::{HttpState, idempotency};
+use crate::rest::ApiError;
 
 /// A JSON answer; `replayed` adds `Idempotent-Replayed: true`.
 pub fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
@@ -48,5 +49,22 @@ where
     match idempotency::run(&state.app, scope, key, fingerprint, act(caller)).await {
         Ok(stored) => json_response(stored.status, stored.body, stored.replayed),
         Err(error) => refuse(error),
+    }
+}
+
+/// The outcome of a mutation answered as JSON `body`, or as the error body of `ApiError`.
+/// An error after the change committed is kept for replay (a retry must not act again).
+pub async fn outcome(result: Result<String, ApiError>) -> idempotency::Outcome {
+    match result {
+        Ok(body) => idempotency::Outcome::http(StatusCode::OK, body),
+        Err(error) => {
+            let committed = error.committed;
+            let response = error.into_response();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+            let mut outcome = idempotency::Outcome::http(status, String::from_utf8_lossy(&body).into_owned());
+            outcome.retryable &= !committed;
+            outcome
+        }
     }
 }

@@ -221,7 +221,8 @@ async fn a_page_costs_constant_statements() {
         let (order, customer) = paid_order(&t, 100).await;
         ask(&t, &customer, order, 10).await;
     }
-    let query = "query($n: Int!) { refundRequests(perPage: $n) { nodes { id status valid history { to actor } } } }";
+    let query = "query($n: Int!) { refundRequests(perPage: $n) { nodes { id status valid history { to actor }
+        order { id number totalCents refundedCents paymentStatus } } } }";
     let mut cost = Vec::new();
     for n in [5, 50] {
         let before = t.app.statements().get();
@@ -229,6 +230,37 @@ async fn a_page_costs_constant_statements() {
         cost.push(t.app.statements().get() - before);
         assert_eq!(body["refundRequests"]["nodes"].as_array().unwrap().len(), n as usize);
     }
-    println!("statements for a page of 5 and of 50 refund requests with history: {cost:?}");
+    println!("statements for a page of 5 and of 50 refund requests with history and orders: {cost:?}");
     assert_eq!(cost[0], cost[1]);
+}
+
+/// Through a provider: a refusal puts the request back to PENDING; a dropped reply keeps
+/// it PROCESSING until the janitor settles the refund, then it is ISSUED; the provider
+/// holds one refund.
+#[tokio::test]
+async fn provider_failures_reopen_or_hold_the_request_and_the_money_moves_once() {
+    use crate::fake_stripe::Fault;
+    let (t, fake) = crate::faults::faulty().await;
+    let order = crate::faults::paid_at_provider(&t, 1000).await;
+    let user = count(&t, &format!("SELECT user_id AS n FROM orders WHERE id = {order}")).await;
+    let customer = t.key(Role::Customer, Some(user)).await;
+    let id = ask(&t, &customer, order, 400).await["data"]["requestRefund"]["id"].clone();
+    fake.fail_next(&[Fault::Refuse]);
+    let refused = t.gql(APPROVE, json!({ "id": id })).await;
+    assert_eq!(error_code(&refused), "PROVIDER_ERROR", "{refused}");
+    let state = "query($id: ID!) { refundRequest(id: $id) { status valid history { from to role } } }";
+    let seen = t.gql_data(state, json!({ "id": id })).await;
+    assert_eq!(seen["refundRequest"]["status"], "PENDING", "{seen}");
+    assert_eq!(seen["refundRequest"]["history"][2]["role"], "system");
+    // Approved again, the reply is lost: PROCESSING, OUTCOME_PENDING.
+    fake.fail_next(&[Fault::DropReply]);
+    let pending = t.gql(APPROVE, json!({ "id": id })).await;
+    assert_eq!(error_code(&pending), "OUTCOME_PENDING", "{pending}");
+    assert_eq!(t.gql_data(state, json!({ "id": id })).await["refundRequest"]["status"], "PROCESSING");
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    billing_api::domain::janitor::run_once(t.app.pool(), t.app.providers()).await.unwrap();
+    assert_eq!(t.gql_data(state, json!({ "id": id })).await["refundRequest"]["status"], "ISSUED");
+    assert_eq!(count(&t, &format!("SELECT refunded_cents AS n FROM orders WHERE id = {order}")).await, 400);
+    assert_eq!(fake.refunded_total(), 400, "the provider refunded once");
+    crate::faults::assert_audit_clean(&t).await;
 }

@@ -74,6 +74,9 @@ async fn a_customer_asks_in_major_units_and_an_admin_approves_by_rest() {
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(t.get("/api/v2/refunds?page=1", Some(&customer)).await.body["data"], json!([]));
     assert_eq!(t.get("/api/v2/refunds", Some(&stranger)).await.body["data"], json!([]));
+    let theirs = t.get(&format!("/api/v2/refunds?orderId={order}"), Some(&stranger)).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{}", theirs.body);
+    assert_eq!(t.get("/api/v2/refunds?orderId=0", Some(&customer)).await.status, StatusCode::BAD_REQUEST);
     for (query, field) in [("valid=maybe", "valid"), ("status=PAID", "status"), ("size=0", "size"), ("page=-1", "page")]
     {
         let response = t.get(&format!("/api/v2/refunds?{query}"), Some(&customer)).await;

@@ -774,3 +774,44 @@ async fn a_pending_delivery_can_be_hurried() {
     assert_eq!((received[0].answered, received[1].answered), (503, 200));
     assert_eq!(received[0].webhook_id, received[1].webhook_id);
 }
+
+/// A refund request on a store's order is announced to the merchant at every transition,
+/// in order with the order's own status changes.
+#[tokio::test]
+async fn refund_request_changes_reach_the_merchant() {
+    let t = app().await;
+    let receiver = Receiver::start().await;
+    let m = merchant(&t, "Refunds").await;
+    let order = new_order(&t, &m, &receiver.url("r"), 1000).await;
+    mark_paid(&t, &order["id"]).await;
+    let asked = t
+        .gql_as(
+            &m.key,
+            "mutation($o: ID!) { requestRefund(input: { orderId: $o, amountCents: 1000, reason: \"returned\" }) { id } }",
+            json!({ "o": order["id"] }),
+        )
+        .await
+        .body;
+    let id = asked["data"]["requestRefund"]["id"].clone();
+    let approved = t
+        .gql_as(&m.key, "mutation($id: ID!) { approveRefundRequest(id: $id) { status } }", json!({ "id": id }))
+        .await
+        .body;
+    assert_eq!(approved["data"]["approveRefundRequest"]["status"], "ISSUED", "{approved}");
+    let _worker = start_worker(&t);
+    let received = receiver.wait_for(Duration::from_secs(10), |r| r.len() == 6).await;
+    let seen: Vec<String> = received
+        .iter()
+        .map(|r| match r.body["event_type"].as_str().unwrap() {
+            "refund_request.updated" => format!("request {}", r.body["refund_request"]["status"].as_str().unwrap()),
+            _ => r.body["status"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        ["WAITING_FOR_PAYMENT", "COMPLETE", "request PENDING", "request PROCESSING", "request ISSUED", "REFUNDED"]
+    );
+    let sequences: Vec<i64> = received.iter().map(|r| r.body["sequence"].as_i64().unwrap()).collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+    assert_eq!(received[4].body["refund_request"]["amount"], json!(1000.0));
+}

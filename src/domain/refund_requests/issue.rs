@@ -131,6 +131,11 @@ async fn reopen(pool: &DbPool, caller: &Caller, role: &str, id: i64, why: &str) 
         if status_of(&request)? != RefundRequestStatus::Processing {
             return Ok(());
         }
+        // Under the order's lock: a refund of this request that another approval started
+        // meanwhile (live or succeeded) keeps it PROCESSING; that refund decides.
+        if crate::db::queries::refund_of_request(conn, &request.refund_key).await?.is_some() {
+            return Ok(());
+        }
         q::update(
             conn,
             id,
@@ -176,7 +181,10 @@ pub async fn on_refund_succeeded(conn: &mut AsyncPgConnection, refund: &models::
     let Some(request) = q::find_by_refund_key(conn, key).await? else {
         return Ok(());
     };
-    if status_of(&request)? != RefundRequestStatus::Processing {
+    let from = status_of(&request)?;
+    if !matches!(from, RefundRequestStatus::Processing | RefundRequestStatus::Pending) {
+        // Money that went back for a request ended meanwhile is still recorded on the order
+        // (the refund itself); the request keeps its end.
         return Ok(());
     }
     let now = Utc::now();
@@ -186,18 +194,20 @@ pub async fn on_refund_succeeded(conn: &mut AsyncPgConnection, refund: &models::
         &Changes {
             status: Some(RefundRequestStatus::Issued.code()),
             updated_at: Some(now),
+            confirmed_at: Some(Some(request.confirmed_at.unwrap_or(now))),
             issued_at: Some(Some(now)),
             ..Default::default()
         },
     )
     .await?;
+    // The refund settled it, whoever asked the provider last: the system's transition.
     q::insert_transition(
         conn,
         request.id,
-        Some(RefundRequestStatus::Processing.code()),
+        Some(from.code()),
         RefundRequestStatus::Issued.code(),
         actor,
-        "admin",
+        "system",
         None,
     )
     .await?;
@@ -207,6 +217,57 @@ pub async fn on_refund_succeeded(conn: &mut AsyncPgConnection, refund: &models::
         kind::REFUND_REQUEST_ISSUED,
         actor,
         json!({ "refund_request_id": request.id, "refund_id": refund.id, "amount_cents": refund.amount_cents }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Called in the transaction that marks `refund` FAILED (a definite refusal, the order
+/// locked): the request it was issuing is PENDING again, to be approved again, denied or
+/// cancelled.
+pub async fn on_refund_failed(
+    conn: &mut AsyncPgConnection,
+    refund: &models::Refund,
+    actor: &str,
+    detail: &str,
+) -> AppResult<()> {
+    let Some(key) = refund.request_key.as_deref().filter(|k| k.starts_with("refund-request/")) else {
+        return Ok(());
+    };
+    let Some(request) = q::find_by_refund_key(conn, key).await? else {
+        return Ok(());
+    };
+    if status_of(&request)? != RefundRequestStatus::Processing {
+        return Ok(());
+    }
+    q::update(
+        conn,
+        request.id,
+        &Changes {
+            status: Some(RefundRequestStatus::Pending.code()),
+            updated_at: Some(Utc::now()),
+            confirmed_at: Some(None),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let note: String = format!("the refund was refused: {detail}").chars().take(1000).collect();
+    q::insert_transition(
+        conn,
+        request.id,
+        Some(RefundRequestStatus::Processing.code()),
+        RefundRequestStatus::Pending.code(),
+        actor,
+        "system",
+        Some(&note),
+    )
+    .await?;
+    events::record(
+        conn,
+        request.order_id,
+        kind::REFUND_REQUEST_REOPENED,
+        actor,
+        json!({ "refund_request_id": request.id, "refund_id": refund.id }),
     )
     .await?;
     Ok(())

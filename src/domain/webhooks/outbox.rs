@@ -102,6 +102,72 @@ pub async fn announce(
         },
     )
     .await?;
+    let user = match order.user_id {
+        Some(user_id) => queries::find_user(conn, user_id).await?,
+        None => None,
+    };
+    let body =
+        body(order, &request, &payments, user.as_ref(), event.seq, now_status, request.announced_status.as_deref())?;
+    enqueue(conn, order, merchant_id, &request, event.seq, STATUS_CHANGED, &body).await
+}
+
+/// The event type of a refund request's change (seed 004 on a store's order).
+pub const REFUND_REQUEST_UPDATED: &str = "refund_request.updated";
+
+/// Writes the deliveries announcing a refund request's transition (event data names the
+/// request) on a store's order.
+pub async fn announce_refund_request(
+    conn: &mut AsyncPgConnection,
+    order: &models::Order,
+    event: &models::OrderEvent,
+) -> AppResult<()> {
+    let Some(merchant_id) = order.merchant_id else {
+        return Ok(());
+    };
+    let Some(request_id) = event.data.get("refund_request_id").and_then(Value::as_i64) else {
+        return Ok(());
+    };
+    let (Some(request), Some(refund_request)) =
+        (mq::find_payment_request(conn, order.id).await?, crate::db::refund_requests::find(conn, request_id).await?)
+    else {
+        return Ok(());
+    };
+    let status = crate::domain::enums::decode(
+        refund_request.status,
+        crate::domain::RefundRequestStatus::from_code,
+        "refund request status",
+    )?;
+    let body = json!({
+        "event_type": REFUND_REQUEST_UPDATED,
+        "sequence": event.seq,
+        "id": order.public_id,
+        "customer_order_id": request.customer_order_ref,
+        "refund_request": {
+            "id": refund_request.id,
+            "status": status.as_str(),
+            "amount": major_number(&refund_request.currency, refund_request.amount_cents)?,
+            "currency": refund_request.currency,
+            "requestReason": refund_request.request_reason,
+            "responseReason": refund_request.response_reason,
+            "requesterRole": refund_request.requester_role,
+            "updatedAt": refund_request.updated_at.timestamp_millis(),
+        },
+    });
+    let body = serde_json::to_string(&body).map_err(|e| AppError::internal(anyhow::anyhow!("webhook body: {e}")))?;
+    enqueue(conn, order, merchant_id, &request, event.seq, REFUND_REQUEST_UPDATED, &body).await
+}
+
+/// One delivery per target: the order's `callback_url`, else each enabled endpoint of the
+/// merchant; none when there is neither. Wakes the workers on commit.
+async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    order: &models::Order,
+    merchant_id: uuid::Uuid,
+    request: &models::PaymentRequest,
+    seq: i64,
+    event_type: &str,
+    body: &str,
+) -> AppResult<()> {
     let targets: Vec<(Option<i64>, String)> = match &request.callback_url {
         Some(url) => vec![(None, url.clone())],
         None => mq::enabled_endpoints(conn, merchant_id).await?.into_iter().map(|e| (Some(e.id), e.url)).collect(),
@@ -109,12 +175,6 @@ pub async fn announce(
     if targets.is_empty() {
         return Ok(());
     }
-    let user = match order.user_id {
-        Some(user_id) => queries::find_user(conn, user_id).await?,
-        None => None,
-    };
-    let body =
-        body(order, &request, &payments, user.as_ref(), event.seq, now_status, request.announced_status.as_deref())?;
     let ids: Vec<String> = targets.iter().map(|_| format!("msg_{}", uuid::Uuid::new_v4().simple())).collect();
     let rows: Vec<models::NewWebhookDelivery<'_>> = targets
         .iter()
@@ -123,11 +183,11 @@ pub async fn announce(
             webhook_id,
             merchant_id,
             order_id: order.id,
-            order_seq: event.seq,
-            event_type: STATUS_CHANGED,
+            order_seq: seq,
+            event_type,
             endpoint_id: *endpoint_id,
             url,
-            body: &body,
+            body,
         })
         .collect();
     wq::insert_deliveries(conn, &rows).await?;

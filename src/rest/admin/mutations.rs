@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -40,19 +40,7 @@ async fn order_mutation(
         })
     }
     .await;
-    match result {
-        Ok(body) => idempotency::Outcome::http(StatusCode::OK, body),
-        Err(error) => {
-            let committed = error.committed;
-            let response = error.into_response();
-            let status = response.status();
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
-            let mut outcome = idempotency::Outcome::http(status, String::from_utf8_lossy(&body).into_owned());
-            // A change was made: a retry must replay this answer, not act again.
-            outcome.retryable &= !committed;
-            outcome
-        }
-    }
+    crate::rest::once::outcome(result).await
 }
 
 /// Runs the mutation once per Idempotency-Key (when the client sent one).

@@ -149,18 +149,7 @@ async fn mutation(
         serde_json::to_string(&SeedRefundResponse { data }).map_err(|_| ApiError::new("INTERNAL", "internal error"))
     }
     .await;
-    match result {
-        Ok(body) => idempotency::Outcome::http(StatusCode::OK, body),
-        Err(error) => {
-            let committed = error.committed;
-            let response = error.into_response();
-            let status = response.status();
-            let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
-            let mut outcome = idempotency::Outcome::http(status, String::from_utf8_lossy(&body).into_owned());
-            outcome.retryable &= !committed;
-            outcome
-        }
-    }
+    crate::rest::once::outcome(result).await
 }
 
 async fn respond(
@@ -203,6 +192,7 @@ macro_rules! try_api {
         (status = 200, description = "The page", body = SeedRefundList),
         (status = 400, description = "A bad parameter, named", body = ErrorBody),
         (status = 401, description = "No valid key", body = ErrorBody),
+        (status = 404, description = "orderId is not an order of yours", body = ErrorBody),
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
     security(("api_key" = [])),
@@ -213,8 +203,15 @@ pub async fn list(State(state): State<HttpState>, headers: HeaderMap, RawQuery(r
     let page = try_api!(params.int("page", 0, 0..=crate::domain::paging::MAX_PAGE - 1));
     let size = try_api!(params.int("size", 20, 1..=MAX_PER_PAGE));
     let mut filter = Map::new();
-    let order_id = try_api!(params.int("orderId", 0, 0..=i64::MAX));
-    if order_id > 0 {
+    if params.text("orderId").is_some() {
+        let order_id = try_api!(params.int("orderId", 0, 1..=i64::MAX));
+        // The seed: the requested orderId must belong to you (else 404, not an empty list).
+        let query = "query RefundOrder($id: ID!) { order(id: $id) { id } }".to_owned();
+        let data = try_api!(run(&state, caller.clone(), query, json!({ "id": order_id.to_string() })).await);
+        let order: Option<Value> = try_api!(decode_field(data, "order"));
+        if order.is_none() {
+            return ApiError::new("NOT_FOUND", format!("order {order_id} not found")).into_response();
+        }
         filter.insert("orderId".into(), json!(order_id.to_string()));
     }
     if let Some(status) = params.text("status") {
