@@ -264,3 +264,42 @@ async fn provider_failures_reopen_or_hold_the_request_and_the_money_moves_once()
     assert_eq!(fake.refunded_total(), 400, "the provider refunded once");
     crate::faults::assert_audit_clean(&t).await;
 }
+
+/// Two approvals of one request racing, and a request asked twice with one
+/// Idempotency-Key: the money moves once, one request is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_approvals_and_replayed_requests_move_money_once() {
+    let t = std::sync::Arc::new(TestApp::new().await);
+    let mut wins = Vec::new();
+    for _ in 0..6 {
+        let (order, customer) = paid_order(&t, 1000).await;
+        let id = ask(&t, &customer, order, 900).await["data"]["requestRefund"]["id"].clone();
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (t, id) = (t.clone(), id.clone());
+                tokio::spawn(async move { t.gql(APPROVE, json!({ "id": id })).await })
+            })
+            .collect();
+        let mut ok = 0;
+        for task in tasks {
+            let body = task.await.unwrap();
+            ok += usize::from(body["data"]["approveRefundRequest"]["status"] == "ISSUED");
+        }
+        wins.push(ok);
+        assert_eq!(count(&t, &format!("SELECT refunded_cents AS n FROM orders WHERE id = {order}")).await, 900);
+        assert_eq!(count(&t, &format!("SELECT count(*) AS n FROM refunds WHERE order_id = {order}")).await, 1);
+    }
+    println!("two approvals racing, ISSUED answers per round: {wins:?}");
+    // The same request twice under one Idempotency-Key: one request, the same answer.
+    let (order, customer) = paid_order(&t, 1000).await;
+    let variables = json!({ "o": order.to_string(), "a": 100, "r": "twice" });
+    let first = t.send(crate::idempotency::gql(&customer, "ask-once", REQUEST, variables.clone())).await;
+    let second = t.send(crate::idempotency::gql(&customer, "ask-once", REQUEST, variables)).await;
+    assert_eq!(
+        first.body["data"]["requestRefund"]["id"], second.body["data"]["requestRefund"]["id"],
+        "{}",
+        second.body
+    );
+    assert_eq!(count(&t, &format!("SELECT count(*) AS n FROM refund_requests WHERE order_id = {order}")).await, 1);
+    crate::faults::assert_audit_clean(&t).await;
+}
