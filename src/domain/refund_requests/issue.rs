@@ -116,8 +116,15 @@ pub async fn approve(
             reopen(pool, caller, role, id, &why).await?;
             return Err(AppError::Conflict(why));
         }
-        // Unknown (OUTCOME_PENDING) or a provider failure: the request stays PROCESSING;
-        // the refund completes it when it settles, or approving again retries.
+        // A provider's own words (and its ids) stay with staff.
+        Err(AppError::Provider(_)) if caller.role == Role::Merchant => {
+            return Err(AppError::Provider(
+                "the payment provider refused the refund; the request is PENDING again: approve it later or deny it"
+                    .to_owned(),
+            ));
+        }
+        // Unknown (OUTCOME_PENDING): the request stays PROCESSING until the refund settles;
+        // a definite refusal put it back to PENDING already.
         Err(other) => return Err(other),
     }
     let mut conn = pool.get().await?;
