@@ -35,6 +35,8 @@ struct ReceiverState {
     /// Scripted answers per path; when none is left the answer is 200.
     script: HashMap<String, VecDeque<(u16, Option<&'static str>)>>,
     delay: Duration,
+    /// Extra wait before answering on these paths.
+    slow: HashMap<String, Duration>,
 }
 
 /// A webhook receiver on 127.0.0.1 that records every request.
@@ -53,7 +55,7 @@ async fn receive(
     let (status, retry_after, delay) = {
         let mut state = state.lock().unwrap();
         let next = state.script.get_mut(&path).and_then(VecDeque::pop_front).unwrap_or((200, None));
-        (next.0, next.1, state.delay)
+        (next.0, next.1, state.delay + state.slow.get(&path).copied().unwrap_or_default())
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -93,6 +95,10 @@ impl Receiver {
 
     pub fn script(&self, path: &str, answers: &[(u16, Option<&'static str>)]) {
         self.state.lock().unwrap().script.insert(path.to_owned(), answers.iter().copied().collect());
+    }
+
+    pub fn slow_path(&self, path: &str, delay: Duration) {
+        self.state.lock().unwrap().slow.insert(path.to_owned(), delay);
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -814,4 +820,25 @@ async fn refund_request_changes_reach_the_merchant() {
     let sequences: Vec<i64> = received.iter().map(|r| r.body["sequence"].as_i64().unwrap()).collect();
     assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
     assert_eq!(received[4].body["refund_request"]["amount"], json!(1000.0));
+}
+
+/// An endpoint that answers slowly holds only its own slot: with two slots, five other
+/// orders' deliveries go through the free one before the slow one is answered.
+#[tokio::test]
+async fn a_slow_endpoint_holds_only_its_own_slot() {
+    let config = Config { webhooks: WebhookConfig { batch: 2, ..test_webhooks() }, ..Config::default() };
+    let t = TestApp::with_config(config).await;
+    let receiver = Receiver::start().await;
+    receiver.slow_path("slow", Duration::from_millis(1500));
+    let m = merchant(&t, "Slots").await;
+    new_order(&t, &m, &receiver.url("slow"), 100).await;
+    for i in 0..5 {
+        new_order(&t, &m, &receiver.url(&format!("fast{i}")), 200 + i).await;
+    }
+    let _worker = start_worker(&t);
+    let received = receiver.wait_for(Duration::from_secs(10), |r| r.len() == 6).await;
+    let slow = received.iter().find(|r| r.path == "slow").unwrap();
+    for fast in received.iter().filter(|r| r.path != "slow") {
+        assert!(fast.at < slow.at, "{} waited for the slow endpoint", fast.path);
+    }
 }

@@ -77,13 +77,7 @@ impl Worker {
     /// Claims one batch of due deliveries and sends them concurrently; returns how many
     /// were attempted.
     pub async fn run_once(&self) -> AppResult<usize> {
-        // The lease covers the attempt's timeout and the time to record its outcome (two
-        // pool checkouts). A worker that holds a claim past it records nothing: the claim
-        // (the claim number it took) no longer matches.
-        let lease_ms = i32::try_from(self.config.timeout.as_millis() * 2 + LEASE_MARGIN_MS).unwrap_or(i32::MAX);
-        let mut conn = self.pool.get().await?;
-        let claimed = wq::claim_due(&mut conn, self.config.batch, lease_ms).await?;
-        drop(conn);
+        let claimed = self.claim(self.config.batch).await?;
         let count = claimed.len();
         futures_util::stream::iter(claimed)
             .for_each_concurrent(None, |delivery| async move {
@@ -97,27 +91,58 @@ impl Worker {
         Ok(count)
     }
 
-    /// Runs until `shutdown` completes: drains what is due, then waits for a notification
-    /// (when `database_url` is given) or the poll interval.
+    /// Claims up to `limit` due deliveries.
+    async fn claim(&self, limit: i64) -> AppResult<Vec<models::WebhookDelivery>> {
+        // The lease covers the attempt's timeout and the time to record its outcome (two
+        // pool checkouts). A worker that holds a claim past it records nothing: the claim
+        // (the claim number it took) no longer matches.
+        let lease_ms = i32::try_from(self.config.timeout.as_millis() * 2 + LEASE_MARGIN_MS).unwrap_or(i32::MAX);
+        let mut conn = self.pool.get().await?;
+        Ok(wq::claim_due(&mut conn, limit, lease_ms).await?)
+    }
+
+    /// Runs until `shutdown` completes. At most `WEBHOOK_BATCH` attempts are in flight;
+    /// whenever one ends, or a notification comes (when `database_url` is given), or the
+    /// poll interval passes, as many more as there are free slots are claimed: an endpoint
+    /// that hangs holds only its own slots, never a whole batch.
     pub async fn run(self, database_url: Option<String>, shutdown: impl std::future::Future<Output = ()>) {
         let wake = Arc::new(Notify::new());
         let listener = database_url.map(|url| tokio::spawn(listen(url, wake.clone(), self.config.poll)));
+        let slots = Arc::new(tokio::sync::Semaphore::new(usize::try_from(self.config.batch).unwrap_or(1).max(1)));
+        let poll = self.config.poll;
+        let worker = Arc::new(self);
         tokio::pin!(shutdown);
         loop {
-            loop {
-                match self.run_once().await {
-                    Ok(n) if n as i64 >= self.config.batch => continue,
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(error = %error, "webhook worker pass failed");
-                        break;
+            let free = slots.available_permits();
+            let mut more = false;
+            if free > 0 {
+                match worker.claim(i64::try_from(free).unwrap_or(1)).await {
+                    Ok(claimed) => {
+                        more = claimed.len() == free;
+                        for delivery in claimed {
+                            let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                            let (worker, wake) = (worker.clone(), wake.clone());
+                            tokio::spawn(async move {
+                                let id = delivery.id;
+                                if let Err(error) = worker.attempt(delivery).await {
+                                    // The lease brings it back; nothing is lost.
+                                    tracing::warn!(delivery = id, error = %error, "webhook attempt could not be recorded");
+                                }
+                                drop(slot);
+                                wake.notify_one();
+                            });
+                        }
                     }
+                    Err(error) => tracing::warn!(error = %error, "claiming webhook deliveries failed"),
                 }
+            }
+            if more {
+                continue;
             }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = wake.notified() => {}
-                () = tokio::time::sleep(self.config.poll) => {}
+                () = tokio::time::sleep(poll) => {}
             }
         }
         if let Some(listener) = listener {
