@@ -356,7 +356,8 @@ async fn settle_answer(
                     order.id,
                     kind::REFUND_FAILED,
                     actor,
-                    json!({ "refund_id": current.id, "amount_cents": current.amount_cents, "error": detail }),
+                    json!({ "refund_id": current.id, "amount_cents": current.amount_cents, "error": detail,
+                            "due_back": current.due_back }),
                 )
                 .await?;
                 Ok((order, refund))
@@ -384,7 +385,8 @@ async fn settle_answer(
                         kind::REFUND_OUTCOME_UNKNOWN,
                         actor,
                         json!({ "refund_id": current.id, "amount_cents": current.amount_cents,
-                                "provider_refund_id": provider_refund_id, "error": detail }),
+                                "provider_refund_id": provider_refund_id, "error": detail,
+                                "due_back": current.due_back }),
                     )
                     .await?;
                 }
