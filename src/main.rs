@@ -295,12 +295,13 @@ async fn keys(config: &Config, database: &Database, action: KeysCommand) -> anyh
         KeysCommand::List => {
             for key in access::list_keys(app.pool()).await? {
                 println!(
-                    "{}\t{}\t{}\t{}…\tuser={}\t{}",
+                    "{}\t{}\t{}\t{}…\tuser={}\tmerchant={}\t{}",
                     key.id,
                     key.role,
                     key.name,
                     key.key_prefix,
                     key.user_id.map_or("-".to_owned(), |u| u.to_string()),
+                    key.merchant_id.map_or("-".to_owned(), |m| m.to_string()),
                     key.revoked_at.map_or("active".to_owned(), |t| format!("revoked {t}"))
                 );
             }
