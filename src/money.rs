@@ -103,6 +103,31 @@ impl Currency {
     }
 }
 
+impl Currency {
+    /// `minor` as a major-unit JSON number, as the seed faces and webhooks show amounts
+    /// (JPY 1000 is `1000.0`, USD 1023 is `10.23`). Exact for every amount the service
+    /// holds: at most 10^12 minor units, well inside a double's exact integers.
+    pub fn to_major_json(self, minor: i64) -> AppResult<serde_json::Value> {
+        let text = self.to_major(minor);
+        let number: f64 =
+            text.parse().map_err(|_| AppError::internal(anyhow::anyhow!("amount {text} is not a number")))?;
+        Ok(serde_json::Number::from_f64(number).map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+
+    /// A major-unit JSON number as exact minor units; more decimal places than the currency
+    /// has are refused, naming `field`. The number is read back as the shortest text that
+    /// gives the same double: what the client wrote, for every amount a double holds
+    /// exactly (all up to 10^12 minor units).
+    pub fn json_to_minor(self, field: &str, number: &serde_json::Number) -> AppResult<i64> {
+        let text = match (number.as_i64(), number.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) => format!("{f}"),
+            (None, None) => number.to_string(),
+        };
+        self.to_minor(field, &text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

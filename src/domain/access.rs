@@ -107,6 +107,17 @@ impl Caller {
         }
     }
 
+    /// The key name `name` as this caller may see it: staff keys see every name; keys bound
+    /// to a user or a merchant see their own name, the provider's, and `staff` for any
+    /// other key. Events, refund-request histories and payment requests all show actors so.
+    pub fn shown_name(&self, name: &str) -> String {
+        if !self.is_confined() || name == self.name || name == super::events::PROVIDER_ACTOR {
+            name.to_owned()
+        } else {
+            "staff".to_owned()
+        }
+    }
+
     /// Whether this caller may see `order`: staff all; a customer its user's orders; a
     /// merchant its stores' orders. Everything an order nests follows this rule.
     pub fn can_see_order(&self, order: &models::Order) -> bool {

@@ -132,9 +132,7 @@ pub fn as_seen_by(caller: &super::Caller, mut event: models::OrderEvent) -> mode
     if !caller.is_confined() {
         return event;
     }
-    if event.actor != PROVIDER_ACTOR && event.actor != caller.name {
-        event.actor = "staff".to_owned();
-    }
+    event.actor = caller.shown_name(&event.actor);
     if let Value::Object(data) = &mut event.data {
         data.retain(|key, _| CUSTOMER_VISIBLE.contains(&key.as_str()));
     }

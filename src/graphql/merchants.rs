@@ -211,7 +211,6 @@ pub struct PaymentRequest {
 
 impl PaymentRequest {
     pub fn new(r: models::PaymentRequest, public_id: Uuid, base: &str, caller: &crate::domain::Caller) -> Self {
-        let seen = |name: String| if !caller.is_confined() || name == caller.name { name } else { "staff".to_owned() };
         Self {
             customer_id: r.customer_ref,
             customer_order_id: r.customer_order_ref,
@@ -225,8 +224,8 @@ impl PaymentRequest {
             installment_term: r.installment_term.map(i32::from),
             payment_date: r.payment_date,
             payment_url: format!("{base}/gateway/payment/{public_id}"),
-            created_by: Some(seen(r.created_by)),
-            updated_by: r.updated_by.map(seen),
+            created_by: Some(caller.shown_name(&r.created_by)),
+            updated_by: r.updated_by.map(|name| caller.shown_name(&name)),
             updated_at: r.updated_at,
         }
     }
@@ -601,7 +600,7 @@ impl MerchantMutation {
     async fn create_merchant_order(&self, ctx: &Context<'_>, input: CreateMerchantOrderInput) -> Result<Order> {
         let app = app(ctx)?;
         let allow = app.config().webhooks.allow_private_targets;
-        let (order, _) = merchant_orders::create(app.pool(), caller(ctx)?, allow, input.into_domain()?).await?;
+        let order = merchant_orders::create(app.pool(), caller(ctx)?, allow, input.into_domain()?).await?;
         Order::load_changed(ctx, order).await
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::types::{id, page_request, parse_id};
 use super::{app, caller};
 use crate::db::{DbPool, models};
-use crate::domain::refund_requests::{self as domain, RequestFilter, Seen, seen_name};
+use crate::domain::refund_requests::{self as domain, RequestFilter, Seen};
 use crate::error::AppError;
 
 /// State of a refund request (seed 004's vocabulary).
@@ -80,7 +80,7 @@ impl RefundRequest {
             )?
             .into(),
             valid: seen.valid,
-            requester: seen_name(caller, &r.requester),
+            requester: caller.shown_name(&r.requester),
             requester_role: r.requester_role,
             request_reason: r.request_reason,
             response_reason: r.response_reason,
@@ -142,7 +142,7 @@ impl RefundRequest {
                 Ok(RefundRequestTransition {
                     from: t.from_status.and_then(status),
                     to: status(t.to_status).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad status")))?,
-                    actor: seen_name(caller, &t.actor),
+                    actor: caller.shown_name(&t.actor),
                     role: t.role,
                     reason: t.reason,
                     at: t.created_at,

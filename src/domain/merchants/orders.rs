@@ -206,7 +206,7 @@ pub async fn create(
     caller: &Caller,
     allow_private_targets: bool,
     input: NewMerchantOrder,
-) -> AppResult<(models::Order, models::PaymentRequest)> {
+) -> AppResult<models::Order> {
     if !matches!(caller.role, Role::Admin | Role::Merchant) {
         return Err(AppError::Forbidden(format!(
             "createMerchantOrder requires a merchant or admin key; this key has role {}",
@@ -286,7 +286,7 @@ pub async fn create(
             }],
         )
         .await?;
-        let request = mq::insert_payment_request(
+        mq::insert_payment_request(
             conn,
             &models::PaymentRequest {
                 order_id: order.id,
@@ -318,8 +318,7 @@ pub async fn create(
         )
         .await?;
         let order = queries::find_order(conn, order.id).await?.unwrap_or(order);
-        let request = mq::find_payment_request(conn, order.id).await?.unwrap_or(request);
-        Ok((order, request))
+        Ok(order)
     })
     .await
 }

@@ -19,7 +19,7 @@ mod request;
 
 pub use decide::{cancel, deny};
 pub use issue::{approve, on_refund_failed, on_refund_succeeded};
-pub use read::{RequestFilter, Seen, get, history, list, of_orders, seen_name};
+pub use read::{RequestFilter, Seen, get, history, list, of_orders};
 pub use request::request_refund;
 
 use super::access::{Caller, Role};

@@ -25,11 +25,6 @@ pub struct RequestFilter {
     pub valid: Option<bool>,
 }
 
-/// The key name `caller` may see for `name`.
-pub fn seen_name(caller: &Caller, name: &str) -> String {
-    if !caller.is_confined() || name == caller.name { name.to_owned() } else { "staff".to_owned() }
-}
-
 fn require_reader(caller: &Caller) -> AppResult<()> {
     match caller.role {
         Role::Provider => Err(AppError::Forbidden("refund requests need an API key".to_owned())),

@@ -13,12 +13,9 @@ use crate::money::Currency;
 /// The event type of a status change (the only kind sent today).
 pub const STATUS_CHANGED: &str = "order.status_changed";
 
-/// A major-unit amount as a JSON number (exact for every amount the service can hold:
-/// at most 10^12 minor units, well inside a double's exact integers).
+/// A major-unit amount as a JSON number (see [`Currency::to_major_json`]).
 pub fn major_number(currency: &str, minor: i64) -> AppResult<Value> {
-    let text = Currency::of_stored(currency)?.to_major(minor);
-    let number: f64 = text.parse().map_err(|_| AppError::internal(anyhow::anyhow!("amount {text} is not a number")))?;
-    Ok(serde_json::Number::from_f64(number).map_or(Value::Null, Value::Number))
+    Currency::of_stored(currency)?.to_major_json(minor)
 }
 
 fn millis(at: Option<chrono::DateTime<chrono::Utc>>) -> Value {

@@ -83,9 +83,7 @@ fn number(text: &str) -> Result<i64, ApiError> {
 }
 
 fn shape(r: GqlRequest) -> Result<SeedRefund, ApiError> {
-    let currency = Currency::of_stored(&r.currency)?;
-    let major: f64 =
-        currency.to_major(r.amount_cents).parse().map_err(|_| ApiError::new("INTERNAL", "internal error"))?;
+    let amount = Currency::of_stored(&r.currency)?.to_major_json(r.amount_cents)?;
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     Ok(SeedRefund {
         id: number(&r.id)?,
@@ -97,7 +95,7 @@ fn shape(r: GqlRequest) -> Result<SeedRefund, ApiError> {
         response_reason: r.response_reason,
         confirmed_at: r.confirmed_at.map(time),
         issued_at: r.issued_at.map(time),
-        amount: serde_json::Number::from_f64(major).map_or(Value::Null, Value::Number),
+        amount,
         status: r.status,
         valid: r.valid,
     })
@@ -295,12 +293,7 @@ pub async fn create(State(state): State<HttpState>, headers: HeaderMap, body: By
         return ApiError::new("NOT_FOUND", format!("order {order_id} not found")).into_response();
     };
     let currency = try_api!(Currency::of_stored(&code));
-    let text_amount = if let Some(i) = amount.as_i64() {
-        i.to_string()
-    } else {
-        amount.as_f64().map_or_else(|| amount.to_string(), |f| format!("{f}"))
-    };
-    let cents = try_api!(currency.to_minor("amount", &text_amount));
+    let cents = try_api!(currency.json_to_minor("amount", &amount));
     let query = format!(
         "mutation SeedRequest($input: RequestRefundInput!) {{ requestRefund(input: $input) {{ ...SeedRefund }} }} {FIELDS}"
     );

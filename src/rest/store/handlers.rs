@@ -74,16 +74,8 @@ fn amount(map: &Map<String, Value>, currency: Currency) -> Result<Option<i64>, S
         Some(Value::Number(n)) => n.clone(),
         Some(_) => return Err(StoreError::field("pay_amount", "pay_amount must be a number")),
     };
-    // The shortest text that reads back as the same double: what the client wrote, for
-    // every amount a double holds exactly (all up to 10^12 minor units).
-    let text = if let Some(i) = number.as_i64() {
-        i.to_string()
-    } else if let Some(f) = number.as_f64() {
-        format!("{f}")
-    } else {
-        number.to_string()
-    };
-    let minor = currency.to_minor("pay_amount", &text).map_err(|e| StoreError::field("pay_amount", e.to_string()))?;
+    let minor =
+        currency.json_to_minor("pay_amount", &number).map_err(|e| StoreError::field("pay_amount", e.to_string()))?;
     if !(1..=crate::domain::users::MAX_AMOUNT_CENTS).contains(&minor) {
         return Err(StoreError::field(
             "pay_amount",

@@ -137,11 +137,7 @@ pub fn seed_time(at: DateTime<Utc>) -> String {
 
 /// Minor units as the face's major-unit JSON number.
 pub fn major(currency: &str, minor: i64) -> Result<serde_json::Value, StoreError> {
-    let text = Currency::of_stored(currency)?.to_major(minor);
-    let number: f64 = text
-        .parse()
-        .map_err(|_| StoreError::from(crate::error::AppError::internal(anyhow::anyhow!("amount {text}"))))?;
-    Ok(serde_json::Number::from_f64(number).map_or(serde_json::Value::Null, serde_json::Value::Number))
+    Ok(Currency::of_stored(currency)?.to_major_json(minor)?)
 }
 
 impl TryFrom<GqlStoreOrder> for SeedOrder {
