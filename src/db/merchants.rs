@@ -21,6 +21,16 @@ pub async fn find_merchant(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResul
     merchants::table.find(id).select(Merchant::as_select()).first(conn).await.optional()
 }
 
+/// The merchant, locked until the transaction ends (its endpoints and secrets change one
+/// request at a time).
+pub async fn lock_merchant(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Merchant>> {
+    merchants::table.find(id).select(Merchant::as_select()).for_update().first(conn).await.optional()
+}
+
+pub async fn count_endpoints(conn: &mut AsyncPgConnection, merchant_id: Uuid) -> QueryResult<i64> {
+    merchant_endpoints::table.filter(merchant_endpoints::merchant_id.eq(merchant_id)).count().get_result(conn).await
+}
+
 pub async fn merchants_by_ids(mut conn: &AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Merchant>> {
     merchants::table.filter(merchants::id.eq_any(ids)).select(Merchant::as_select()).load(&mut conn).await
 }

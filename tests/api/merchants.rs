@@ -331,3 +331,37 @@ async fn customers_do_not_see_key_names() {
     let staff = t.gql_data(query, json!({ "id": order })).await;
     assert_eq!(staff["order"]["paymentRequest"]["createdBy"], "test-admin");
 }
+
+/// Fan-out a merchant key could cause: rotating again and again keeps two secrets signing
+/// (the newest and the one before it), and endpoints are capped, so one order change
+/// writes a bounded number of deliveries and signatures.
+#[tokio::test]
+async fn rotations_and_endpoints_cannot_fan_out() {
+    let t = TestApp::new().await;
+    let m = merchant(&t, "Fan-out").await;
+    for _ in 0..5 {
+        let response = t
+            .gql_as(
+                &m.key,
+                "mutation($m: UUID!) { rotateMerchantSecret(merchantId: $m, overlapSeconds: 3600) { id } }",
+                json!({ "m": m.merchant }),
+            )
+            .await;
+        assert!(response.body.get("errors").is_none(), "{}", response.body);
+    }
+    let active =
+        count(&t, "SELECT count(*) AS n FROM merchant_secrets WHERE expires_at IS NULL OR expires_at > now()").await;
+    assert_eq!(active, 2, "the newest secret and the one before it");
+    let add = "mutation($m: UUID!, $u: String!) { addWebhookEndpoint(merchantId: $m, url: $u) { id } }";
+    for i in 0..billing_api::domain::merchants::MAX_ENDPOINTS {
+        let response =
+            t.gql_as(&m.key, add, json!({ "m": m.merchant, "u": format!("https://93.184.216.34/hook/{i}") })).await;
+        assert!(response.body.get("errors").is_none(), "{}", response.body);
+    }
+    let response = t.gql_as(&m.key, add, json!({ "m": m.merchant, "u": "https://93.184.216.34/one-more" })).await;
+    assert_eq!(error_code(&response.body), "CONFLICT", "{}", response.body);
+    assert_eq!(
+        count(&t, "SELECT count(*) AS n FROM merchant_endpoints").await,
+        billing_api::domain::merchants::MAX_ENDPOINTS as i64
+    );
+}

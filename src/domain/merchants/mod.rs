@@ -161,11 +161,24 @@ pub async fn add_endpoint(
     require_merchant_access(caller, merchant_id, "addWebhookEndpoint")?;
     let url = crate::domain::webhooks::target::check_url("url", url, allow_private).await?;
     let mut conn = pool.get().await?;
-    if q::find_merchant(&mut conn, merchant_id).await?.is_none() {
-        return Err(AppError::not_found(format!("merchant {merchant_id} not found")));
-    }
-    Ok(q::insert_endpoint(&mut conn, merchant_id, url.as_str()).await?)
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        // Under the merchant's lock, so concurrent adds cannot pass the cap together.
+        if q::lock_merchant(conn, merchant_id).await?.is_none() {
+            return Err(AppError::not_found(format!("merchant {merchant_id} not found")));
+        }
+        if q::count_endpoints(conn, merchant_id).await? >= MAX_ENDPOINTS as i64 {
+            return Err(AppError::Conflict(format!(
+                "a merchant has at most {MAX_ENDPOINTS} webhook endpoints (every order change is sent to each)"
+            )));
+        }
+        Ok(q::insert_endpoint(conn, merchant_id, url.as_str()).await?)
+    })
+    .await
 }
+
+/// Webhook endpoints a merchant may have, enabled or not: each status change writes one
+/// delivery per enabled endpoint inside the change's own transaction.
+pub const MAX_ENDPOINTS: usize = 20;
 
 /// Turns an endpoint on or off (a disabled endpoint receives nothing new).
 pub async fn set_endpoint_enabled(
@@ -188,8 +201,8 @@ pub async fn set_endpoint_enabled(
 /// Longest overlap of a rotation: how long the old secret keeps signing.
 pub const MAX_ROTATION_OVERLAP_SECS: i64 = 7 * 24 * 3600;
 
-/// Makes a new signing secret; every older secret still active keeps signing for
-/// `overlap_secs` more (deliveries carry a signature by each), then expires.
+/// Makes a new signing secret; the newest older one keeps signing for `overlap_secs` more
+/// (deliveries carry a signature by each), then expires; any older still active ends now.
 pub async fn rotate_secret(
     pool: &DbPool,
     caller: &Caller,
@@ -204,11 +217,18 @@ pub async fn rotate_secret(
     }
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
-        if q::find_merchant(conn, merchant_id).await?.is_none() {
+        if q::lock_merchant(conn, merchant_id).await?.is_none() {
             return Err(AppError::not_found(format!("merchant {merchant_id} not found")));
         }
+        let now = Utc::now();
+        // Two sign at once at most: the new secret and the newest before it. Any older one
+        // ends now, so rotating again and again cannot make every delivery carry more
+        // signatures.
+        if let Some(previous) = q::active_secrets(conn, merchant_id, now).await?.first() {
+            q::expire_other_secrets(conn, merchant_id, previous.id, now).await?;
+        }
         let secret = q::insert_secret(conn, merchant_id, &new_secret()).await?;
-        q::expire_other_secrets(conn, merchant_id, secret.id, Utc::now() + Duration::seconds(overlap_secs)).await?;
+        q::expire_other_secrets(conn, merchant_id, secret.id, now + Duration::seconds(overlap_secs)).await?;
         Ok(secret)
     })
     .await
