@@ -27,8 +27,12 @@ pub async fn lock_merchant(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResul
     merchants::table.find(id).select(Merchant::as_select()).for_update().first(conn).await.optional()
 }
 
-pub async fn count_endpoints(conn: &mut AsyncPgConnection, merchant_id: Uuid) -> QueryResult<i64> {
-    merchant_endpoints::table.filter(merchant_endpoints::merchant_id.eq(merchant_id)).count().get_result(conn).await
+/// The merchant's endpoints: (all, enabled).
+pub async fn count_endpoints(conn: &mut AsyncPgConnection, merchant_id: Uuid) -> QueryResult<(i64, i64)> {
+    let all = merchant_endpoints::table.filter(merchant_endpoints::merchant_id.eq(merchant_id));
+    let total: i64 = all.count().get_result(conn).await?;
+    let enabled: i64 = all.filter(merchant_endpoints::enabled).count().get_result(conn).await?;
+    Ok((total, enabled))
 }
 
 pub async fn merchants_by_ids(mut conn: &AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Merchant>> {

@@ -335,7 +335,7 @@ async fn settle_answer(
                 )
                 .await?;
                 // A refund request this refund was issuing is PENDING again (seed 004).
-                super::refund_requests::on_refund_failed(conn, &refund, actor, &detail).await?;
+                super::refund_requests::on_refund_failed(conn, &refund, actor).await?;
                 // Money due back was never reserved against the order's own.
                 let order = if current.due_back {
                     order

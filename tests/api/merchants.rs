@@ -365,3 +365,28 @@ async fn rotations_and_endpoints_cannot_fan_out() {
         billing_api::domain::merchants::MAX_ENDPOINTS as i64
     );
 }
+
+/// The cap counts enabled endpoints: a disabled one frees room for a new URL, and enabling
+/// it again past the cap is CONFLICT.
+#[tokio::test]
+async fn disabled_endpoints_free_room_and_enabling_respects_the_cap() {
+    let t = TestApp::new().await;
+    let m = merchant(&t, "Moving").await;
+    let add = "mutation($m: UUID!, $u: String!) { addWebhookEndpoint(merchantId: $m, url: $u) { id } }";
+    let mut first = Value::Null;
+    for i in 0..billing_api::domain::merchants::MAX_ENDPOINTS {
+        let response =
+            t.gql_as(&m.key, add, json!({ "m": m.merchant, "u": format!("https://93.184.216.34/hook/{i}") })).await;
+        if i == 0 {
+            first = response.body["data"]["addWebhookEndpoint"]["id"].clone();
+        }
+    }
+    let toggle = "mutation($id: ID!, $on: Boolean!) { setWebhookEndpointEnabled(id: $id, enabled: $on) { enabled } }";
+    let off = t.gql_as(&m.key, toggle, json!({ "id": first, "on": false })).await;
+    assert_eq!(off.body["data"]["setWebhookEndpointEnabled"]["enabled"], false, "{}", off.body);
+    let moved = t.gql_as(&m.key, add, json!({ "m": m.merchant, "u": "https://93.184.216.34/new-home" })).await;
+    assert!(moved.body.get("errors").is_none(), "{}", moved.body);
+    let on = t.gql_as(&m.key, toggle, json!({ "id": first, "on": true })).await;
+    assert_eq!(error_code(&on.body), "CONFLICT", "{}", on.body);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM merchant_endpoints WHERE enabled").await, 20);
+}

@@ -252,6 +252,12 @@ async fn provider_failures_reopen_or_hold_the_request_and_the_money_moves_once()
     let seen = t.gql_data(state, json!({ "id": id })).await;
     assert_eq!(seen["refundRequest"]["status"], "PENDING", "{seen}");
     assert_eq!(seen["refundRequest"]["history"][2]["role"], "system");
+    let words = t
+        .gql_as(&customer, "query($id: ID!) { refundRequest(id: $id) { history { reason } } }", json!({ "id": id }))
+        .await
+        .body;
+    let reason = words["data"]["refundRequest"]["history"][2]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.starts_with("the payment provider refused refund"), "{reason}");
     // Approved again, the reply is lost: PROCESSING, OUTCOME_PENDING.
     fake.fail_next(&[Fault::DropReply]);
     let pending = t.gql(APPROVE, json!({ "id": id })).await;

@@ -166,19 +166,35 @@ pub async fn add_endpoint(
         if q::lock_merchant(conn, merchant_id).await?.is_none() {
             return Err(AppError::not_found(format!("merchant {merchant_id} not found")));
         }
-        if q::count_endpoints(conn, merchant_id).await? >= MAX_ENDPOINTS as i64 {
-            return Err(AppError::Conflict(format!(
-                "a merchant has at most {MAX_ENDPOINTS} webhook endpoints (every order change is sent to each)"
-            )));
-        }
+        let (total, enabled) = q::count_endpoints(conn, merchant_id).await?;
+        room_for_endpoint(total + 1, enabled + 1)?;
         Ok(q::insert_endpoint(conn, merchant_id, url.as_str()).await?)
     })
     .await
 }
 
-/// Webhook endpoints a merchant may have, enabled or not: each status change writes one
-/// delivery per enabled endpoint inside the change's own transaction.
+/// Enabled webhook endpoints a merchant may have: each status change writes one delivery
+/// per enabled endpoint inside the change's own transaction.
 pub const MAX_ENDPOINTS: usize = 20;
+
+/// Endpoints a merchant may have in all, disabled ones included (they are kept: their
+/// deliveries refer to them).
+pub const MAX_ENDPOINTS_IN_ALL: usize = 100;
+
+/// Refuses a merchant's endpoint count that would pass a cap.
+fn room_for_endpoint(total: i64, enabled: i64) -> AppResult<()> {
+    if enabled > MAX_ENDPOINTS as i64 {
+        return Err(AppError::Conflict(format!(
+            "a merchant has at most {MAX_ENDPOINTS} enabled webhook endpoints (every order change is sent to each); disable one first"
+        )));
+    }
+    if total > MAX_ENDPOINTS_IN_ALL as i64 {
+        return Err(AppError::Conflict(format!(
+            "a merchant has at most {MAX_ENDPOINTS_IN_ALL} webhook endpoints, disabled ones included"
+        )));
+    }
+    Ok(())
+}
 
 /// Turns an endpoint on or off (a disabled endpoint receives nothing new).
 pub async fn set_endpoint_enabled(
@@ -194,8 +210,18 @@ pub async fn set_endpoint_enabled(
         AppError::NotFound(_) => missing(),
         other => other,
     })?;
-    let reason = (!enabled).then_some("disabled by request");
-    q::set_endpoint_enabled(&mut conn, id, reason).await?.ok_or_else(missing)
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        // Under the merchant's lock, as adding: enabling counts against the cap too.
+        q::lock_merchant(conn, endpoint.merchant_id).await?;
+        let current = q::find_endpoint(conn, id).await?.ok_or_else(missing)?;
+        if enabled && !current.enabled {
+            let (total, enabled_now) = q::count_endpoints(conn, endpoint.merchant_id).await?;
+            room_for_endpoint(total, enabled_now + 1)?;
+        }
+        let reason = (!enabled).then_some("disabled by request");
+        q::set_endpoint_enabled(conn, id, reason).await?.ok_or_else(missing)
+    })
+    .await
 }
 
 /// Longest overlap of a rotation: how long the old secret keeps signing.

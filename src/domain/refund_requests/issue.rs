@@ -232,12 +232,7 @@ pub async fn on_refund_succeeded(conn: &mut AsyncPgConnection, refund: &models::
 /// Called in the transaction that marks `refund` FAILED (a definite refusal, the order
 /// locked): the request it was issuing is PENDING again, to be approved again, denied or
 /// cancelled.
-pub async fn on_refund_failed(
-    conn: &mut AsyncPgConnection,
-    refund: &models::Refund,
-    actor: &str,
-    detail: &str,
-) -> AppResult<()> {
+pub async fn on_refund_failed(conn: &mut AsyncPgConnection, refund: &models::Refund, actor: &str) -> AppResult<()> {
     let Some(key) = refund.request_key.as_deref().filter(|k| k.starts_with("refund-request/")) else {
         return Ok(());
     };
@@ -258,7 +253,9 @@ pub async fn on_refund_failed(
         },
     )
     .await?;
-    let note: String = format!("the refund was refused: {detail}").chars().take(1000).collect();
+    // The provider's own words stay in the refund's last error and its staff-only event
+    // data; the history, which the requester reads, says only what happened.
+    let note = format!("the payment provider refused refund {}", refund.id);
     q::insert_transition(
         conn,
         request.id,
