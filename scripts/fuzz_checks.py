@@ -39,3 +39,18 @@ def no_internal_errors(ctx, response, case):
         if code not in PUBLIC_CODES:
             raise AssertionError(f"error without a public code ({code!r}): {error.get('message')}")
     return None
+
+
+# Our `Money` scalar: a whole number of minor units (a JSON integer, or a string of digits).
+# Generate both forms, in and past the accepted range, so the refusals are fuzzed too.
+from hypothesis import strategies as st  # noqa: E402
+from schemathesis.graphql import nodes  # noqa: E402
+
+schemathesis.graphql.scalar(
+    "Money",
+    st.one_of(
+        st.integers(min_value=-(2**60), max_value=2**60).map(nodes.Int),
+        st.integers(min_value=-(2**53), max_value=2**53).map(str).map(nodes.String),
+        st.text(max_size=20).map(nodes.String),
+    ),
+)

@@ -51,6 +51,8 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     Schema,
+    /// Print the OpenAPI document of the REST faces (JSON), with PUBLIC_BASE_URL as its server.
+    Openapi,
     /// Check every money invariant over the whole database; print each violation with the
     /// rows involved. Exit status 1 when any is found.
     Audit,
@@ -169,6 +171,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         print!("{}", graphql::sdl());
         return Ok(());
     }
+    if let Command::Openapi = command {
+        let doc = billing_api::rest::openapi::document_for(&config.public_base_url);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
     let database = Database::open(&config).await?;
     let result = run_with_database(command, &config, &database).await;
     database.close();
@@ -191,7 +198,7 @@ async fn run_with_database(command: Command, config: &Config, database: &Databas
         }
         Command::Keys { action } => keys(config, database, action).await,
         Command::Merchants { action } => merchants_command(config, database, action).await,
-        Command::Schema => Ok(()),
+        Command::Schema | Command::Openapi => Ok(()),
         Command::Audit => {
             let app = App::new(config.clone(), &database.url)?;
             let violations = billing_api::domain::audit::audit(app.pool(), &Caller::system()).await?;

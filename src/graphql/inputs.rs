@@ -1,8 +1,9 @@
 //! GraphQL input types.
 
-use async_graphql::{ID, InputObject, Json};
+use async_graphql::{ID, InputObject};
+
+use super::scalars::{JsonValue, Money};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::types::{OrderStatus, PaymentAttemptStatus, PaymentStatus, parse_id};
 use crate::domain::lifecycle::{CancelInput, MarkPaidInput, PaymentOutcome};
@@ -56,12 +57,12 @@ pub struct CreateUserInput {
     pub name: String,
     /// Opening balance in minor units (recorded in the ledger).
     #[graphql(default)]
-    pub balance_cents: i64,
+    pub balance_cents: Money,
 }
 
 impl From<CreateUserInput> for NewUserInput {
     fn from(i: CreateUserInput) -> Self {
-        Self { email: i.email, name: i.name, balance_cents: i.balance_cents }
+        Self { email: i.email, name: i.name, balance_cents: i.balance_cents.0 }
     }
 }
 
@@ -75,9 +76,9 @@ pub struct OrderItemInput {
     /// How many, 1 to 1,000,000.
     pub quantity: i32,
     /// Price of one, in minor units, at least 1.
-    pub unit_price_cents: i64,
+    pub unit_price_cents: Money,
     /// Free-form client data (a JSON object).
-    pub metadata: Option<Json<Value>>,
+    pub metadata: Option<JsonValue>,
 }
 
 /// A new order; its total is the sum of its items.
@@ -94,9 +95,9 @@ pub struct CreateOrderInput {
     /// Subscription plan the order is for.
     pub plan_id: Option<ID>,
     /// The plan as it is now (a JSON object).
-    pub plan_snapshot: Option<Json<Value>>,
+    pub plan_snapshot: Option<JsonValue>,
     /// Free-form client data (a JSON object).
-    pub metadata: Option<Json<Value>>,
+    pub metadata: Option<JsonValue>,
 }
 
 impl CreateOrderInput {
@@ -112,7 +113,7 @@ impl CreateOrderInput {
                     name: i.name,
                     sku: i.sku,
                     quantity: i.quantity.into(),
-                    unit_price_cents: i.unit_price_cents,
+                    unit_price_cents: i.unit_price_cents.0,
                     metadata: i.metadata.map(|m| m.0),
                 })
                 .collect(),
@@ -199,11 +200,11 @@ pub struct RefundOrderInput {
     /// The order.
     pub id: ID,
     /// How much, in minor units: more than 0 and at most what is left to refund.
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// Why, at most 500 characters.
     pub reason: Option<String>,
     /// Free-form client data (a JSON object).
-    pub metadata: Option<Json<Value>>,
+    pub metadata: Option<JsonValue>,
     /// When it was refunded; defaults to now, never in the future.
     pub refund_at: Option<DateTime<Utc>>,
     /// Credit the user's balance instead of refunding through the payment provider.
@@ -215,7 +216,7 @@ impl RefundOrderInput {
     pub fn into_domain(self) -> AppResult<RefundInput> {
         Ok(RefundInput {
             order_id: parse_id("input.id", &self.id)?,
-            amount_cents: self.amount_cents,
+            amount_cents: self.amount_cents.0,
             reason: self.reason,
             metadata: self.metadata.map(|m| m.0),
             refund_at: self.refund_at,

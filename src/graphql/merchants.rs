@@ -2,6 +2,8 @@
 //! endpoints, signing secrets and the delivery log.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+
+use super::scalars::Money;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -399,7 +401,7 @@ pub struct CreateMerchantOrderInput {
     /// The store; a merchant key may leave it out for its first store. Required for admins.
     pub store_id: Option<Uuid>,
     /// The amount to pay, in minor units (1 to 10^12).
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// ISO 4217 code; JPY when absent (seed 001's default).
     pub currency: Option<String>,
     pub description: Option<String>,
@@ -429,7 +431,7 @@ impl CreateMerchantOrderInput {
     fn into_domain(self) -> crate::error::AppResult<NewMerchantOrder> {
         Ok(NewMerchantOrder {
             store_id: self.store_id,
-            amount_cents: self.amount_cents,
+            amount_cents: self.amount_cents.0,
             currency: self.currency,
             description: self.description,
             customer_id: self.customer_id,
@@ -453,7 +455,7 @@ impl CreateMerchantOrderInput {
 #[derive(InputObject)]
 pub struct UpdateMerchantOrderInput {
     /// The new amount, in minor units.
-    pub amount_cents: Option<i64>,
+    pub amount_cents: Option<Money>,
     /// The new description (an empty string clears it).
     pub description: Option<String>,
     pub payment_date: Option<DateTime<Utc>>,
@@ -613,7 +615,7 @@ impl MerchantMutation {
         input: UpdateMerchantOrderInput,
     ) -> Result<Order> {
         let changes = MerchantOrderChanges {
-            amount_cents: input.amount_cents,
+            amount_cents: input.amount_cents.map(|m| m.0),
             description: input.description,
             payment_date: input.payment_date,
         };

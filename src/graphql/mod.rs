@@ -11,6 +11,7 @@ mod mutation;
 mod ordering;
 mod query;
 pub mod refund_requests;
+pub mod scalars;
 pub mod types;
 
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// The schema with its limits from configuration and the app as shared data.
 pub fn build_schema(app: App) -> AppSchema {
     let config = app.config().clone();
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+    let mut builder = schema_builder()
         .data(app)
         // Depth (and field/alias counts) are checked on the document before execution, with
         // introspection exempt (limits.rs); async-graphql's own depth limit would also refuse
@@ -53,9 +54,15 @@ pub fn build_schema(app: App) -> AppSchema {
     builder.finish()
 }
 
-/// The SDL of the schema, as committed in `schema.graphql`.
+/// The types and their descriptions, before limits and data.
+fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .override_output_type_description::<chrono::DateTime<chrono::Utc>>(scalars::DATE_TIME_DESCRIPTION)
+}
+
+/// The SDL of the schema, as committed in `schema.graphql` (with `@specifiedBy`).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription).finish().sdl()
+    schema_builder().finish().sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 /// Attaches the per-request data: the caller and a fresh loader cache (never shared between

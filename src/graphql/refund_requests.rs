@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+
+use super::scalars::Money;
 use chrono::{DateTime, Utc};
 
 use super::types::{id, page_request, parse_id};
@@ -37,7 +39,7 @@ pub struct RefundRequest {
     pub id: ID,
     pub order_id: ID,
     /// Minor units of `currency`.
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     pub currency: String,
     pub status: RefundRequestStatus,
     /// False when it can no longer lead to money back: DENIED, CANCELLED, or PENDING on an
@@ -71,7 +73,7 @@ impl RefundRequest {
         Ok(Self {
             id: id(r.id),
             order_id: id(r.order_id),
-            amount_cents: r.amount_cents,
+            amount_cents: Money(r.amount_cents),
             currency: r.currency,
             status: crate::domain::enums::decode(
                 r.status,
@@ -294,7 +296,7 @@ impl RefundRequestQuery {
 pub struct RequestRefundInput {
     pub order_id: ID,
     /// Minor units, at most what the order can still refund.
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// Why (1 to 1000 characters).
     pub reason: String,
 }
@@ -311,7 +313,7 @@ impl RefundRequestMutation {
         let order_id = parse_id("input.orderId", &input.order_id)?;
         let caller = caller(ctx)?;
         let request =
-            domain::request_refund(app(ctx)?.pool(), caller, order_id, input.amount_cents, &input.reason).await?;
+            domain::request_refund(app(ctx)?.pool(), caller, order_id, input.amount_cents.0, &input.reason).await?;
         Ok(RefundRequest::new(Seen { request, valid: true }, caller)?)
     }
 

@@ -1,8 +1,9 @@
 //! GraphQL object types. Doc comments here are the schema's descriptions.
 
-use async_graphql::{ComplexObject, Context, Enum, ID, Json, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
+
+use super::scalars::{JsonValue, Money};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::loaders::Wanted;
 use super::{caller, loaders};
@@ -145,7 +146,7 @@ pub struct Order {
     /// Failure message of the last failed attempt.
     pub payment_failure_message: Option<String>,
     /// Sum of the items, in minor units of `currency`.
-    pub total_cents: i64,
+    pub total_cents: Money,
     /// ISO-4217 currency code, upper case.
     pub currency: String,
     /// How the order is (to be) paid: `card`, `bank_transfer`, `balance`, ...
@@ -153,9 +154,9 @@ pub struct Order {
     /// Subscription plan the order is for, if any.
     pub plan_id: Option<ID>,
     /// The plan as it was when ordered.
-    pub plan_snapshot: Json<Value>,
+    pub plan_snapshot: JsonValue,
     /// Free-form client data.
-    pub metadata: Json<Value>,
+    pub metadata: JsonValue,
     /// Reason given when the order was cancelled.
     pub cancel_reason: Option<String>,
     /// When the order was paid.
@@ -163,10 +164,10 @@ pub struct Order {
     /// When the order was cancelled.
     pub cancelled_at: Option<DateTime<Utc>>,
     /// Amount refunded so far, in minor units (never more than `totalCents`).
-    pub refunded_cents: i64,
+    pub refunded_cents: Money,
     /// Refunds sent to the payment provider whose outcome is not known yet, in minor
     /// units: reserved, so they cannot be refunded twice (see `unresolvedWork`).
-    pub refund_pending_cents: i64,
+    pub refund_pending_cents: Money,
     /// When the last refund happened.
     pub refunded_at: Option<DateTime<Utc>>,
     /// Creation time.
@@ -198,17 +199,17 @@ impl TryFrom<models::Order> for Order {
             payment_reference: o.payment_reference,
             payment_failure_code: o.payment_failure_code,
             payment_failure_message: o.payment_failure_message,
-            total_cents: o.total_cents,
+            total_cents: Money(o.total_cents),
             currency: o.currency,
             payment_method: o.payment_method,
             plan_id: o.plan_id.map(id),
-            plan_snapshot: Json(o.plan_snapshot),
-            metadata: Json(o.metadata),
+            plan_snapshot: JsonValue(o.plan_snapshot),
+            metadata: JsonValue(o.metadata),
             cancel_reason: o.cancel_reason,
             paid_at: o.paid_at,
             cancelled_at: o.cancelled_at,
-            refunded_cents: o.refunded_cents,
-            refund_pending_cents: o.refund_pending_cents,
+            refunded_cents: Money(o.refunded_cents),
+            refund_pending_cents: Money(o.refund_pending_cents),
             refunded_at: o.refunded_at,
             created_at: o.created_at,
             updated_at: o.updated_at,
@@ -341,11 +342,11 @@ pub struct OrderItem {
     /// How many.
     pub quantity: i32,
     /// Price of one, in minor units.
-    pub unit_price_cents: i64,
+    pub unit_price_cents: Money,
     /// `quantity × unitPriceCents`.
-    pub total_cents: i64,
+    pub total_cents: Money,
     /// Free-form client data.
-    pub metadata: Json<Value>,
+    pub metadata: JsonValue,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -357,9 +358,9 @@ impl From<models::OrderItem> for OrderItem {
             name: i.name,
             sku: i.sku,
             quantity: i.quantity,
-            unit_price_cents: i.unit_price_cents,
-            total_cents: i.total_cents,
-            metadata: Json(i.metadata),
+            unit_price_cents: Money(i.unit_price_cents),
+            total_cents: Money(i.total_cents),
+            metadata: JsonValue(i.metadata),
             created_at: i.created_at,
         }
     }
@@ -379,7 +380,7 @@ pub struct Payment {
     /// How it is paid: `card`, `bank_transfer`, `balance`, ...
     pub payment_method: String,
     /// Amount, in minor units.
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// ISO-4217 currency code.
     pub currency: String,
     /// Provider or manual reference.
@@ -417,7 +418,7 @@ impl TryFrom<models::Payment> for Payment {
             status: decode(p.status, domain::PaymentAttemptStatus::from_code, "payment attempt status")?.into(),
             provider: p.provider,
             payment_method: p.payment_method,
-            amount_cents: p.amount_cents,
+            amount_cents: Money(p.amount_cents),
             currency: p.currency,
             reference: p.reference,
             payment_intent_id: p.payment_intent_id,
@@ -449,13 +450,13 @@ pub struct Refund {
     /// Refund status.
     pub status: RefundStatus,
     /// Amount, in minor units.
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// ISO-4217 currency code.
     pub currency: String,
     /// Why it was refunded.
     pub reason: Option<String>,
     /// Free-form client data.
-    pub metadata: Json<Value>,
+    pub metadata: JsonValue,
     /// True when the amount went to the user's balance instead of the payment provider.
     pub credit_balance: bool,
     /// True when it gave back a duplicate payment's money, not the order's own.
@@ -475,10 +476,10 @@ impl TryFrom<models::Refund> for Refund {
             order_id: id(r.order_id),
             payment_id: r.payment_id.map(id),
             status: decode(r.status, domain::RefundStatus::from_code, "refund status")?.into(),
-            amount_cents: r.amount_cents,
+            amount_cents: Money(r.amount_cents),
             currency: r.currency,
             reason: r.reason,
-            metadata: Json(r.metadata),
+            metadata: JsonValue(r.metadata),
             credit_balance: r.credit_balance,
             due_back: r.due_back,
             refunded_at: r.refunded_at,
@@ -500,14 +501,14 @@ pub struct OrderEvent {
     pub actor: String,
     /// Details of the event. Customer keys see amounts, ids and outcomes only (no notes,
     /// references, provider identifiers or provider messages).
-    pub data: Json<Value>,
+    pub data: JsonValue,
     /// When it happened.
     pub created_at: DateTime<Utc>,
 }
 
 impl From<models::OrderEvent> for OrderEvent {
     fn from(e: models::OrderEvent) -> Self {
-        Self { id: id(e.id), kind: e.kind, actor: e.actor, data: Json(e.data), created_at: e.created_at }
+        Self { id: id(e.id), kind: e.kind, actor: e.actor, data: JsonValue(e.data), created_at: e.created_at }
     }
 }
 
@@ -522,7 +523,7 @@ pub struct User {
     /// Display name.
     pub name: String,
     /// Balance in minor units; never negative.
-    pub balance_cents: i64,
+    pub balance_cents: Money,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
@@ -535,7 +536,7 @@ impl From<models::User> for User {
             id: id(u.id),
             email: u.email,
             name: u.name,
-            balance_cents: u.balance_cents,
+            balance_cents: Money(u.balance_cents),
             created_at: u.created_at,
             raw_id: u.id,
         }
@@ -674,7 +675,7 @@ pub struct UnresolvedItem {
     pub id: ID,
     pub order_id: ID,
     /// Amount, in minor units.
-    pub amount_cents: i64,
+    pub amount_cents: Money,
     /// ISO-4217 currency code.
     pub currency: String,
     /// When it began.
@@ -695,7 +696,7 @@ impl From<crate::domain::janitor::Unresolved> for UnresolvedItem {
             kind: u.kind.to_owned(),
             id: id(u.id),
             order_id: id(u.order_id),
-            amount_cents: u.amount_cents,
+            amount_cents: Money(u.amount_cents),
             currency: u.currency,
             created_at: u.created_at,
             age_seconds: u.age_seconds,

@@ -2,9 +2,12 @@
 //! the response types they serialise. Served at `GET /api/v1/openapi.json`.
 
 use axum::Json;
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+use crate::http::HttpState;
 
 use super::admin::shape::{RestItem, RestOrder, RestPagination, RestPayment, RestRefund, RestUser};
 
@@ -228,7 +231,30 @@ impl Modify for BearerKey {
                 ),
             )),
         );
+        // The provider's callback carries no key: it is signed with a shared secret.
+        components.add_security_scheme(
+            "callback_signature",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "X-Billing-Signature",
+                    "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\"> with a callback secret; \
+                     a signature is accepted once, within its time window",
+                ),
+            )),
+        );
     }
+}
+
+/// The document as served: its `servers` entry is this deployment's public URL.
+pub fn document_for(public_base_url: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.servers = Some(vec![
+        utoipa::openapi::ServerBuilder::new()
+            .url(public_base_url)
+            .description(Some("This deployment (PUBLIC_BASE_URL)"))
+            .build(),
+    ]);
+    doc
 }
 
 #[derive(OpenApi)]
@@ -267,6 +293,6 @@ impl Modify for BearerKey {
 pub struct ApiDoc;
 
 /// `GET /api/v1/openapi.json`
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document(State(state): State<HttpState>) -> Json<utoipa::openapi::OpenApi> {
+    Json(document_for(&state.app.config().public_base_url))
 }

@@ -11,6 +11,7 @@ mod browser;
 mod callbacks;
 mod common;
 mod connections;
+mod contract;
 mod crashes;
 mod currencies;
 mod dataloader;

@@ -73,6 +73,26 @@ async fn the_document_is_valid_and_covers_every_path_of_both_faces() {
             );
         }
     }
+    // Generated clients know where to send requests and how to authenticate each one.
+    assert_eq!(doc["servers"][0]["url"], serde_json::json!(t.app.config().public_base_url));
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    assert_eq!(schemes["api_key"]["scheme"], "bearer");
+    assert_eq!(schemes["bare_key"]["name"], "Authorization");
+    assert_eq!(schemes["callback_signature"]["name"], "X-Billing-Signature");
+    let mut operation_ids = Vec::new();
+    for (method, path) in &expected {
+        let operation = &doc["paths"][path][method];
+        let security = operation["security"].as_array().map(|s| s.len()).unwrap_or(0);
+        assert!(security > 0, "{method} {path} declares how it authenticates");
+        operation_ids.push(operation["operationId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        doc["paths"]["/api/v1/payments/callback"]["post"]["security"],
+        serde_json::json!([{"callback_signature": []}])
+    );
+    operation_ids.sort();
+    operation_ids.dedup();
+    assert_eq!(operation_ids.len(), expected.len(), "operation ids are unique");
     // Every reference resolves.
     let mut found = Vec::new();
     refs(&doc, &mut found);

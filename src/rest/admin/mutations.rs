@@ -86,7 +86,7 @@ macro_rules! try_api {
 
 /// Cancels a PENDING order that is not paid.
 #[utoipa::path(
-    post, path = "/api/v1/admin/orders/{id}/cancel", tag = "orders",
+    post, path = "/api/v1/admin/orders/{id}/cancel", operation_id = "cancelOrder", tag = "orders",
     params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content((CancelBody = "application/json"), (CancelBody = "application/x-www-form-urlencoded"))),
     responses(
@@ -113,7 +113,7 @@ pub async fn cancel(
 
 /// Marks an order paid by hand, optionally from the user's balance.
 #[utoipa::path(
-    post, path = "/api/v1/admin/orders/{id}/pay", tag = "orders",
+    post, path = "/api/v1/admin/orders/{id}/pay", operation_id = "markOrderPaid", tag = "orders",
     params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content((PayBody = "application/json"), (PayBody = "application/x-www-form-urlencoded"))),
     responses(
@@ -144,7 +144,7 @@ pub async fn pay(
 
 /// Refunds part or all of a paid order.
 #[utoipa::path(
-    post, path = "/api/v1/admin/orders/{id}/refund", tag = "orders",
+    post, path = "/api/v1/admin/orders/{id}/refund", operation_id = "refundOrder", tag = "orders",
     params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content((RefundBody = "application/json"), (RefundBody = "application/x-www-form-urlencoded"))),
     responses(
@@ -201,7 +201,7 @@ fn callback_input(fields: &Fields) -> Result<Value, ApiError> {
 
 /// An admin reports a payment outcome.
 #[utoipa::path(
-    post, path = "/api/v1/admin/orders/payments/callback", tag = "orders",
+    post, path = "/api/v1/admin/orders/payments/callback", operation_id = "recordPaymentCallback", tag = "orders",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content((CallbackBody = "application/json"), (CallbackBody = "application/x-www-form-urlencoded"))),
     responses(
@@ -221,7 +221,8 @@ pub async fn admin_callback(State(state): State<HttpState>, headers: HeaderMap, 
 
 /// The payment provider reports an outcome; signed, no API key.
 #[utoipa::path(
-    post, path = "/api/v1/payments/callback", tag = "orders",
+    post, path = "/api/v1/payments/callback", operation_id = "providerPaymentCallback", tag = "orders",
+    security(("callback_signature" = [])),
     params(("X-Billing-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content((CallbackBody = "application/json"), (CallbackBody = "application/x-www-form-urlencoded"))),
     responses(
@@ -266,7 +267,7 @@ pub async fn provider_callback(State(state): State<HttpState>, headers: HeaderMa
 
 /// Asks the provider for a payment's state and applies it like a callback.
 #[utoipa::path(
-    post, path = "/api/v1/admin/orders/payments/reconcile", tag = "orders",
+    post, path = "/api/v1/admin/orders/payments/reconcile", operation_id = "reconcilePayment", tag = "orders",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content((ReconcileBody = "application/json"), (ReconcileBody = "application/x-www-form-urlencoded"))),
     responses(

@@ -65,7 +65,7 @@ fn list_variables(params: &QueryParams) -> Result<Value, ApiError> {
 
 /// A filtered, sorted page of orders.
 #[utoipa::path(
-    get, path = "/api/v1/admin/orders", tag = "orders",
+    get, path = "/api/v1/admin/orders", operation_id = "listOrders", tag = "orders",
     params(super::openapi::ListParams),
     responses(
         (status = 200, description = "A page of orders", body = super::openapi::OrderListResponse),
@@ -114,7 +114,7 @@ pub fn path_id(raw: &str) -> Result<i64, ApiError> {
 
 /// One order with its items, refunds, payments and user.
 #[utoipa::path(
-    get, path = "/api/v1/admin/orders/{id}", tag = "orders",
+    get, path = "/api/v1/admin/orders/{id}", operation_id = "getOrder", tag = "orders",
     params(("id" = i64, Path, description = "Order id", minimum = 1)),
     responses(
         (status = 200, description = "The order", body = super::openapi::OrderResponse),

@@ -178,7 +178,7 @@ macro_rules! try_api {
 
 /// Refund requests of the orders you may see, newest first: `page` from 0, `size` default 20.
 #[utoipa::path(
-    get, path = "/api/v2/refunds", tag = "refund requests (seed 004)",
+    get, path = "/api/v2/refunds", operation_id = "listRefundRequests", tag = "refund requests (seed 004)",
     params(
         ("page" = Option<i64>, Query, minimum = 0, description = "From 0"),
         ("size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Default 20"),
@@ -247,7 +247,7 @@ pub async fn list(State(state): State<HttpState>, headers: HeaderMap, RawQuery(r
 /// Asks for a refund: `orderId`, `reason`, `amount` in major units of the order's currency
 /// (exact; more decimal places than it has are a 400). Customer and seller keys (and admins).
 #[utoipa::path(
-    post, path = "/api/v2/refunds", tag = "refund requests (seed 004)",
+    post, path = "/api/v2/refunds", operation_id = "createRefundRequest", tag = "refund requests (seed 004)",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content = CreateRefundBody, content_type = "application/json"),
     responses(
@@ -304,7 +304,7 @@ pub async fn create(State(state): State<HttpState>, headers: HeaderMap, body: By
 /// Approves a PENDING request and issues its refund (`creditBalance`: to the buyer's
 /// balance). Seller and admin keys.
 #[utoipa::path(
-    post, path = "/api/v2/refunds/{id}/approve", tag = "refund requests (seed 004)",
+    post, path = "/api/v2/refunds/{id}/approve", operation_id = "approveRefundRequest", tag = "refund requests (seed 004)",
     params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content = DecideBody, content_type = "application/json"),
     responses(
@@ -331,7 +331,7 @@ pub async fn approve(
 
 /// Denies a PENDING request; `responseReason` is required. Seller and admin keys.
 #[utoipa::path(
-    post, path = "/api/v2/refunds/{id}/deny", tag = "refund requests (seed 004)",
+    post, path = "/api/v2/refunds/{id}/deny", operation_id = "denyRefundRequest", tag = "refund requests (seed 004)",
     params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content = DecideBody, content_type = "application/json"),
     responses(
@@ -356,7 +356,7 @@ pub async fn deny(
 
 /// Cancels a PENDING request: its requester's side or an admin.
 #[utoipa::path(
-    post, path = "/api/v2/refunds/{id}/cancel", tag = "refund requests (seed 004)",
+    post, path = "/api/v2/refunds/{id}/cancel", operation_id = "cancelRefundRequest", tag = "refund requests (seed 004)",
     params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content = DecideBody, content_type = "application/json"),
     responses(

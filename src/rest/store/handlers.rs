@@ -146,7 +146,7 @@ fn path_uuid(raw: &str) -> Result<Uuid, StoreError> {
 
 /// Creates a payment request (an order of the merchant's store).
 #[utoipa::path(
-    post, path = "/api/v1/order", tag = "store orders (seed 001)",
+    post, path = "/api/v1/order", operation_id = "createStoreOrder", tag = "store orders (seed 001)",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content = CreateOrderBody, content_type = "application/json"),
     responses(
@@ -251,7 +251,7 @@ pub async fn create(State(state): State<HttpState>, headers: HeaderMap, body: By
 
 /// Changes the amount, description or payment date of an unpaid order.
 #[utoipa::path(
-    put, path = "/api/v1/store/orders/{id}", tag = "store orders (seed 001)",
+    put, path = "/api/v1/store/orders/{id}", operation_id = "updateStoreOrder", tag = "store orders (seed 001)",
     params(("id" = Uuid, Path, description = "The order's id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a repeated request")),
     request_body(content = UpdateOrderBody, content_type = "application/json"),
     responses(
@@ -308,7 +308,7 @@ pub async fn update(
 
 /// The caller's store orders, newest first: `page` from 1, `per_page` default 30, at most 100.
 #[utoipa::path(
-    get, path = "/api/v1/store/orders", tag = "store orders (seed 001)",
+    get, path = "/api/v1/store/orders", operation_id = "listStoreOrders", tag = "store orders (seed 001)",
     params(
         ("page" = Option<i64>, Query, minimum = 1, description = "From 1"),
         ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Default 30"),
@@ -349,7 +349,7 @@ pub async fn list(State(state): State<HttpState>, headers: HeaderMap, RawQuery(r
 
 /// One order by its id.
 #[utoipa::path(
-    get, path = "/api/v1/store/orders/{id}", tag = "store orders (seed 001)",
+    get, path = "/api/v1/store/orders/{id}", operation_id = "getStoreOrder", tag = "store orders (seed 001)",
     params(("id" = Uuid, Path, description = "The order's id")),
     responses(
         (status = 200, description = "The order", body = SeedOrder),
