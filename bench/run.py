@@ -136,6 +136,10 @@ class Server:
             self.proc.kill()
 
 
+# The admin key of the run (set once it is created), for the few setup reads.
+ADMIN_KEY = [None]
+
+
 def post_json(url, body, key=None):
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json",
@@ -168,6 +172,16 @@ def gql_request(url, query, variables):
     return {"method": "POST", "url": url, "body": json.dumps({"query": query, "variables": variables})}
 
 
+def cursor_before(gql, page):
+    """The cursor of the last order of page `page - 1` (50 per page, newest first)."""
+    query = "query($p: Int!) { orders(page: $p, perPage: 50) { pageInfo { endCursor } } }"
+    try:
+        answer = post_json(gql, {"query": query, "variables": {"p": page - 1}}, ADMIN_KEY[0])
+        return answer["data"]["orders"]["pageInfo"]["endCursor"]
+    except (KeyError, TypeError, OSError):
+        return None  # a build without cursors (--compare): its cursor rows are skipped
+
+
 def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
     """Request lists per (scenario, face)."""
     ids = [int(x) for x in cluster.sql("SELECT id FROM orders ORDER BY random() LIMIT 200").split()]
@@ -180,6 +194,9 @@ def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
     pg_page_q = (f"query Page($o: Int!) {{ allOrders(first: 50, offset: $o, condition: {{status: 2}}, "
                  f"orderBy: CREATED_AT_DESC) {{ nodes {{ {PG_ORDER_FIELDS} }} totalCount }} }}")
     deep_q = f"query Deep($p: Int!) {{ orders(page: $p, perPage: 50) {{ nodes {{ {ORDER_FIELDS} }} }} }}"
+    # The same pages by cursor: the cursor that ends page N-1 comes from a page-number read.
+    cursor_q = f"query DeepCursor($after: String) {{ orders(first: 50, after: $after) {{ nodes {{ {ORDER_FIELDS} }} }} }}"
+    deep_cursor = cursor_before(gql, deep_page)
     paid = [int(x) for x in cluster.sql(
         "SELECT id FROM orders WHERE payment_status = 3 AND total_cents > 1000 ORDER BY id LIMIT 2000").split()]
     pending = [tuple(map(int, row.split("|"))) for row in cluster.sql(
@@ -199,6 +216,9 @@ def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
         ("3 page 1", "REST"): [{"method": "GET", "url": f"{rest}?per_page=50&page=1"}],
         (f"3 page {deep_page}", "GraphQL"): [gql_request(gql, deep_q, {"p": deep_page})],
         (f"3 page {deep_page}", "REST"): [{"method": "GET", "url": f"{rest}?per_page=50&page={deep_page}"}],
+        **({("3 page 1", "GraphQL cursor"): [gql_request(gql, cursor_q, {"after": None})],
+            (f"3 page {deep_page}", "GraphQL cursor"): [gql_request(gql, cursor_q, {"after": deep_cursor})]}
+           if deep_cursor else {}),
         ("4 refunds", "GraphQL"): [gql_request(gql, refund_q, {"id": str(i)}) for i in paid[:half]],
         ("4 refunds", "REST"): [{"method": "POST", "url": f"{rest}/{i}/refund", "body": json.dumps({"amount_cents": 1})} for i in paid[half:]],
         ("4 callbacks", "GraphQL"): [gql_request(gql, callback_q, {"o": str(o), "p": str(p)}) for o, p in pending],
@@ -220,7 +240,7 @@ STORE_FIELDS = """publicId totalCents currency merchantStatus paymentMethod paym
                    paymentType installmentTerm paymentDate paymentUrl updatedAt }
   userId payMethod"""
 STORE_DETAIL_Q = f"query StoreDetail($id: UUID!) {{ orderByPublicId(id: $id) {{ {STORE_FIELDS} }} }}"
-STORE_CREATE_Q = (f"mutation StoreCreate($a: Int!) {{ createMerchantOrder(input: {{ amountCents: $a }}) "
+STORE_CREATE_Q = (f"mutation StoreCreate($a: Money!) {{ createMerchantOrder(input: {{ amountCents: $a }}) "
                   f"{{ {STORE_FIELDS} }} }}")
 
 
@@ -483,6 +503,7 @@ def main():
         # Write the seed out now rather than in a checkpoint during the first measurements.
         cluster.sql("CHECKPOINT")
         key = run([str(binary), "keys", "create", "--role", "admin", "--name", "bench"], env={**os.environ, **env}).stdout.strip().splitlines()[-1]
+        ADMIN_KEY[0] = key
         # A merchant with a store, a key and a webhook endpoint on a loopback receiver.
         receiver = Receiver()
         env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
@@ -600,13 +621,13 @@ def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=F
             g, r, p, b = (by.get((scenario, f, c)) for f in ("GraphQL", "REST", "PostGraphile", "pgbench (our SQL)"))
             ratio = lambda a, z: f"{a['rps'] / z['rps']:.2f}" if a and z and z["rps"] else "–"  # noqa: E731
             lines.append(f"| {scenario} | {c} | {ratio(g, p)} | {ratio(r, g)} | {ratio(g, b)} |")
-    lines += ["", "| deep page | conc. | GraphQL p50 page {0} / page 1 | REST p50 page {0} / page 1 |".format(deep_page), "|---|---:|---:|---:|"]
+    lines += ["", "| deep page | conc. | GraphQL p50 page {0} / page 1 | REST p50 page {0} / page 1 | GraphQL cursor p50 page {0} / page 1 |".format(deep_page), "|---|---:|---:|---:|---:|"]
     for c in sweep:
         cells = []
-        for face in ("GraphQL", "REST"):
+        for face in ("GraphQL", "REST", "GraphQL cursor"):
             first, deep = by.get(("3 page 1", face, c)), by.get((f"3 page {deep_page}", face, c))
             cells.append(f"{deep['p50_ms'] / first['p50_ms']:.2f}" if first and deep and first["p50_ms"] else "–")
-        lines.append(f"| page {deep_page} | {c} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| page {deep_page} | {c} | {cells[0]} | {cells[1]} | {cells[2]} |")
     if compared:
         lines += ["", "## This build against the compared one (req/s, side by side)", "",
                   "| scenario | conc. | GraphQL now/before | REST now/before |", "|---|---:|---:|---:|"]

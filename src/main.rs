@@ -358,8 +358,15 @@ async fn demo_story(app: &App) -> anyhow::Result<()> {
         ..Default::default()
     };
     let page = PageRequest::new(1, 100, "page", "perPage")?;
-    let pending =
-        orders::list_orders(app.pool(), &caller, filter, OrderSortField::Id, SortDirection::Asc, page).await?;
+    let pending = orders::list_orders(
+        app.pool(),
+        &caller,
+        filter,
+        OrderSortField::Id,
+        SortDirection::Asc,
+        billing_api::domain::cursor::Window::Pages(page),
+    )
+    .await?;
     let mut paid_from_balance = 0;
     let mut spare = Vec::new();
     for order in pending.nodes {

@@ -3,6 +3,7 @@
 // nullable that becomes non-null (or back) fails the suite.
 import type {
   OrderDetailQuery,
+  OrderFeedQuery,
   OrderListQuery,
   OrderRowFragment,
   OrderStatus,
@@ -51,4 +52,14 @@ export function fullRefund(order: NonNullable<OrderDetailQuery['order']>): Refun
 
 export function askRefund(orderId: string, amountCents: number): RequestRefundMutationVariables {
   return { input: { orderId, amountCents, reason: 'arrived broken' } };
+}
+
+/** Appends a page of the feed; the next request passes `endCursor` as `after`. */
+export function appendFeed(
+  rows: OrderRowFragment[],
+  data: OrderFeedQuery,
+): { rows: OrderRowFragment[]; after: string | null; done: boolean } {
+  const seen = new Set(rows.map((r) => r.id));
+  const fresh = data.orders.edges.map((e) => e.node).filter((n) => !seen.has(n.id));
+  return { rows: [...rows, ...fresh], after: data.orders.pageInfo.endCursor, done: !data.orders.pageInfo.hasNextPage };
 }

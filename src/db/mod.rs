@@ -2,6 +2,7 @@
 //! Query functions take `&mut AsyncPgConnection` so they run alone or inside a transaction.
 
 pub mod budget;
+pub mod keyset;
 pub mod merchants;
 pub mod models;
 pub mod queries;

@@ -7,6 +7,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::keyset::{Bound, KeyKind, SortKey};
 use super::models::*;
 use super::schema::{
     api_keys, balance_ledger, idempotency_keys, order_events, order_items, orders, payments, refunds, users,
@@ -91,6 +92,10 @@ pub struct OrderListQuery {
     pub descending: bool,
     pub limit: i64,
     pub offset: i64,
+    /// Keyset paging: only rows past (or, `before`, ahead of) this sort key and id.
+    pub keyset: Option<Bound>,
+    /// Read in the reverse of the list's order (paging backward from a cursor).
+    pub reversed: bool,
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside LIKE.
@@ -139,12 +144,114 @@ fn filter_orders<'a, ST: 'a>(
     query
 }
 
+/// The SQL column of a sort field (`None`: the id alone).
+fn sort_column(sort: OrderSortColumn) -> Option<&'static str> {
+    use OrderSortColumn as S;
+    match sort {
+        S::Id => None,
+        S::Number => Some("orders.number"),
+        S::Status => Some("orders.status"),
+        S::TotalCents => Some("orders.total_cents"),
+        S::CreatedAt => Some("orders.created_at"),
+        S::UpdatedAt => Some("orders.updated_at"),
+        S::PaidAt => Some("orders.paid_at"),
+    }
+}
+
+/// `(column, id) <op> (key, id)` with the key bound as its column's type. `column` is one
+/// of [`sort_column`]'s constants, never client text.
+fn key_compare(column: &str, op: &str, key: &SortKey, id: i64) -> Option<BoxedBool> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Bool, SmallInt, Text, Timestamptz};
+    let head = || sql::<Bool>(&format!("({column}, orders.id) {op} ("));
+    macro_rules! compare {
+        ($ty:ty, $value:expr) => {
+            Box::new(head().bind::<$ty, _>($value).sql(", ").bind::<BigInt, _>(id).sql(")"))
+        };
+    }
+    Some(match (column, key) {
+        ("orders.status", SortKey::Int(v)) => compare!(SmallInt, i16::try_from(*v).ok()?),
+        (_, SortKey::Int(v)) => compare!(BigInt, *v),
+        (_, SortKey::Text(t)) => compare!(Text, t.clone()),
+        (_, SortKey::Time(t)) => compare!(Timestamptz, *t),
+        (_, SortKey::Null) => return None,
+    })
+}
+
+type BoxedBool = Box<dyn BoxableExpression<orders::table, Pg, SqlType = diesel::sql_types::Bool>>;
+
+/// Rows strictly past `bound` (or strictly ahead of it, `bound.before`) in the order
+/// `sort`/`descending` lists them. The row comparison is what lets PostgreSQL start the
+/// index scan at the cursor. `paid_at` sorts NULL last in both directions.
+fn keyset_condition(sort: OrderSortColumn, descending: bool, bound: &Bound) -> Option<BoxedBool> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Bool};
+    // Past the cursor in a descending list means smaller; ahead of it means larger.
+    let op = if descending != bound.before { "<" } else { ">" };
+    let Some(column) = sort_column(sort) else {
+        return Some(Box::new(sql::<Bool>(&format!("orders.id {op} ")).bind::<BigInt, _>(bound.id)));
+    };
+    if sort != OrderSortColumn::PaidAt {
+        return key_compare(column, op, &bound.key, bound.id);
+    }
+    let nulls = |text: &str| -> BoxedBool { Box::new(sql::<Bool>(text)) };
+    Some(match (&bound.key, bound.before) {
+        // Past a dated row: later dated rows, then every undated one.
+        (SortKey::Time(_), false) => {
+            Box::new(key_compare(column, op, &bound.key, bound.id)?.or(nulls("orders.paid_at IS NULL")))
+        }
+        // Ahead of a dated row: dated rows only (NULL never compares).
+        (SortKey::Time(_), true) => key_compare(column, op, &bound.key, bound.id)?,
+        // Past an undated row: undated rows past its id.
+        (SortKey::Null, false) => Box::new(
+            sql::<Bool>(&format!("(orders.paid_at IS NULL AND orders.id {op} ")).bind::<BigInt, _>(bound.id).sql(")"),
+        ),
+        // Ahead of an undated row: every dated row, and undated ones ahead of its id.
+        (SortKey::Null, true) => Box::new(
+            sql::<Bool>(&format!("(orders.paid_at IS NOT NULL OR orders.id {op} "))
+                .bind::<BigInt, _>(bound.id)
+                .sql(")"),
+        ),
+        _ => return None,
+    })
+}
+
+/// The sort key of `order` for `sort`, as a cursor carries it.
+pub fn order_sort_key(order: &Order, sort: OrderSortColumn) -> SortKey {
+    use OrderSortColumn as S;
+    match sort {
+        S::Id => SortKey::Int(order.id),
+        S::Number => SortKey::Text(order.number.clone()),
+        S::Status => SortKey::Int(i64::from(order.status)),
+        S::TotalCents => SortKey::Int(order.total_cents),
+        S::CreatedAt => SortKey::Time(order.created_at),
+        S::UpdatedAt => SortKey::Time(order.updated_at),
+        S::PaidAt => order.paid_at.map_or(SortKey::Null, SortKey::Time),
+    }
+}
+
+/// The kind of key a sort field's cursors carry.
+pub fn order_key_kind(sort: OrderSortColumn) -> KeyKind {
+    use OrderSortColumn as S;
+    match sort {
+        S::Id | S::TotalCents => KeyKind::Int,
+        S::Status => KeyKind::SmallInt,
+        S::Number => KeyKind::Text,
+        S::CreatedAt | S::UpdatedAt => KeyKind::Time,
+        S::PaidAt => KeyKind::NullableTime,
+    }
+}
+
+/// Sorts by `sort` then id; `reversed` reads the list from its other end (paid_at's NULLs,
+/// last in the list, then come first).
 fn sort_orders<'a, ST: 'a>(
     query: orders::BoxedQuery<'a, Pg, ST>,
     sort: OrderSortColumn,
     descending: bool,
+    reversed: bool,
 ) -> orders::BoxedQuery<'a, Pg, ST> {
     use OrderSortColumn as S;
+    let descending = descending != reversed;
     macro_rules! by {
         ($col:expr) => {
             if descending {
@@ -162,7 +269,12 @@ fn sort_orders<'a, ST: 'a>(
         S::TotalCents => by!(orders::total_cents),
         S::CreatedAt => by!(orders::created_at),
         S::UpdatedAt => by!(orders::updated_at),
-        // Unpaid orders have no paid_at; they sort last in both directions.
+        // Unpaid orders have no paid_at; they sort last in both directions (first when read
+        // from the other end).
+        S::PaidAt if reversed && descending => {
+            query.order_by((orders::paid_at.desc().nulls_first(), orders::id.desc()))
+        }
+        S::PaidAt if reversed => query.order_by((orders::paid_at.asc().nulls_first(), orders::id.asc())),
         S::PaidAt if descending => query.order_by((orders::paid_at.desc().nulls_last(), orders::id.desc())),
         S::PaidAt => query.order_by((orders::paid_at.asc().nulls_last(), orders::id.asc())),
     }
@@ -173,15 +285,30 @@ fn sort_orders<'a, ST: 'a>(
 /// Past the first page the rows to skip are found by id alone (a deferred join): the sort
 /// indexes hold (filter column, sort column, id), so PostgreSQL skips them with an
 /// index-only scan instead of reading every skipped row from the table.
+///
+/// A keyset page (`q.keyset`) starts at its cursor through the same indexes, so its cost
+/// does not grow with its depth.
 pub async fn list_orders(conn: &mut AsyncPgConnection, q: &OrderListQuery) -> QueryResult<Vec<Order>> {
-    let rows = orders::table.select(Order::as_select()).into_boxed();
+    let mut rows = filter_orders(orders::table.select(Order::as_select()).into_boxed(), q);
+    if let Some(bound) = &q.keyset {
+        let Some(condition) = keyset_condition(q.sort, q.descending, bound) else {
+            return Ok(Vec::new());
+        };
+        rows = rows.filter(condition);
+    }
     let page = if q.offset == 0 {
-        sort_orders(filter_orders(rows, q), q.sort, q.descending).limit(q.limit)
+        sort_orders(rows, q.sort, q.descending, q.reversed).limit(q.limit)
     } else {
-        let ids = sort_orders(filter_orders(orders::table.select(orders::id).into_boxed(), q), q.sort, q.descending)
-            .limit(q.limit)
-            .offset(q.offset);
-        sort_orders(rows.filter(orders::id.eq_any(ids)), q.sort, q.descending)
+        let ids =
+            sort_orders(filter_orders(orders::table.select(orders::id).into_boxed(), q), q.sort, q.descending, false)
+                .limit(q.limit)
+                .offset(q.offset);
+        sort_orders(
+            orders::table.select(Order::as_select()).into_boxed().filter(orders::id.eq_any(ids)),
+            q.sort,
+            q.descending,
+            false,
+        )
     };
     page.load(conn).await
 }
@@ -323,6 +450,18 @@ pub async fn find_active_key_by_hash(conn: &mut AsyncPgConnection, hash: &str) -
         .first(conn)
         .await
         .optional()
+}
+
+/// Which of `ids` are no longer active keys (revoked or gone).
+pub async fn inactive_keys(pool: &super::DbPool, ids: &[i64]) -> Result<Vec<i64>, crate::error::AppError> {
+    let mut conn = pool.get().await?;
+    let active: Vec<i64> = api_keys::table
+        .filter(api_keys::id.eq_any(ids))
+        .filter(api_keys::revoked_at.is_null())
+        .select(api_keys::id)
+        .load(&mut conn)
+        .await?;
+    Ok(ids.iter().copied().filter(|id| !active.contains(id)).collect())
 }
 
 pub async fn list_api_keys(conn: &mut AsyncPgConnection) -> QueryResult<Vec<ApiKey>> {

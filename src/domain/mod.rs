@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod cursor;
 pub mod enums;
 pub mod events;
 pub mod idempotency;

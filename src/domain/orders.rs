@@ -5,6 +5,7 @@ use diesel_async::AsyncConnection;
 use serde_json::{Value, json};
 
 use super::access::Caller;
+use super::cursor::{Bound, ListShape, Window};
 use super::enums::{OrderStatus, PaymentStatus};
 use super::events::{self, kind};
 use super::paging::{Page, PageRequest, Total};
@@ -58,7 +59,7 @@ pub async fn list_orders(
     filter: OrderFilter,
     sort: OrderSortField,
     direction: SortDirection,
-    page: PageRequest,
+    window: Window,
 ) -> AppResult<Page<models::Order>> {
     for (field, text) in [("number", &filter.number), ("paymentMethod", &filter.payment_method)] {
         if text.as_deref().is_some_and(|t| t.contains('\0')) {
@@ -69,7 +70,7 @@ pub async fn list_orders(
     if let Some(own) = caller.confined_to() {
         // A customer asking for someone else's orders simply finds none.
         if user_id.is_some_and(|asked| asked != own) {
-            return Ok(Page::empty(page));
+            return Ok(Page::empty(&window));
         }
         user_id = Some(own);
     }
@@ -77,11 +78,11 @@ pub async fn list_orders(
     if let Some(own) = caller.confined_to_merchant() {
         // A merchant asking for another merchant's orders simply finds none.
         if merchant_id.is_some_and(|asked| asked != own) {
-            return Ok(Page::empty(page));
+            return Ok(Page::empty(&window));
         }
         merchant_id = Some(own);
     }
-    let query = OrderListQuery {
+    let mut query = OrderListQuery {
         merchant_id,
         store_id: filter.store_id,
         has_store: filter.has_store,
@@ -92,12 +93,29 @@ pub async fn list_orders(
         user_id,
         sort,
         descending: direction == SortDirection::Desc,
-        // One row more than the page says whether a next page exists.
-        limit: page.per_page + 1,
-        offset: page.offset(),
+        // One row more than the page says whether a further page exists.
+        limit: window.size() + 1,
+        offset: 0,
+        keyset: None,
+        reversed: false,
+    };
+    let shape = ListShape::new(sort_name(sort), query.descending, queries::order_key_kind(sort), &fingerprint(&query));
+    let request = match &window {
+        Window::Pages(p) => {
+            query.offset = p.offset();
+            *p
+        }
+        Window::Keyset(k) => {
+            if let Some(text) = &k.cursor {
+                let (key, id) = shape.decode(text, if k.backward { "before" } else { "after" })?;
+                query.keyset = Some(Bound { key, id, before: k.backward });
+            }
+            query.reversed = k.backward;
+            PageRequest { page: 1, per_page: k.size, count_total: k.count_total }
+        }
     };
     // The count starts first and overlaps the page, its nested lists and their resolution.
-    let total_count = if page.count_total {
+    let total_count = if request.count_total {
         let (pool, query) = (pool.clone(), query.clone());
         Total::spawn(async move {
             let mut conn = pool.get().await?;
@@ -109,9 +127,47 @@ pub async fn list_orders(
     let mut conn = pool.get().await?;
     let mut nodes = queries::list_orders(&mut conn, &query).await?;
     drop(conn);
-    let has_next_page = nodes.len() as i64 > page.per_page;
-    nodes.truncate(usize::try_from(page.per_page).unwrap_or(usize::MAX));
-    Ok(Page { nodes, request: page, total_count, has_next_page })
+    let more = nodes.len() as i64 > request.per_page;
+    nodes.truncate(usize::try_from(request.per_page).unwrap_or(usize::MAX));
+    let (has_next_page, has_previous_page) = match &window {
+        Window::Pages(p) => (more, p.page > 1),
+        Window::Keyset(k) if k.backward => {
+            nodes.reverse();
+            (k.cursor.is_some(), more)
+        }
+        Window::Keyset(k) => (more, k.cursor.is_some()),
+    };
+    let cursors = nodes.iter().map(|o| shape.encode(&queries::order_sort_key(o, sort), o.id)).collect();
+    let by_cursor = matches!(window, Window::Keyset(_));
+    Ok(Page { nodes, request, total_count, has_next_page, has_previous_page, cursors, by_cursor })
+}
+
+/// A sort field's name, as cursors carry it.
+fn sort_name(sort: OrderSortField) -> &'static str {
+    match sort {
+        OrderSortField::Id => "ID",
+        OrderSortField::Number => "NUMBER",
+        OrderSortField::Status => "STATUS",
+        OrderSortField::TotalCents => "TOTAL_CENTS",
+        OrderSortField::CreatedAt => "CREATED_AT",
+        OrderSortField::UpdatedAt => "UPDATED_AT",
+        OrderSortField::PaidAt => "PAID_AT",
+    }
+}
+
+/// Which rows the list holds: every filter, after the caller's confinement.
+fn fingerprint(q: &OrderListQuery) -> String {
+    format!(
+        "orders|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        q.status,
+        q.payment_status,
+        q.payment_method,
+        q.number_prefix,
+        q.user_id,
+        q.merchant_id,
+        q.store_id,
+        q.has_store
+    )
 }
 
 /// One line of `createOrder`.

@@ -62,17 +62,34 @@ pub struct Page<T> {
     pub total_count: Total,
     /// Whether a later page has items (known from one extra row, not from the count).
     pub has_next_page: bool,
+    /// Whether an earlier page has items: a page number past 1, or (by cursor) a cursor to
+    /// start after, or one more row ahead when paging backward.
+    pub has_previous_page: bool,
+    /// Each node's cursor, in the order of `nodes`.
+    pub cursors: Vec<String>,
+    /// Paged by cursor: page numbers mean nothing for this page.
+    pub by_cursor: bool,
 }
 
 impl<T> Page<T> {
     /// A page with nothing on it.
-    pub fn empty(request: PageRequest) -> Self {
-        let total_count = if request.count_total { Total::Known(0) } else { Total::NotAsked };
-        Self { nodes: Vec::new(), request, total_count, has_next_page: false }
-    }
-
-    pub fn has_previous_page(&self) -> bool {
-        self.request.page > 1
+    pub fn empty(window: &super::cursor::Window) -> Self {
+        let total_count = if window.count_total() { Total::Known(0) } else { Total::NotAsked };
+        let (request, by_cursor) = match window {
+            super::cursor::Window::Pages(p) => (*p, false),
+            super::cursor::Window::Keyset(k) => {
+                (PageRequest { page: 1, per_page: k.size, count_total: k.count_total }, true)
+            }
+        };
+        Self {
+            nodes: Vec::new(),
+            request,
+            total_count,
+            has_next_page: false,
+            has_previous_page: false,
+            cursors: Vec::new(),
+            by_cursor,
+        }
     }
 }
 

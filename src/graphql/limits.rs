@@ -47,6 +47,7 @@ pub struct ShapeLimits {
 pub const LIST_BOUNDS: &[(&str, &str, u64)] = &[
     // A page's nodes: the paging field above them multiplies by the page size.
     ("OrderPage", "nodes", 1),
+    ("OrderPage", "edges", 1),
     ("Order", "items", 100),
     ("Order", "payments", 10),
     ("Order", "refunds", 10),
@@ -82,8 +83,9 @@ struct FieldInfo {
     ty: Name,
     /// How many elements a list without a paging argument may hold; 1 for a single value.
     bound: u64,
-    /// The paging argument and its default, when the field has one.
-    page: Option<(Name, u64)>,
+    /// The paging arguments and their defaults (`perPage`, or `first` and `last`), when the
+    /// field has any: the largest given (or default) sets the size.
+    page: Vec<(Name, u64)>,
 }
 
 /// The fields of every object and interface type of the schema, read from its SDL.
@@ -122,16 +124,18 @@ impl CostModel {
                 } else {
                     1
                 };
-                let page =
-                    field.arguments.iter().find(|arg| PAGE_ARGUMENTS.contains(&arg.node.name.node.as_str())).map(
-                        |arg| {
-                            let default = match arg.node.default_value.as_ref().map(|v| &v.node) {
-                                Some(ConstValue::Number(n)) => n.as_u64().unwrap_or(MAX_PER_PAGE as u64),
-                                _ => DEFAULT_PER_PAGE as u64,
-                            };
-                            (arg.node.name.node.clone(), default)
-                        },
-                    );
+                let page = field
+                    .arguments
+                    .iter()
+                    .filter(|arg| PAGE_ARGUMENTS.contains(&arg.node.name.node.as_str()))
+                    .map(|arg| {
+                        let default = match arg.node.default_value.as_ref().map(|v| &v.node) {
+                            Some(ConstValue::Number(n)) => n.as_u64().unwrap_or(MAX_PER_PAGE as u64),
+                            _ => DEFAULT_PER_PAGE as u64,
+                        };
+                        (arg.node.name.node.clone(), default)
+                    })
+                    .collect();
                 let info = FieldInfo { ty: returns.clone(), bound, page };
                 fields.insert((type_name.clone(), field.name.node), info);
             }
@@ -156,7 +160,7 @@ impl CostModel {
             .iter()
             .filter(|((t, f), info)| {
                 info.bound == DEFAULT_LIST_BOUND
-                    && info.page.is_none()
+                    && info.page.is_empty()
                     && !LIST_BOUNDS.iter().any(|(bt, bf, _)| *bt == t.as_str() && *bf == f.as_str())
             })
             .map(|((t, f), _)| format!("{t}.{f}"))
@@ -405,7 +409,14 @@ impl<'a> Analysis<'a> {
                     let info = self.model.field(parent, name);
                     let child = self.set(&field.selection_set.node, info.map(|i| &i.ty))?;
                     let multiplier = match info {
-                        Some(FieldInfo { page: Some((arg, default)), .. }) => self.page_size(field, arg, *default),
+                        Some(info) if !info.page.is_empty() => {
+                            // The paging arguments given set the size (the largest, should a
+                            // query send several); with none, the largest default.
+                            let given: Vec<_> =
+                                info.page.iter().filter(|(arg, _)| field.get_argument(arg).is_some()).collect();
+                            let sizes = if given.is_empty() { info.page.iter().collect() } else { given };
+                            sizes.iter().map(|(arg, default)| self.page_size(field, arg, *default)).max().unwrap_or(1)
+                        }
                         Some(info) => info.bound,
                         None => 1,
                     };
@@ -552,6 +563,8 @@ mod tests {
         assert_eq!(one, 3);
         assert_eq!(fifty, 50 * 3);
         assert_eq!(cost("{ orders { nodes { id } } }").unwrap().cost, 20 * 3, "the default page is 20");
+        assert_eq!(cost("{ orders(first: 50) { nodes { id } } }").unwrap().cost, 50 * 3, "first sizes a page too");
+        assert_eq!(cost("{ orders(last: 100) { edges { node { id } } } }").unwrap().cost, 100 * 4);
         assert_eq!(cost("{ order(id: 1) { items { id } } }").unwrap().cost, 1 + 100 * 2);
     }
 

@@ -43,6 +43,18 @@ impl Wanted {
         .with_status(order.field("merchantStatus").exists())
     }
 
+    /// Whatever either selection asks for (a connection's `nodes` and `edges { node }`).
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            items: self.items || other.items,
+            payments: self.payments || other.payments,
+            refunds: self.refunds || other.refunds,
+            events: self.events || other.events,
+            user: self.user || other.user,
+            merchant: self.merchant || other.merchant,
+        }
+    }
+
     /// The seed status needs the newest attempt, so it loads the attempts.
     fn with_status(mut self, status: bool) -> Self {
         self.payments |= status;

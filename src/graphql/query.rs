@@ -3,9 +3,10 @@ use async_graphql::{Context, ID, Object, Result};
 use super::inputs::OrderFilter;
 use super::loaders::Wanted;
 use super::types::{
-    AuditViolation, Order, OrderPage, OrderSortField, SortDirection, UnresolvedItem, User, page_request, parse_id,
+    AuditViolation, Order, OrderPage, OrderSortField, SortDirection, UnresolvedItem, User, parse_id, window_request,
 };
 use super::{app, caller, loaders};
+use crate::domain::cursor::PagingArgs;
 use crate::domain::{orders, users};
 
 /// Read operations on orders, users and the service's own health of money.
@@ -39,23 +40,36 @@ impl OrderQuery {
         Order::load_optional(ctx, order).await
     }
 
-    /// A filtered, sorted page of orders. `perPage` is 1 to 100.
+    /// A filtered, sorted page of orders, paged one of two ways:
+    /// - by number: `page` (from 1, default 1) and `perPage` (1 to 100, default 20);
+    /// - by cursor (Relay): `first` (1 to 100, default 20) orders after the cursor `after`,
+    ///   or `last` orders before `before`. Cursors come from `edges { cursor }` and
+    ///   `pageInfo { startCursor endCursor }`, and only work with the filter, sort and
+    ///   direction they were made with. A cursor walk never skips or repeats an order while
+    ///   orders are created, and a deep page costs what the first one does.
+    ///
+    /// Mixing the two is a `BAD_USER_INPUT`.
+    #[allow(clippy::too_many_arguments, reason = "the GraphQL arguments of the field")]
     async fn orders(
         &self,
         ctx: &Context<'_>,
         filter: Option<OrderFilter>,
         #[graphql(default_with = "Some(OrderSortField::CreatedAt)")] sort: Option<OrderSortField>,
         #[graphql(default_with = "Some(SortDirection::Desc)")] direction: Option<SortDirection>,
-        #[graphql(default = 1)] page: Option<i32>,
-        #[graphql(default = 20)] per_page: Option<i32>,
+        page: Option<i32>,
+        per_page: Option<i32>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<OrderPage> {
         // An explicit null means the default, like an omitted argument.
         let sort = sort.unwrap_or(OrderSortField::CreatedAt);
         let direction = direction.unwrap_or(SortDirection::Desc);
-        let request = page_request(ctx, page, per_page)?;
+        let window = window_request(ctx, PagingArgs { page, per_page, first, after, last, before })?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let page =
-            orders::list_orders(app(ctx)?.pool(), caller(ctx)?, filter, sort.into(), direction.into(), request).await?;
+            orders::list_orders(app(ctx)?.pool(), caller(ctx)?, filter, sort.into(), direction.into(), window).await?;
         OrderPage::load(ctx, page).await
     }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::loaders::Wanted;
 use super::{caller, loaders};
 use crate::db::models;
+use crate::domain::cursor::{PagingArgs, Window};
 use crate::domain::enums::decode;
 use crate::domain::orders::{self, OrderSortField as DomainSortField, SortDirection as DomainDirection};
 use crate::domain::paging::{Page, PageRequest, Total};
@@ -119,7 +120,7 @@ pub(crate) fn parse_id(field: &str, value: &ID) -> AppResult<i64> {
 }
 
 /// An order: what a user buys, what it costs and where its money stands.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 #[graphql(complex)]
 pub struct Order {
     /// Database id.
@@ -545,10 +546,21 @@ impl From<models::User> for User {
 
 #[ComplexObject]
 impl User {
-    /// The user's orders, newest first; `page` defaults to 1, `perPage` to 20 (at most 100).
-    async fn orders(&self, ctx: &Context<'_>, page: Option<i32>, per_page: Option<i32>) -> Result<OrderPage> {
+    /// The user's orders, newest first. Page by number (`page` from 1, `perPage` 1 to 100,
+    /// default 20) or by cursor (`first`/`after` or `last`/`before`, see `orders`).
+    #[allow(clippy::too_many_arguments, reason = "the GraphQL arguments of the field")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        page: Option<i32>,
+        per_page: Option<i32>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<OrderPage> {
         let app = super::app(ctx)?;
-        let request = page_request(ctx, page, per_page)?;
+        let window = window_request(ctx, PagingArgs { page, per_page, first, after, last, before })?;
         let filter = orders::OrderFilter { user_id: Some(self.raw_id), ..Default::default() };
         let page = orders::list_orders(
             app.pool(),
@@ -556,7 +568,7 @@ impl User {
             filter,
             DomainSortField::CreatedAt,
             DomainDirection::Desc,
-            request,
+            window,
         )
         .await?;
         OrderPage::load(ctx, page).await
@@ -565,28 +577,31 @@ impl User {
 
 /// Where a page sits in its list (see the `#[Object]` impl for the fields).
 pub struct PageInfo {
-    page: i32,
+    /// `None` when paged by cursor.
+    page: Option<i32>,
     per_page: i32,
     /// Counted only when the query selects `totalCount` (see [`page_request`]).
     total_count: Total,
     has_next_page: bool,
     has_previous_page: bool,
+    start_cursor: Option<String>,
+    end_cursor: Option<String>,
 }
 
 /// Where a page sits in its list.
 #[Object]
 impl PageInfo {
-    /// This page's number, from 1.
-    async fn page(&self) -> i32 {
+    /// This page's number, from 1; null when the list is paged by cursor.
+    async fn page(&self) -> Option<i32> {
         self.page
     }
 
-    /// Page size.
+    /// Page size (`perPage`, or `first`/`last` when paged by cursor).
     async fn per_page(&self) -> i32 {
         self.per_page
     }
 
-    /// How many items match, on all pages.
+    /// How many items match, on all pages (whatever the cursor). Counted only when selected.
     async fn total_count(&self) -> Result<i64> {
         // page_request() asks for the count whenever this field is selected.
         self.total_count
@@ -600,9 +615,20 @@ impl PageInfo {
         self.has_next_page
     }
 
-    /// Whether this is not the first page.
+    /// Whether an earlier page has items: true past page 1, or when this page starts after
+    /// a cursor (`after`), or, paging backward, when rows come before it.
     async fn has_previous_page(&self) -> bool {
         self.has_previous_page
+    }
+
+    /// The cursor of this page's first item (null on an empty page).
+    async fn start_cursor(&self) -> Option<&str> {
+        self.start_cursor.as_deref()
+    }
+
+    /// The cursor of this page's last item: pass it as `after` for the next page.
+    async fn end_cursor(&self) -> Option<&str> {
+        self.end_cursor.as_deref()
     }
 }
 
@@ -616,19 +642,52 @@ pub fn page_request(ctx: &Context<'_>, page: Option<i32>, per_page: Option<i32>)
     Ok(if counted { request } else { request.without_total() })
 }
 
-/// A page of orders.
+/// [`page_request`] for lists that also page by cursor.
+pub fn window_request(ctx: &Context<'_>, args: PagingArgs) -> Result<Window> {
+    crate::db::budget::check_statements()?;
+    let window = Window::from_args(args)?;
+    let counted = ctx.look_ahead().field("pageInfo").field("totalCount").exists();
+    Ok(if counted { window } else { window.without_total() })
+}
+
+/// One order of a page, with its cursor (Relay's edge).
 #[derive(SimpleObject)]
+pub struct OrderEdge {
+    /// Opaque; pass it as `after` (or `before`) with the same filter and sort.
+    pub cursor: String,
+    pub node: Order,
+}
+
+/// A page of orders: `nodes`, or `edges` with cursors (the same orders), and `pageInfo`.
+#[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct OrderPage {
     /// The orders of this page.
     pub nodes: Vec<Order>,
     /// Paging numbers.
     pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub cursors: Vec<String>,
+}
+
+#[ComplexObject]
+impl OrderPage {
+    /// The orders of this page with their cursors (the Relay connection form of `nodes`).
+    async fn edges(&self) -> Vec<OrderEdge> {
+        self.nodes
+            .iter()
+            .zip(&self.cursors)
+            .map(|(node, cursor)| OrderEdge { cursor: cursor.clone(), node: node.clone() })
+            .collect()
+    }
 }
 
 impl OrderPage {
     /// Builds the page, prefetching the nested lists the query selects.
     pub async fn load(ctx: &Context<'_>, page: Page<models::Order>) -> Result<Self> {
-        let wanted = Wanted::selected_in(&ctx.look_ahead().field("nodes"));
+        let look = ctx.look_ahead();
+        let wanted =
+            Wanted::selected_in(&look.field("nodes")).or(Wanted::selected_in(&look.field("edges").field("node")));
         loaders(ctx)?.prefetch(wanted, &page.nodes).await?;
         Ok(Self::try_from(page)?)
     }
@@ -639,13 +698,15 @@ impl TryFrom<Page<models::Order>> for OrderPage {
 
     fn try_from(page: Page<models::Order>) -> AppResult<Self> {
         let page_info = PageInfo {
-            page: i32::try_from(page.request.page).unwrap_or(i32::MAX),
+            page: if page.by_cursor { None } else { Some(i32::try_from(page.request.page).unwrap_or(i32::MAX)) },
             per_page: i32::try_from(page.request.per_page).unwrap_or(i32::MAX),
-            has_previous_page: page.has_previous_page(),
+            has_previous_page: page.has_previous_page,
             total_count: page.total_count,
             has_next_page: page.has_next_page,
+            start_cursor: page.cursors.first().cloned(),
+            end_cursor: page.cursors.last().cloned(),
         };
-        Ok(Self { nodes: convert_all(page.nodes)?, page_info })
+        Ok(Self { nodes: convert_all(page.nodes)?, page_info, cursors: page.cursors })
     }
 }
 

@@ -14,6 +14,7 @@ mod connections;
 mod contract;
 mod crashes;
 mod currencies;
+mod cursors;
 mod dataloader;
 mod fake_stripe;
 mod faults;
