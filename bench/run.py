@@ -174,7 +174,8 @@ def gql_request(url, query, variables):
 
 def cursor_before(gql, page):
     """The cursor of the last order of page `page - 1` (50 per page, newest first)."""
-    query = "query($p: Int!) { orders(page: $p, perPage: 50) { pageInfo { endCursor } } }"
+    query = ("query($p: Int!) { orders(page: $p, perPage: 50, sort: CREATED_AT, direction: ASC) "
+             "{ pageInfo { endCursor } } }")
     try:
         answer = post_json(gql, {"query": query, "variables": {"p": page - 1}}, ADMIN_KEY[0])
         return answer["data"]["orders"]["pageInfo"]["endCursor"]
@@ -193,9 +194,14 @@ def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
     pg_detail_q = f"query Detail($id: BigInt!) {{ orderById(id: $id) {{ {PG_ORDER_FIELDS} }} }}"
     pg_page_q = (f"query Page($o: Int!) {{ allOrders(first: 50, offset: $o, condition: {{status: 2}}, "
                  f"orderBy: CREATED_AT_DESC) {{ nodes {{ {PG_ORDER_FIELDS} }} totalCount }} }}")
-    deep_q = f"query Deep($p: Int!) {{ orders(page: $p, perPage: 50) {{ nodes {{ {ORDER_FIELDS} }} }} }}"
+    # Oldest first, so page 1 and the deep page both hold seeded orders (newest first, page 1
+    # would be the light store orders the run itself creates, and the ratio would measure
+    # the data rather than the paging).
+    deep_q = (f"query Deep($p: Int!) {{ orders(page: $p, perPage: 50, sort: CREATED_AT, direction: ASC) "
+              f"{{ nodes {{ {ORDER_FIELDS} }} }} }}")
     # The same pages by cursor: the cursor that ends page N-1 comes from a page-number read.
-    cursor_q = f"query DeepCursor($after: String) {{ orders(first: 50, after: $after) {{ nodes {{ {ORDER_FIELDS} }} }} }}"
+    cursor_q = (f"query DeepCursor($after: String) {{ orders(first: 50, after: $after, sort: CREATED_AT, direction: ASC) "
+                f"{{ nodes {{ {ORDER_FIELDS} }} }} }}")
     deep_cursor = cursor_before(gql, deep_page)
     paid = [int(x) for x in cluster.sql(
         "SELECT id FROM orders WHERE payment_status = 3 AND total_cents > 1000 ORDER BY id LIMIT 2000").split()]
@@ -213,9 +219,9 @@ def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
         ("2 page of 50", "REST"): [{"method": "GET", "url": f"{rest}?status=2&sort=created_at&direction=desc&per_page=50&page={p}"} for p in pages],
         ("2 page of 50", "PostGraphile"): [gql_request(pgql, pg_page_q, {"o": (p - 1) * 50}) for p in pages],
         ("3 page 1", "GraphQL"): [gql_request(gql, deep_q, {"p": 1})],
-        ("3 page 1", "REST"): [{"method": "GET", "url": f"{rest}?per_page=50&page=1"}],
+        ("3 page 1", "REST"): [{"method": "GET", "url": f"{rest}?per_page=50&page=1&sort=created_at&direction=asc"}],
         (f"3 page {deep_page}", "GraphQL"): [gql_request(gql, deep_q, {"p": deep_page})],
-        (f"3 page {deep_page}", "REST"): [{"method": "GET", "url": f"{rest}?per_page=50&page={deep_page}"}],
+        (f"3 page {deep_page}", "REST"): [{"method": "GET", "url": f"{rest}?per_page=50&page={deep_page}&sort=created_at&direction=asc"}],
         **({("3 page 1", "GraphQL cursor"): [gql_request(gql, cursor_q, {"after": None})],
             (f"3 page {deep_page}", "GraphQL cursor"): [gql_request(gql, cursor_q, {"after": deep_cursor})]}
            if deep_cursor else {}),

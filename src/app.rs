@@ -24,6 +24,10 @@ struct AppInner {
     documents: DocumentCache,
     rates: KeyRates,
     detached: tokio_util::task::TaskTracker,
+    /// Live order updates; the tail starts with the first subscription.
+    live: crate::domain::live::Hub,
+    live_started: std::sync::Once,
+    ws_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -42,15 +46,36 @@ impl App {
         Ok(Self {
             inner: Arc::new(AppInner {
                 pool,
-                config,
                 statements,
                 providers,
                 metrics,
                 documents: DocumentCache::default(),
                 rates,
                 detached: tokio_util::task::TaskTracker::new(),
+                live: crate::domain::live::Hub::new(crate::domain::live::LiveSettings {
+                    poll: config.live_poll,
+                    key_check: config.live_key_check,
+                    per_key: config.ws_subscriptions_per_key,
+                }),
+                live_started: std::sync::Once::new(),
+                ws_slots: Arc::new(tokio::sync::Semaphore::new(config.ws_max_connections)),
+                config,
             }),
         })
+    }
+
+    /// The hub of live order updates, its tail started on first use.
+    pub fn live(&self) -> crate::domain::live::Hub {
+        let inner = &self.inner;
+        inner.live_started.call_once(|| {
+            let hub = inner.live.clone();
+            tokio::spawn(hub.run(inner.pool.clone(), inner.config.database_url.clone()));
+        });
+        inner.live.clone()
+    }
+
+    pub fn ws_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        self.inner.ws_slots.clone()
     }
 
     pub fn pool(&self) -> &DbPool {

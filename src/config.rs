@@ -47,6 +47,21 @@ pub struct Config {
     /// How long a payment attempt waits for the customer to authenticate (3-D Secure, OTP)
     /// before it fails with `authentication_timeout` (seed 001: 30 minutes).
     pub authentication_timeout: Duration,
+    /// GraphQL subscriptions (WebSocket): open subscriptions per connection and per key.
+    pub ws_subscriptions_per_connection: usize,
+    pub ws_subscriptions_per_key: usize,
+    /// WebSocket connections at once (past it, upgrades are answered 503).
+    pub ws_max_connections: usize,
+    /// Time a client has to send `connection_init` (then 4408).
+    pub ws_init_timeout: Duration,
+    /// Server ping interval; a graphql-transport-ws client silent for three is closed.
+    pub ws_ping_interval: Duration,
+    /// A connection with no subscription is closed after this long.
+    pub ws_idle_timeout: Duration,
+    /// Fallback poll of the event trail when no notification comes.
+    pub live_poll: Duration,
+    /// How often the keys of open subscriptions are rechecked (revoked: their streams end).
+    pub live_key_check: Duration,
     /// The base of payment URLs shown to merchants (`<base>/gateway/payment/<id>`).
     pub public_base_url: String,
     pub graphql_max_depth: usize,
@@ -105,6 +120,14 @@ impl Default for Config {
             janitor: JanitorConfig::default(),
             webhooks: WebhookConfig::default(),
             authentication_timeout: Duration::from_secs(30 * 60),
+            ws_subscriptions_per_connection: 25,
+            ws_subscriptions_per_key: 500,
+            ws_max_connections: 5_000,
+            ws_init_timeout: Duration::from_secs(10),
+            ws_ping_interval: Duration::from_secs(15),
+            ws_idle_timeout: Duration::from_secs(300),
+            live_poll: Duration::from_millis(1_000),
+            live_key_check: Duration::from_millis(2_000),
             public_base_url: "http://127.0.0.1:8080".to_owned(),
             graphql_max_depth: 12,
             graphql_max_complexity: 5_000,
@@ -306,6 +329,14 @@ impl Config {
                 allow_private_targets: parsed("WEBHOOK_ALLOW_PRIVATE_TARGETS", d.webhooks.allow_private_targets)?,
             },
             authentication_timeout: Duration::from_secs(parsed("AUTHENTICATION_TIMEOUT_SECS", 1_800u64)?.max(1)),
+            ws_subscriptions_per_connection: parsed("WS_SUBSCRIPTIONS_PER_CONNECTION", 25usize)?.max(1),
+            ws_subscriptions_per_key: parsed("WS_SUBSCRIPTIONS_PER_KEY", 500usize)?.max(1),
+            ws_max_connections: parsed("WS_MAX_CONNECTIONS", 5_000usize)?.max(1),
+            ws_init_timeout: Duration::from_millis(parsed("WS_INIT_TIMEOUT_MS", 10_000u64)?.max(1)),
+            ws_ping_interval: Duration::from_millis(parsed("WS_PING_INTERVAL_MS", 15_000u64)?.max(10)),
+            ws_idle_timeout: Duration::from_millis(parsed("WS_IDLE_TIMEOUT_MS", 300_000u64)?.max(1)),
+            live_poll: Duration::from_millis(parsed("LIVE_POLL_MS", 1_000u64)?.max(10)),
+            live_key_check: Duration::from_millis(parsed("LIVE_KEY_CHECK_MS", 2_000u64)?.max(10)),
             public_base_url: var("PUBLIC_BASE_URL").unwrap_or(d.public_base_url).trim_end_matches('/').to_owned(),
             graphql_max_depth: parsed("GRAPHQL_MAX_DEPTH", d.graphql_max_depth)?,
             graphql_max_complexity: parsed("GRAPHQL_MAX_COMPLEXITY", d.graphql_max_complexity)?,

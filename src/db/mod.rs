@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod keyset;
+pub mod listen;
 pub mod merchants;
 pub mod models;
 pub mod queries;

@@ -10,6 +10,7 @@ pub mod janitor;
 pub mod json;
 pub mod ledger;
 pub mod lifecycle;
+pub mod live;
 pub mod merchants;
 pub mod orders;
 pub mod paging;

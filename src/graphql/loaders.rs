@@ -197,6 +197,13 @@ impl Loaders {
     }
 
     /// Loads what `wanted` selects for `orders` that this request has not loaded yet.
+    /// Forgets everything loaded (a subscription's next update reads afresh).
+    pub fn clear(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Cache::default();
+        }
+    }
+
     pub async fn prefetch(&self, wanted: Wanted, orders: &[models::Order]) -> AppResult<()> {
         // The orders themselves were read for this request too.
         budget::charge_rows(orders.len())?;

@@ -12,12 +12,15 @@ mod ordering;
 mod query;
 pub mod refund_requests;
 pub mod scalars;
+pub mod subscription;
 pub mod types;
 
 use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Context, EmptySubscription, MergedObject, Request, Schema};
+use async_graphql::{Context, Data, MergedObject, Request, Schema};
+
+use subscription::SubscriptionRoot;
 
 use crate::app::App;
 use crate::db::budget::Budget;
@@ -34,7 +37,7 @@ pub struct QueryRoot(query::OrderQuery, merchants::MerchantQuery, refund_request
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(mutation::OrderMutation, merchants::MerchantMutation, refund_requests::RefundRequestMutation);
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema with its limits from configuration and the app as shared data.
 pub fn build_schema(app: App) -> AppSchema {
@@ -55,8 +58,8 @@ pub fn build_schema(app: App) -> AppSchema {
 }
 
 /// The types and their descriptions, before limits and data.
-fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .override_output_type_description::<chrono::DateTime<chrono::Utc>>(scalars::DATE_TIME_DESCRIPTION)
 }
 
@@ -71,6 +74,25 @@ pub fn with_caller(request: Request, app: &App, caller: Caller) -> Request {
     request.data(caller).data(loaders::Loaders::new(app.pool().clone())).data(
         async_graphql::dataloader::DataLoader::new(refund_requests::RequestLoader(app.pool().clone()), tokio::spawn),
     )
+}
+
+/// The data of a WebSocket connection's subscriptions: the caller of its `connection_init`
+/// and loaders of its own.
+pub fn connection_data(app: &App, caller: Caller) -> Data {
+    let mut data = Data::default();
+    data.insert(caller);
+    data.insert(loaders::Loaders::new(app.pool().clone()));
+    data.insert(async_graphql::dataloader::DataLoader::new(
+        refund_requests::RequestLoader(app.pool().clone()),
+        tokio::spawn,
+    ));
+    data
+}
+
+/// Gives every error of a response its `extensions.code` (for transports that do not run
+/// through [`execute_detached`], such as subscriptions).
+pub fn assign_codes(response: &mut async_graphql::Response) {
+    errors::assign_codes(response);
 }
 
 /// Executes a request (a mutation in its own task, see [`spawn_execution`]). Errors get

@@ -303,7 +303,7 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
 }
 
 /// The configured limits on a query's shape and cost.
-fn shape_limits(config: &crate::config::Config) -> ShapeLimits {
+pub(crate) fn shape_limits(config: &crate::config::Config) -> ShapeLimits {
     ShapeLimits {
         max_depth: config.graphql_max_depth,
         max_fields: config.graphql_max_fields,

@@ -10,6 +10,7 @@ pub mod observe;
 pub mod ratelimit;
 pub mod server;
 pub mod signature;
+pub mod ws;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -33,7 +34,7 @@ pub fn router(app: App) -> Router {
     let request_timeout = app.config().request_timeout;
     let state = HttpState { schema: build_schema(app.clone()), app };
     let router = Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql", get(graphql_get).post(graphql::post))
         .route("/graphiql", get(graphiql::graphiql))
         .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
@@ -53,6 +54,30 @@ pub fn router(app: App) -> Router {
     } else {
         router
     }
+}
+
+/// `GET /graphql`: a WebSocket upgrade (subscriptions) or a query over HTTP.
+async fn graphql_get(
+    axum::extract::State(state): axum::extract::State<HttpState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::extract::FromRequestParts;
+    use axum::response::IntoResponse;
+    let (mut parts, _body) = request.into_parts();
+    let upgrade = parts.headers.get(axum::http::header::UPGRADE).and_then(|v| v.to_str().ok());
+    if upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        let ws = match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(ws) => ws,
+            Err(rejection) => return rejection.into_response(),
+        };
+        let Some(protocol) = ws::offered_protocol(&parts.headers) else {
+            let message = "Sec-WebSocket-Protocol must be graphql-transport-ws or graphql-ws";
+            return (axum::http::StatusCode::BAD_REQUEST, message).into_response();
+        };
+        return ws::upgrade(state, ws, protocol).await;
+    }
+    let raw = axum::extract::RawQuery(parts.uri.query().map(str::to_owned));
+    graphql::get(axum::extract::State(state), parts.headers, raw).await
 }
 
 /// `/metrics` alone, for the metrics listener (`METRICS_BIND_ADDR`).

@@ -24,7 +24,6 @@ use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1::Builder;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -49,7 +48,10 @@ pub async fn serve(
     let mut builder = Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).max_buf_size(64 * 1024);
     let slots = Arc::new(Semaphore::new(settings.max_connections));
-    let graceful = GracefulShutdown::new();
+    // hyper-util's GracefulShutdown does not take connections that can upgrade (WebSocket),
+    // so connections watch a stop signal of their own and are tracked to drain them.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tracker = tokio_util::task::TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // Past the cap, wait for a connection to close before accepting another.
@@ -72,10 +74,22 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = router.clone().map_request(|request: Request<Incoming>| request.map(Body::new));
-        let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+        // With upgrades: GraphQL subscriptions switch the connection to WebSocket.
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).with_upgrades();
+        let mut stopped = stopped.clone();
+        tracker.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = async { let _ = stopped.wait_for(|stop| *stop).await; } => {
+                    // Finish the request in flight, then close (a WebSocket has left hyper
+                    // already and is not affected).
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, "connection ended with an error");
             }
             drop(slot);
@@ -83,8 +97,10 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: no new connections, finishing requests in flight");
+    let _ = stop.send(true);
+    tracker.close();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = tracker.wait() => {}
         () = tokio::time::sleep(settings.shutdown_grace) => {
             tracing::warn!(
                 grace_ms = settings.shutdown_grace.as_millis() as u64,

@@ -9,7 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_billing-api");
 /// A callback secret a production server accepts (32 bytes or more, not the dev value).
 pub const TEST_CALLBACK_SECRET: &str = "test-callback-secret-0123456789abcdef";
 
-fn billing(url: Option<&str>) -> Command {
+pub(crate) fn billing(url: Option<&str>) -> Command {
     let mut command = Command::new(BIN);
     command.env_remove("RUST_LOG").env_remove("DATABASE_URL");
     if let Some(url) = url {
@@ -19,7 +19,7 @@ fn billing(url: Option<&str>) -> Command {
 }
 
 /// Starts `billing-api serve` on a free port and waits until /healthz answers.
-async fn start_server(url: &str) -> (std::process::Child, String) {
+pub(crate) async fn start_server(url: &str) -> (std::process::Child, String) {
     let port = free_port();
     let mut server = billing(Some(url))
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))

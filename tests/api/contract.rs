@@ -14,7 +14,7 @@ use crate::common::TestApp;
 const FRONTEND: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
 
-fn succeeds(program: &str, args: &[&str]) -> bool {
+pub(crate) fn succeeds(program: &str, args: &[&str]) -> bool {
     Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
 }
 
@@ -36,7 +36,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// A fresh copy of `frontend/` (sources only) in `dir`, with its pinned packages installed
 /// once per version of package.json.
-fn workspace(dir: &Path) -> PathBuf {
+pub(crate) fn workspace(dir: &Path) -> PathBuf {
     let _ = std::fs::remove_dir_all(dir.join("src"));
     let _ = std::fs::remove_dir_all(dir.join("operations"));
     let _ = std::fs::remove_dir_all(dir.join("generated"));

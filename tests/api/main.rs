@@ -40,4 +40,5 @@ mod schema;
 mod seed;
 mod store_rest;
 mod stripe;
+mod subscriptions;
 mod webhooks;

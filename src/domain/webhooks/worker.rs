@@ -107,7 +107,8 @@ impl Worker {
     /// that hangs holds only its own slots, never a whole batch.
     pub async fn run(self, database_url: Option<String>, shutdown: impl std::future::Future<Output = ()>) {
         let wake = Arc::new(Notify::new());
-        let listener = database_url.map(|url| tokio::spawn(listen(url, wake.clone(), self.config.poll)));
+        let listener = database_url
+            .map(|url| tokio::spawn(crate::db::listen::listen(url, wq::CHANNEL, wake.clone(), self.config.poll * 10)));
         let slots = Arc::new(tokio::sync::Semaphore::new(usize::try_from(self.config.batch).unwrap_or(1).max(1)));
         let poll = self.config.poll;
         let worker = Arc::new(self);
@@ -379,32 +380,6 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     (at.with_timezone(&Utc) - Utc::now()).to_std().ok()
-}
-
-/// Forwards `NOTIFY billing_webhooks` to `wake`; reconnects after a failure.
-async fn listen(url: String, wake: Arc<Notify>, poll: Duration) {
-    loop {
-        match diesel_async::AsyncPgConnection::establish(&url).await {
-            Ok(mut conn) => {
-                use diesel_async::RunQueryDsl;
-                if let Err(error) = diesel::sql_query(format!("LISTEN {}", wq::CHANNEL)).execute(&mut conn).await {
-                    tracing::warn!(error = %error, "LISTEN for webhooks failed; polling");
-                } else {
-                    // Anything committed before LISTEN took effect is found by this pass.
-                    wake.notify_one();
-                    let mut stream = std::pin::pin!(conn.notifications_stream());
-                    while let Some(item) = stream.next().await {
-                        if item.is_err() {
-                            break;
-                        }
-                        wake.notify_one();
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(error = %error, "webhook listener cannot connect; polling"),
-        }
-        tokio::time::sleep(poll * 10).await;
-    }
 }
 
 #[cfg(test)]
