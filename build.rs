@@ -15,6 +15,8 @@ const ASSETS: &[(&str, &str)] = &[
     ("graphiql.min.js", "graphiql/graphiql.min.js"),
     ("react.production.min.js", "react/umd/react.production.min.js"),
     ("react-dom.production.min.js", "react-dom/umd/react-dom.production.min.js"),
+    // The WebSocket client GraphiQL's fetcher runs subscriptions with.
+    ("graphql-ws.min.js", "graphql-ws/umd/graphql-ws.min.js"),
 ];
 
 fn npm_ci(dir: &Path) -> Result<(), String> {

@@ -292,6 +292,47 @@ class Receiver:
         self.server.shutdown()
 
 
+def live_latency(loadgen, ours, key, merchant_key, server, cluster, work, rate, seconds, subscriptions):
+    """`subscriptions` open orderUpdated subscriptions (25 per connection, the default limit) on as many store
+    orders, while those orders change at `rate` per second through seed 001's PUT; latency
+    from each change (the event's time, in the changing transaction) to the subscriber, and
+    the server's RSS with and without the subscriptions open."""
+    live_dir = work / "live"
+    if not (live_dir / "node_modules" / "graphql-ws").is_dir():
+        live_dir.mkdir(parents=True, exist_ok=True)
+        run(["npm", "install", "--no-package-lock", "--no-audit", "--no-fund", "--silent", "--prefix", str(live_dir),
+             "graphql-ws@6.4.2", "ws@8.23.0", "graphql@16.15.0"])
+    shutil.copy(ROOT / "bench" / "live_subscribers.mjs", live_dir / "live_subscribers.mjs")
+    for n in range(subscriptions - int(cluster.sql("SELECT count(*) FROM orders WHERE store_id IS NOT NULL AND status = 1"))):
+        post_json(f"{ours}/api/v1/order", {"pay_amount": 300 + n}, merchant_key)
+    rows = [row.split("|") for row in cluster.sql(
+        f"SELECT id, public_id, event_seq FROM orders WHERE store_id IS NOT NULL AND status = 1 ORDER BY id LIMIT {subscriptions}").split()]
+    rss = lambda: int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{server.proc.pid}/status").read_text()).group(1))  # noqa: E731
+    idle_kib = rss()
+    ws = ours.replace("http://", "ws://") + "/graphql"
+    node = subprocess.Popen(["node", "live_subscribers.mjs", ws, key, str(seconds + 3), "25"] + [f"{r[0]}:{r[2]}" for r in rows],
+                            cwd=live_dir, stdout=subprocess.PIPE, text=True)
+    ready = node.stdout.readline().strip()
+    if ready != "ready":
+        node.kill()
+        sys.exit(f"live subscribers did not start: {ready!r}")
+    open_kib = rss()
+    before = int(cluster.sql("SELECT count(*) FROM order_events"))
+    path = work / "live-requests.jsonl"
+    path.write_text("\n".join(json.dumps({"method": "PUT", "url": f"{ours}/api/v1/store/orders/{rows[n % len(rows)][1]}",
+                                          "body": json.dumps({"pay_amount": 1000 + n})}) for n in range(20000)) + "\n")
+    result = json.loads(run([str(loadgen), "--requests", str(path), "--concurrency", "16", "--rate", str(rate),
+                             "--duration", str(seconds), "--warmup", "0", "--header",
+                             f"Authorization: {merchant_key}"]).stdout)
+    changes = int(cluster.sql("SELECT count(*) FROM order_events")) - before
+    report = json.loads(node.stdout.readline())
+    node.wait(timeout=30)
+    return {"subscriptions": report["subscriptions"], "changes_per_s": result["rps"], "changes": changes,
+            "errors": result["errors"], "received": report["received"], "p50_ms": report["p50_ms"],
+            "p99_ms": report["p99_ms"], "idle_rss_mib": idle_kib / 1024, "open_rss_mib": open_kib / 1024,
+            "kib_per_subscription": (open_kib - idle_kib) / max(report["subscriptions"], 1)}
+
+
 def percentile(values, p):
     values = sorted(values)
     return values[round((len(values) - 1) * p)] if values else None
@@ -592,8 +633,15 @@ def main():
                                 3 if quick else 10)
         log(f"webhooks: {hooks}")
         receiver.stop()
-        write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=bool(before), hooks=hooks)
+        subs = 100 if quick else 1000
+        log(f"live: {subs} subscriptions, order changes at {rate}/s through PUT /api/v1/store/orders/{{id}}")
+        live = live_latency(loadgen, f"http://127.0.0.1:{ours_port}", key, merchant_key, ours, cluster, work, rate,
+                            3 if quick else 10, subs)
+        log(f"live: {live}")
+        write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=bool(before), hooks=hooks, live=live)
         failed = [r for r in rows if r[3]["errors"]]
+        if live["received"] != live["changes"] or live["errors"]:
+            sys.exit(f"live: {live['changes']} changes, {live['received']} received, {live['errors']} request errors")
         if hooks["lost"] or hooks["errors"]:
             sys.exit(f"webhooks: {hooks['lost']} deliveries lost, {hooks['errors']} request errors")
         if failed:
@@ -608,7 +656,7 @@ def fmt(value, digits=1):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=False, hooks=None):
+def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=False, hooks=None, live=None):
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     lines = [f"# Benchmark {stamp}{' (quick)' if quick else ''}", "",
@@ -651,6 +699,15 @@ def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=F
                   "| changes | deliveries | delivered | lost | p50 ms | p99 ms |", "|---:|---:|---:|---:|---:|---:|",
                   f"| {hooks['changes']} | {hooks['deliveries']} | {hooks['delivered']} | {hooks['lost']} | "
                   f"{fmt(hooks['p50_ms'], 1)} | {fmt(hooks['p99_ms'], 1)} |"]
+    if live:
+        lines += ["", "## Live order updates (GraphQL subscriptions)", "",
+                  f"{live['subscriptions']} `orderUpdated` subscriptions (25 per WebSocket, graphql-ws client) on as many "
+                  f"store orders, changed at {fmt(live['changes_per_s'])}/s (target 200) through `PUT /api/v1/store/orders/{{id}}`; "
+                  "latency from the change (the event's time, in the changing transaction) to the subscriber.", "",
+                  "| changes | received | p50 ms | p99 ms | RSS idle MiB | RSS with subscriptions MiB | KiB per subscription |",
+                  "|---:|---:|---:|---:|---:|---:|---:|",
+                  f"| {live['changes']} | {live['received']} | {fmt(live['p50_ms'], 1)} | {fmt(live['p99_ms'], 1)} | "
+                  f"{fmt(live['idle_rss_mib'], 1)} | {fmt(live['open_rss_mib'], 1)} | {fmt(live['kib_per_subscription'], 1)} |"]
     text = "\n".join(lines) + "\n"
     name = f"{stamp}{'-quick' if quick else ''}.md"
     (out / name).write_text(text)

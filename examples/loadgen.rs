@@ -8,7 +8,7 @@
 //!     cargo run --release --example loadgen -- --requests FILE --concurrency 8 --duration 10 --warmup 2 \
 //!         [--header 'Authorization: Bearer …'] [--sign-secret SECRET] [--rate REQUESTS_PER_SECOND]
 //!
-//! FILE holds one JSON object per line: {"method": "GET"|"POST", "url": "...", "body": "..."}.
+//! FILE holds one JSON object per line: {"method": "GET"|"POST"|"PUT", "url": "...", "body": "..."}.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -128,6 +128,7 @@ async fn worker(
         let planned = &options.requests[sequence % options.requests.len()];
         let mut request = match planned.method.as_str() {
             "POST" => client.post(&planned.url),
+            "PUT" => client.put(&planned.url),
             _ => client.get(&planned.url),
         };
         for (name, value) in &options.headers {

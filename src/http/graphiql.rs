@@ -65,8 +65,37 @@ fn page(key: Option<&str>) -> String {
   <script src="/graphiql/assets/react.production.min.js"></script>
   <script src="/graphiql/assets/react-dom.production.min.js"></script>
   <script src="/graphiql/assets/graphiql.min.js"></script>
+  <script src="/graphiql/assets/graphql-ws.min.js"></script>
   <script>
-    const fetcher = GraphiQL.createFetcher({{ url: '/graphql' }});
+    // Queries and mutations over HTTP; subscriptions over a WebSocket (graphql-ws), with the
+    // key of the Headers pane sent in connection_init (a browser cannot set WebSocket headers).
+    const http = GraphiQL.createFetcher({{ url: '/graphql' }});
+    const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql';
+    const isSubscription = (params, opts) => {{
+      const doc = opts && opts.documentAST;
+      const ops = doc ? doc.definitions.filter((d) => d.kind === 'OperationDefinition') : [];
+      const op = ops.find((d) => !params.operationName || (d.name && d.name.value === params.operationName)) || ops[0];
+      return !!op && op.operation === 'subscription';
+    }};
+    const fetcher = (params, opts) => {{
+      if (!isSubscription(params, opts)) return http(params, opts);
+      const headers = (opts && opts.headers) || {{}};
+      const client = graphqlWs.createClient({{
+        url: wsUrl,
+        connectionParams: {{ Authorization: headers.Authorization || headers.authorization || '' }},
+        retryAttempts: 0,
+      }});
+      return {{
+        subscribe(sink) {{
+          const dispose = client.subscribe(params, {{
+            next: (value) => sink.next(value),
+            error: (error) => sink.error(error),
+            complete: () => sink.complete(),
+          }});
+          return {{ unsubscribe() {{ dispose(); client.dispose(); }} }};
+        }},
+      }};
+    }};
     ReactDOM.createRoot(document.getElementById('graphiql')).render(
       React.createElement(GraphiQL, {{
         fetcher,

@@ -34,6 +34,8 @@ fn quick_benchmark_runs_clean() {
         "| 1 order detail | PostGraphile |",
         "| 2 page of 50 | pgbench (our SQL) |",
         "| 4 callbacks | REST signed |",
+        "## Live order updates (GraphQL subscriptions)",
+        "| 3 page 40 | GraphQL cursor |",
     ] {
         assert!(report.contains(row), "missing {row} in:\n{report}");
     }

@@ -100,3 +100,50 @@ async fn graphiql_runs_an_orders_query_in_headless_chromium() {
     assert_eq!(report["external"], serde_json::json!([]), "nothing is loaded from outside loopback");
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000, "a screenshot is kept at {}", screenshot.display());
 }
+
+/// GraphiQL runs a subscription over its WebSocket fetcher: a mutation made beside it (over
+/// HTTP, as another client) appears in its result pane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_runs_a_subscription_and_shows_a_change_made_beside_it() {
+    if !succeeds("node", &["--version"]) || !succeeds("npm", &["--version"]) {
+        println!("SKIPPED graphiql subscription test: node and npm are not installed");
+        return;
+    }
+    if let Err(reason) = tokio::task::spawn_blocking(ensure_chromium).await.unwrap() {
+        println!("SKIPPED graphiql subscription test: {reason}");
+        return;
+    }
+    let browser_dir = tokio::task::spawn_blocking(ensure_playwright).await.unwrap();
+
+    let t = TestApp::new().await;
+    let user = t.create_user("graphiql-live@example.com", 0).await;
+    let order = crate::common::id(&t.create_order(user, &[(1, 1200)]).await["id"]);
+    let config =
+        Config { graphiql_key: Some(t.admin_key.clone()), database_url: Some(t.url.clone()), ..Config::default() };
+    let app = App::new(config, &t.url).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, billing_api::http::router(app)).await });
+
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graphiql-live.png");
+    let output = tokio::process::Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/graphiql_live.mjs"))
+        .args([format!("http://{addr}"), t.admin_key.clone(), order.to_string()])
+        .arg(&screenshot)
+        .env("BROWSER_DIR", &browser_dir)
+        .env("CHROMIUM", CHROMIUM)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "browser script failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report: Value = serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
+    assert_eq!(report["changed"]["data"]["cancelOrder"]["status"], "CANCELLED", "{report}");
+    let result = report["result"].as_str().unwrap();
+    assert!(result.contains("\"kind\": \"cancelled\""), "the change shows in the result pane: {report}");
+    assert!(result.contains("\"status\": \"CANCELLED\""), "{report}");
+}
