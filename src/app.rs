@@ -26,7 +26,7 @@ struct AppInner {
     detached: tokio_util::task::TaskTracker,
     /// Live order updates; the tail starts with the first subscription.
     live: crate::domain::live::Hub,
-    live_started: std::sync::Once,
+    live_started: tokio::sync::OnceCell<()>,
     ws_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -57,21 +57,25 @@ impl App {
                     key_check: config.live_key_check,
                     per_key: config.ws_subscriptions_per_key,
                 }),
-                live_started: std::sync::Once::new(),
+                live_started: tokio::sync::OnceCell::new(),
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(config.ws_max_connections)),
                 config,
             }),
         })
     }
 
-    /// The hub of live order updates, its tail started on first use.
-    pub fn live(&self) -> crate::domain::live::Hub {
+    /// The hub of live order updates, its tail started (once, with `LISTEN` on
+    /// `database_url`) before this returns. `serve` starts it at once; otherwise the first
+    /// subscription does.
+    pub async fn start_live(&self, database_url: Option<String>) -> crate::domain::live::Hub {
         let inner = &self.inner;
-        inner.live_started.call_once(|| {
-            let hub = inner.live.clone();
-            tokio::spawn(hub.run(inner.pool.clone(), inner.config.database_url.clone()));
-        });
+        inner.live_started.get_or_init(|| inner.live.start(inner.pool.clone(), database_url)).await;
         inner.live.clone()
+    }
+
+    /// [`Self::start_live`] with the configured `DATABASE_URL`.
+    pub async fn live(&self) -> crate::domain::live::Hub {
+        self.start_live(self.inner.config.database_url.clone()).await
     }
 
     pub fn ws_slots(&self) -> Arc<tokio::sync::Semaphore> {

@@ -468,6 +468,9 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Live order updates: the tail of the event trail starts now (LISTEN on this database),
+    // so subscribers find it running.
+    app.start_live(Some(database.url.clone())).await;
     let metrics = match config.metrics_bind_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)

@@ -174,9 +174,12 @@ impl ListShape {
                 n.as_i64().filter(|v| i16::try_from(*v).is_ok()).map(SortKey::Int)
             }
             (KeyKind::Text, serde_json::Value::String(s)) if !s.contains('\0') => Some(SortKey::Text(s.clone())),
-            (KeyKind::Time | KeyKind::NullableTime, serde_json::Value::Number(n)) => {
-                n.as_i64().and_then(DateTime::from_timestamp_micros).map(SortKey::Time)
-            }
+            (KeyKind::Time | KeyKind::NullableTime, serde_json::Value::Number(n)) => n
+                .as_i64()
+                .and_then(DateTime::from_timestamp_micros)
+                // Within what PostgreSQL stores (and what this service writes).
+                .filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)))
+                .map(SortKey::Time),
             (KeyKind::NullableTime, serde_json::Value::Null) => Some(SortKey::Null),
             _ => None,
         };
@@ -204,6 +207,11 @@ mod tests {
         for junk in ["", "abc", "!!!!", &"A".repeat(600)] {
             assert!(shape.decode(junk, "after").is_err(), "{junk}");
         }
+        let far = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&serde_json::json!({"v": 1, "s": "CREATED_AT", "d": true, "f": shape.fingerprint, "k": -220_000_000_000_000_000i64, "i": 1}))
+                .unwrap(),
+        );
+        assert!(shape.decode(&far, "after").is_err(), "a time PostgreSQL cannot store");
         let small = ListShape::new("STATUS", true, KeyKind::SmallInt, "");
         assert!(small.decode(&small.encode(&SortKey::Int(70_000), 1), "after").is_err());
     }

@@ -88,17 +88,29 @@ const SELECT: &str = "SELECT e.id, e.xid::text AS xid, e.order_id, e.seq, e.kind
     o.user_id, o.merchant_id, o.store_id, o.status, o.payment_status, o.payment_method, o.number \
     FROM order_events e JOIN orders o ON o.id = e.order_id";
 
+/// Whose orders a read of the trail is about: everyone's (the tail, admins and support),
+/// one user's or one merchant's (so a confined caller's replay reads only its own rows).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope {
+    pub user_id: Option<i64>,
+    pub merchant_id: Option<uuid::Uuid>,
+}
+
 /// Events past `after`, committed for good (older than every running transaction), in
 /// trail order.
-pub async fn read_after(pool: &DbPool, after: Position, limit: i64) -> AppResult<Vec<LiveEvent>> {
+pub async fn read_after(pool: &DbPool, after: Position, limit: i64, scope: Scope) -> AppResult<Vec<LiveEvent>> {
     let mut conn = pool.get().await?;
     let rows = diesel::sql_query(format!(
         "{SELECT} WHERE (e.xid, e.id) > ($1::text::xid8, $2) \
-         AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY e.xid, e.id LIMIT $3"
+         AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) \
+         AND ($4::bigint IS NULL OR o.user_id = $4) AND ($5::uuid IS NULL OR o.merchant_id = $5) \
+         ORDER BY e.xid, e.id LIMIT $3"
     ))
     .bind::<Text, _>(after.xid.to_string())
     .bind::<BigInt, _>(after.id)
     .bind::<BigInt, _>(limit)
+    .bind::<Nullable<BigInt>, _>(scope.user_id)
+    .bind::<Nullable<SqlUuid>, _>(scope.merchant_id)
     .load(&mut conn)
     .await?;
     Ok(rows)
@@ -117,7 +129,7 @@ pub async fn read_order_after(pool: &DbPool, order_id: i64, seq: i64, limit: i64
 }
 
 /// Where the trail is now: every event committed from here on comes after it.
-async fn current_position(pool: &DbPool) -> AppResult<Position> {
+pub async fn current_position(pool: &DbPool) -> AppResult<Position> {
     #[derive(QueryableByName)]
     struct Xmin {
         #[diesel(sql_type = Text)]
@@ -219,22 +231,10 @@ impl Hub {
         self.inner.per_key.lock().map(|c| c.values().sum()).unwrap_or(0)
     }
 
-    /// Runs the tail and the key checks until the process ends.
-    pub async fn run(self, pool: DbPool, database_url: Option<String>) {
-        let wake = Arc::new(Notify::new());
-        let retry = self.inner.settings.poll * 10;
-        let listener =
-            database_url.map(|url| tokio::spawn(crate::db::listen::listen(url, CHANNEL, wake.clone(), retry)));
-        let keys = tokio::spawn(self.clone().check_keys(pool.clone()));
-        self.tail(pool, wake).await;
-        if let Some(listener) = listener {
-            listener.abort();
-        }
-        keys.abort();
-    }
-
-    async fn tail(&self, pool: DbPool, wake: Arc<Notify>) {
-        let mut at = loop {
+    /// Starts the tail and the key checks, returning once the tail knows where it starts
+    /// (so a subscriber that subscribes afterwards misses nothing the tail will read).
+    pub async fn start(&self, pool: DbPool, database_url: Option<String>) {
+        let at = loop {
             match current_position(&pool).await {
                 Ok(at) => break at,
                 Err(error) => {
@@ -243,6 +243,17 @@ impl Hub {
                 }
             }
         };
+        let wake = Arc::new(Notify::new());
+        let retry = self.inner.settings.poll * 10;
+        if let Some(url) = database_url {
+            tokio::spawn(crate::db::listen::listen(url, CHANNEL, wake.clone(), retry));
+        }
+        tokio::spawn(self.clone().check_keys(pool.clone()));
+        let hub = self.clone();
+        tokio::spawn(async move { hub.tail(pool, wake, at).await });
+    }
+
+    async fn tail(&self, pool: DbPool, wake: Arc<Notify>, mut at: Position) {
         // After a wake that found nothing, look again soon: the commit that notified may be
         // waiting for an older transaction to end.
         let mut retry = Duration::ZERO;
@@ -253,7 +264,7 @@ impl Hub {
                 tokio::time::sleep(retry).await;
                 false
             };
-            match read_after(&pool, at, BATCH).await {
+            match read_after(&pool, at, BATCH, Scope::default()).await {
                 Ok(events) if events.is_empty() => {
                     retry = match (woken, retry.as_millis()) {
                         (true, _) => Duration::from_millis(10),
@@ -293,6 +304,8 @@ impl Hub {
             match crate::db::queries::inactive_keys(&pool, &keys).await {
                 Ok(inactive) => {
                     if let Ok(mut revoked) = self.inner.revoked.lock() {
+                        // Only keys with open subscriptions are kept.
+                        revoked.retain(|k| keys.contains(k));
                         revoked.extend(inactive);
                     }
                     let _ = self.inner.keys_checked.send(());

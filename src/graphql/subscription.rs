@@ -138,7 +138,13 @@ struct Held {
     _connection: Option<crate::http::ws::ConnectionSlot>,
 }
 
-fn hold(ctx: &Context<'_>, hub: &Hub, caller: &Caller) -> Result<Held> {
+/// Admits a new subscription before it costs anything: the key is not revoked, has rate
+/// left, and has a free slot (and so has its connection).
+fn hold(ctx: &Context<'_>, app: &crate::app::App, hub: &Hub, caller: &Caller) -> Result<Held> {
+    if hub.is_revoked(caller.key_id) {
+        return Err(AppError::Unauthenticated("the API key was revoked".into()).into());
+    }
+    app.rates().check(caller.key_id)?;
     let connection = match ctx.data_opt::<crate::http::ws::Connection>() {
         Some(connection) => Some(connection.take_slot()?),
         None => None,
@@ -148,10 +154,10 @@ fn hold(ctx: &Context<'_>, hub: &Hub, caller: &Caller) -> Result<Held> {
 
 #[Subscription]
 impl SubscriptionRoot {
-    /// Every change of one order from now on, each with its sequence number. With
-    /// `afterSeq`, first the changes after that number (from the order's trail), so a
-    /// reconnecting client loses nothing and sees nothing twice. `NOT_FOUND` when the
-    /// order is absent or not yours. The stream ends when your key is revoked.
+    /// Every change of one order from now on, each with its sequence number, in sequence
+    /// order. With `afterSeq`, first the changes after that number (from the order's
+    /// trail), so a reconnecting client loses nothing and sees nothing twice. `NOT_FOUND`
+    /// when the order is absent or not yours. The stream ends when your key is revoked.
     async fn order_updated(
         &self,
         ctx: &Context<'_>,
@@ -159,18 +165,18 @@ impl SubscriptionRoot {
         after_seq: Option<i64>,
     ) -> Result<impl Stream<Item = Result<OrderUpdate>> + use<>> {
         let id = parse_id("orderId", &order_id)?;
-        let app = app(ctx)?.clone();
-        let caller = caller(ctx)?.clone();
-        let hub = app.live();
-        let order = orders::visible_to(&caller, loaders(ctx)?.order_with(Wanted::default(), id).await?)
-            .ok_or_else(|| AppError::not_found(format!("no order with id {id}")))?;
         if after_seq.is_some_and(|s| s < 0) {
             return Err(AppError::bad_input("afterSeq must be 0 or more").into());
         }
-        let held = hold(ctx, &hub, &caller)?;
-        // Subscribe before reading what was missed, so nothing falls between the two.
+        let app = app(ctx)?.clone();
+        let caller = caller(ctx)?.clone();
+        let hub = app.live().await;
+        let held = hold(ctx, &app, &hub, &caller)?;
+        // Subscribe before reading where the order stands, so nothing falls between the two.
         let mut rx = hub.subscribe();
         let mut keys = hub.key_checks();
+        let order = orders::visible_to(&caller, loaders(ctx)?.order_with(Wanted::default(), id).await?)
+            .ok_or_else(|| AppError::not_found(format!("no order with id {id}")))?;
         let mut last = after_seq.unwrap_or(order.event_seq);
         let pool = app.pool().clone();
         Ok(async_stream::try_stream! {
@@ -178,13 +184,14 @@ impl SubscriptionRoot {
             let mut revoked = false;
             let mut missed = true;
             loop {
-                if missed {
+                // Catch up from the trail: at first, after a gap, or after falling behind.
+                while missed {
                     let replay = live::read_order_after(&pool, id, last, MAX_REPLAY).await?;
+                    missed = replay.len() as i64 == MAX_REPLAY;
                     for e in replay {
                         last = e.seq;
                         yield update(&caller, &e);
                     }
-                    missed = false;
                 }
                 tokio::select! {
                     received = rx.recv() => match received {
@@ -212,9 +219,12 @@ impl SubscriptionRoot {
     }
 
     /// Every change of every order you may see (a customer's own, a merchant's stores',
-    /// all for admins and support), filtered like `orders`, in commit order. With `after`
-    /// (an update's `cursor`), first what was missed since that update (at most 10,000).
-    /// The filter is matched against the order as it is when the change is read.
+    /// all for admins and support), filtered like `orders`, each once, in the order of the
+    /// event trail (by writing transaction; within one order that is sequence order except
+    /// in rare races, so order by `seq` where it matters). With `after` (an update's
+    /// `cursor`), first what was missed since that update (at most 10,000 of your changes;
+    /// more is `BAD_USER_INPUT`). The filter is matched against the order as it is when the
+    /// change is read.
     async fn orders_updated(
         &self,
         ctx: &Context<'_>,
@@ -223,25 +233,31 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<OrderUpdate>> + use<>> {
         let app = app(ctx)?.clone();
         let caller = caller(ctx)?.clone();
-        let hub = app.live();
         let matcher = Matcher { filter: filter.unwrap_or_default().into_domain()? };
         let after = after.as_deref().map(decode_position).transpose()?;
-        let held = hold(ctx, &hub, &caller)?;
+        let hub = app.live().await;
+        let held = hold(ctx, &app, &hub, &caller)?;
         let mut rx = hub.subscribe();
         let mut keys = hub.key_checks();
         let pool = app.pool().clone();
+        // Without `after`: changes from now on.
+        let start = match after {
+            Some(at) => at,
+            None => live::current_position(&pool).await?,
+        };
+        let scope = live::Scope { user_id: caller.confined_to(), merchant_id: caller.confined_to_merchant() };
         let viewer = caller.clone();
         let wanted = move |e: &LiveEvent| visible(&viewer, e) && matcher.matches(e);
         Ok(async_stream::try_stream! {
             let _held = held;
             let mut revoked = false;
-            let mut last = after.unwrap_or_default();
+            let mut last = start;
             let mut missed = after.is_some();
-            let mut replayed = 0;
             loop {
                 if missed {
+                    let mut replayed = 0;
                     loop {
-                        let replay = live::read_after(&pool, last, 500).await?;
+                        let replay = live::read_after(&pool, last, 500, scope).await?;
                         let done = replay.len() < 500;
                         for e in replay {
                             last = e.position();
@@ -250,11 +266,11 @@ impl SubscriptionRoot {
                                 yield update(&caller, &e);
                             }
                         }
-                        if replayed > MAX_REPLAY {
-                            Err(AppError::bad_input("after is too far behind (more than 10,000 changes): reload and subscribe again"))?;
-                        }
                         if done {
                             break;
+                        }
+                        if replayed >= MAX_REPLAY {
+                            Err(AppError::bad_input("after is too far behind (more than 10,000 changes): reload and subscribe again"))?;
                         }
                     }
                     missed = false;
@@ -263,14 +279,14 @@ impl SubscriptionRoot {
                     received = rx.recv() => match received {
                         Ok(e) => {
                             let at = e.position();
-                            if at > last || (last == Position::default()) {
+                            if at > last {
                                 last = at;
                                 if wanted(&e) {
                                     yield update(&caller, &e);
                                 }
                             }
                         }
-                        Err(RecvError::Lagged(_)) => missed = last != Position::default(),
+                        Err(RecvError::Lagged(_)) => missed = true,
                         Err(RecvError::Closed) => break,
                     },
                     checked = keys.recv() => {

@@ -70,11 +70,7 @@ async fn graphql_get(
             Ok(ws) => ws,
             Err(rejection) => return rejection.into_response(),
         };
-        let Some(protocol) = ws::offered_protocol(&parts.headers) else {
-            let message = "Sec-WebSocket-Protocol must be graphql-transport-ws or graphql-ws";
-            return (axum::http::StatusCode::BAD_REQUEST, message).into_response();
-        };
-        return ws::upgrade(state, ws, protocol).await;
+        return ws::upgrade(state, ws).await;
     }
     let raw = axum::extract::RawQuery(parts.uri.query().map(str::to_owned));
     graphql::get(axum::extract::State(state), parts.headers, raw).await

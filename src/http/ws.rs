@@ -33,6 +33,8 @@ use crate::error::AppError;
 pub struct Connection {
     active: Arc<AtomicUsize>,
     limit: usize,
+    /// The key of `connection_init` (0 until then), so a revoked key's socket is closed.
+    key_id: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// One subscription's place on its connection; released on drop.
@@ -125,23 +127,22 @@ impl async_graphql::Executor for Guarded {
     }
 }
 
-/// The upgrade: refused with 503 past the connection cap.
-pub async fn upgrade(state: HttpState, ws: WebSocketUpgrade, protocol: WebSocketProtocols) -> Response {
+/// The upgrade: refused with 503 past the connection cap. Messages are bounded like HTTP
+/// bodies (`BODY_LIMIT_BYTES`), before any key is checked.
+pub async fn upgrade(state: HttpState, ws: WebSocketUpgrade) -> Response {
     let Ok(permit) = state.app.ws_slots().try_acquire_owned() else {
         let body = serde_json::json!({ "errors": [{ "message": "too many WebSocket connections; retry later",
             "extensions": { "code": "SERVICE_UNAVAILABLE" } }] });
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     };
-    ws.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(state, socket, protocol, permit))
-}
-
-/// The subprotocol the client offers first among those spoken here.
-pub fn offered_protocol(headers: &axum::http::HeaderMap) -> Option<WebSocketProtocols> {
-    headers
-        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())?
-        .split(',')
-        .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+    let limit = state.app.config().body_limit_bytes;
+    let ws = ws.protocols(ALL_WEBSOCKET_PROTOCOLS).max_message_size(limit).max_frame_size(limit);
+    // The protocol spoken is the one the handshake agreed on.
+    let Some(protocol) = ws.selected_protocol().and_then(|p| p.to_str().ok()).and_then(|p| p.parse().ok()) else {
+        let message = "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws";
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    };
+    ws.on_upgrade(move |socket| serve(state, socket, protocol, permit))
 }
 
 /// The key a `connection_init` payload carries.
@@ -157,8 +158,11 @@ const FORBIDDEN: &str = "Forbidden";
 
 async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols, _permit: OwnedSemaphorePermit) {
     let config = state.app.config().clone();
-    let connection =
-        Connection { active: Arc::new(AtomicUsize::new(0)), limit: config.ws_subscriptions_per_connection };
+    let connection = Connection {
+        active: Arc::new(AtomicUsize::new(0)),
+        limit: config.ws_subscriptions_per_connection,
+        key_id: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+    };
     let started = Instant::now();
     let last_inbound = Arc::new(AtomicU64::new(0));
     let (mut sink, stream) = socket.split();
@@ -183,6 +187,7 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
         if app.rates().check(caller.key_id).is_err() {
             return Err(refused("this API key made more requests than its rate allows"));
         }
+        conn_data.key_id.store(caller.key_id, Ordering::Release);
         let mut data: Data = crate::graphql::connection_data(&app, caller);
         data.insert(conn_data);
         Ok(data)
@@ -200,20 +205,31 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
     let mut acked = false;
     let mut idle_since = Some(Instant::now());
     let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    // A client that stops reading must not hold the socket: a send that cannot complete
+    // within a ping interval ends the connection.
+    let patience = config.ws_ping_interval;
+    macro_rules! send {
+        ($message:expr) => {
+            matches!(tokio::time::timeout(patience, sink.send($message)).await, Ok(Ok(())))
+        };
+    }
+    let hub = state.app.live().await;
     loop {
         tokio::select! {
             message = messages.next() => {
                 let out = match message {
                     Some(WsMessage::Text(text)) => {
-                        if !acked && (text.contains("\"connection_ack\"")) {
+                        // async-graphql writes the message type first: a protocol message is
+                        // told by its start, never by text a payload might contain.
+                        if !acked && text.starts_with(r#"{"type":"connection_ack""#) {
                             acked = true;
                         }
-                        if legacy && text.contains("\"connection_error\"") {
+                        if legacy && text.starts_with(r#"{"type":"connection_error""#) {
                             // The older protocol says why in a message; then close as the newer one does.
-                            let _ = sink.send(Message::Text(text.into())).await;
+                            let _ = send!(Message::Text(text.into()));
                             close(4403, FORBIDDEN)
                         } else {
-                            if sink.send(Message::Text(text.into())).await.is_err() {
+                            if !send!(Message::Text(text.into())) {
                                 break;
                             }
                             continue;
@@ -226,33 +242,38 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
                     },
                     None => close(1000, "done"),
                 };
-                let _ = sink.send(out).await;
+                let _ = send!(out);
                 break;
             }
             () = &mut init_deadline, if !acked => {
-                let _ = sink.send(close(4408, "Connection initialisation timeout")).await;
+                let _ = send!(close(4408, "Connection initialisation timeout"));
                 break;
             }
             _ = tick.tick() => {
                 let silent_ms = (started.elapsed().as_millis() as u64).saturating_sub(last_inbound.load(Ordering::Relaxed));
                 if !legacy && acked && Duration::from_millis(silent_ms) > config.ws_ping_interval * 3 {
-                    let _ = sink.send(close(4408, "no pong within three ping intervals")).await;
+                    let _ = send!(close(4408, "no pong within three ping intervals"));
+                    break;
+                }
+                let key_id = connection.key_id.load(Ordering::Acquire);
+                if key_id != 0 && hub.is_revoked(key_id) {
+                    let _ = send!(close(4403, "Forbidden: the API key was revoked"));
                     break;
                 }
                 if connection.active() > 0 {
                     idle_since = None;
                 } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= config.ws_idle_timeout {
-                    let _ = sink.send(close(1000, "idle: no subscription")).await;
+                    let _ = send!(close(1000, "idle: no subscription"));
                     break;
                 }
                 if acked {
                     let ping = if legacy { r#"{"type":"ka"}"# } else { r#"{"type":"ping"}"# };
-                    if sink.send(Message::Text(ping.into())).await.is_err() {
+                    if !send!(Message::Text(ping.into())) {
                         break;
                     }
                 }
             }
         }
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(patience, sink.close()).await;
 }

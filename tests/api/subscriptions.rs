@@ -57,7 +57,12 @@ async fn next(socket: &mut Socket) -> Value {
         match message {
             Some(Ok(Message::Text(text))) => {
                 let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "ping" || value["type"] == "ka" {
+                if value["type"] == "ping" {
+                    // As graphql-ws clients do; a silent client is closed.
+                    send(socket, json!({ "type": "pong" })).await;
+                    continue;
+                }
+                if value["type"] == "ka" {
                     continue;
                 }
                 return value;
@@ -257,6 +262,7 @@ async fn limits_hold_and_a_revoked_key_s_subscriptions_end() {
         ws_subscriptions_per_connection: 2,
         ws_subscriptions_per_key: 3,
         live_key_check: Duration::from_millis(100),
+        ws_ping_interval: Duration::from_millis(300),
         ..Config::default()
     };
     let url = live(&t, config).await;
@@ -267,8 +273,9 @@ async fn limits_hold_and_a_revoked_key_s_subscriptions_end() {
     for n in ["1", "2", "3"] {
         subscribe(&mut a, n, query, json!({})).await;
     }
+    // Which of the three is refused depends on which starts last.
     let refused = next(&mut a).await;
-    assert_eq!(refused["id"], "3");
+    let refused_id = refused["id"].as_str().unwrap().to_owned();
     assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "CONFLICT", "{refused}");
     assert!(
         refused["payload"]["errors"][0]["message"]
@@ -283,6 +290,7 @@ async fn limits_hold_and_a_revoked_key_s_subscriptions_end() {
     subscribe(&mut b, "1", query, json!({})).await;
     subscribe(&mut b, "2", query, json!({})).await;
     let refused = next(&mut b).await;
+    let refused_b_id = refused["id"].as_str().unwrap().to_owned();
     assert!(
         refused["payload"]["errors"][0]["message"].as_str().unwrap().contains("this API key has 3 open subscriptions"),
         "{refused}"
@@ -301,7 +309,65 @@ async fn limits_hold_and_a_revoked_key_s_subscriptions_end() {
         assert_eq!(next(socket).await["type"], "complete");
     }
     ended.sort();
-    assert_eq!(ended, ["1", "1", "2"]);
+    let mut expected: Vec<String> =
+        ["1", "2", "3"].iter().filter(|n| **n != refused_id).map(|n| n.to_string()).collect();
+    expected.extend(["1", "2"].iter().filter(|n| **n != refused_b_id).map(|n| n.to_string()));
+    expected.sort();
+    assert_eq!(ended, expected);
+    // And the sockets of the revoked key close (4403) rather than take new subscriptions.
+    assert_eq!(next(&mut a).await["close"], 4403);
+    assert_eq!(next(&mut b).await["close"], 4403);
+}
+
+/// Hostile sockets: a message larger than an HTTP body is refused before any key is read;
+/// event text that looks like a protocol message does not close a reader's socket; with
+/// both subprotocols offered, the one the handshake names is the one spoken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_and_protocol_confusion_change_nothing() {
+    let t = TestApp::new().await;
+    let url = live(&t, Config::default()).await;
+    let mut socket = connect(&url, "graphql-transport-ws").await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let _ = socket
+        .send(Message::Text(json!({ "type": "connection_init", "payload": { "pad": huge } }).to_string().into()))
+        .await;
+    let answer = next(&mut socket).await;
+    assert!(answer.get("close").is_some() || answer.get("ended").is_some(), "{answer}");
+    assert_ne!(answer["type"], "connection_ack");
+
+    let user = t.create_user("confuse@example.com", 0).await;
+    let order = id(&t.create_order(user, &[(1, 100)]).await["id"]);
+    let mut legacy = connect(&url, "graphql-ws").await;
+    init(&mut legacy, &t.admin_key).await;
+    let query = "subscription($id: ID!) { orderUpdated(orderId: $id) { kind data } }";
+    send(
+        &mut legacy,
+        json!({ "id": "1", "type": "start", "payload": { "query": query, "variables": { "id": order.to_string() } } }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancelled = t
+        .gql(
+            "mutation($id: ID!) { cancelOrder(input: { id: $id, reason: \"connection_error\" }) { id } }",
+            json!({ "id": order.to_string() }),
+        )
+        .await;
+    assert!(cancelled.get("errors").is_none(), "{cancelled}");
+    let message = next(&mut legacy).await;
+    assert_eq!(message["type"], "data", "the socket stays open: {message}");
+
+    // Both offered: the handshake's choice is the protocol spoken.
+    let mut request = url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-ws, graphql-transport-ws".parse().unwrap());
+    let (mut both, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let chosen = response.headers()["sec-websocket-protocol"].to_str().unwrap().to_owned();
+    init(&mut both, &t.admin_key).await;
+    let start = if chosen == "graphql-ws" { "start" } else { "subscribe" };
+    send(&mut both, json!({ "id": "q", "type": start, "payload": { "query": "{ orders { nodes { id } } }" } })).await;
+    let refused = next(&mut both).await;
+    let expected = if chosen == "graphql-ws" { "data" } else { "next" };
+    assert_eq!(refused["type"], expected, "{chosen}: {refused}");
+    assert!(refused["payload"]["errors"][0]["message"].as_str().unwrap().contains("only subscriptions"), "{refused}");
 }
 
 /// The `graphql-ws` npm client against two real `serve` processes on one database: a change
