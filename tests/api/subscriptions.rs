@@ -454,3 +454,37 @@ async fn the_graphql_ws_npm_client_resumes_across_two_processes() {
     assert_eq!(resumed.len() as i64, missed, "exactly what was missed: {report}");
     assert!(missed >= 3, "three refunds: {report}");
 }
+
+/// A socket with no subscription is closed after the idle timeout; a graphql-transport-ws
+/// client that never answers the server's pings is closed after three intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_silent_sockets_are_closed() {
+    let t = TestApp::new().await;
+    let config = Config {
+        ws_idle_timeout: Duration::from_millis(400),
+        ws_ping_interval: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let url = live(&t, config).await;
+    // Idle: acknowledged, answers pings, never subscribes.
+    let mut idle = connect(&url, "graphql-transport-ws").await;
+    init(&mut idle, &t.admin_key).await;
+    let closed = next(&mut idle).await;
+    assert_eq!(closed["close"], 1000, "{closed}");
+    assert!(closed["reason"].as_str().unwrap().contains("idle"), "{closed}");
+
+    // Silent: subscribed, but never answers a ping.
+    let mut silent = connect(&url, "graphql-transport-ws").await;
+    init(&mut silent, &t.admin_key).await;
+    subscribe(&mut silent, "1", "subscription { ordersUpdated { seq } }", json!({})).await;
+    let started = std::time::Instant::now();
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), silent.next()).await.expect("closed within 5 s") {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(closed, Some(4408));
+    assert!(started.elapsed() >= Duration::from_millis(300), "not before three intervals");
+}
