@@ -73,9 +73,18 @@ impl App {
         inner.live.clone()
     }
 
-    /// [`Self::start_live`] with the configured `DATABASE_URL`.
-    pub async fn live(&self) -> crate::domain::live::Hub {
-        self.start_live(self.inner.config.database_url.clone()).await
+    /// [`Self::start_live`] with the configured `DATABASE_URL`, for a subscription: it waits
+    /// for the tail to start for at most a few seconds (`SERVICE_UNAVAILABLE` past them).
+    pub async fn live(&self) -> crate::error::AppResult<crate::domain::live::Hub> {
+        let start = self.start_live(self.inner.config.database_url.clone());
+        tokio::time::timeout(std::time::Duration::from_secs(5), start)
+            .await
+            .map_err(|_| crate::error::AppError::Unavailable(anyhow::anyhow!("the live-update tail has not started")))
+    }
+
+    /// The hub, whether or not its tail runs (for checks that need no events).
+    pub fn hub(&self) -> &crate::domain::live::Hub {
+        &self.inner.live
     }
 
     pub fn ws_slots(&self) -> Arc<tokio::sync::Semaphore> {

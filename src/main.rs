@@ -469,8 +469,11 @@ async fn serve(config: &Config, database: &Database) -> anyhow::Result<()> {
         None
     };
     // Live order updates: the tail of the event trail starts now (LISTEN on this database),
-    // so subscribers find it running.
-    app.start_live(Some(database.url.clone())).await;
+    // so subscribers find it running; it retries on its own if the database is not there.
+    {
+        let (app, url) = (app.clone(), database.url.clone());
+        tokio::spawn(async move { app.start_live(Some(url)).await });
+    }
     let metrics = match config.metrics_bind_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)

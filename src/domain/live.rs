@@ -116,6 +116,26 @@ pub async fn read_after(pool: &DbPool, after: Position, limit: i64, scope: Scope
     Ok(rows)
 }
 
+/// How many events of everyone's lie past `after` (counted up to `cap + 1`): a replay
+/// is bounded by the rows it examines, not by the caller's matches among them.
+pub async fn count_after(pool: &DbPool, after: Position, cap: i64) -> AppResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = pool.get().await?;
+    let row: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM order_events e WHERE (e.xid, e.id) > ($1::text::xid8, $2) LIMIT $3) past",
+    )
+    .bind::<Text, _>(after.xid.to_string())
+    .bind::<BigInt, _>(after.id)
+    .bind::<BigInt, _>(cap + 1)
+    .get_result(&mut conn)
+    .await?;
+    Ok(row.n)
+}
+
 /// One order's events after `seq`, in order.
 pub async fn read_order_after(pool: &DbPool, order_id: i64, seq: i64, limit: i64) -> AppResult<Vec<LiveEvent>> {
     let mut conn = pool.get().await?;
@@ -161,6 +181,8 @@ struct Inner {
     settings: LiveSettings,
     /// Open subscriptions per API key.
     per_key: Mutex<HashMap<i64, usize>>,
+    /// Open WebSockets per API key (their keys are checked too, subscribed or not).
+    sockets: Mutex<HashMap<i64, usize>>,
     revoked: Mutex<HashSet<i64>>,
     /// Bumped when keys were rechecked, so subscribers look at `revoked`.
     keys_checked: broadcast::Sender<()>,
@@ -172,16 +194,33 @@ pub struct KeySlot {
     key_id: i64,
 }
 
+/// A WebSocket's registration of its key, so the key is checked while the socket is open;
+/// released on drop.
+pub struct SocketKey {
+    hub: Hub,
+    key_id: i64,
+}
+
+impl Drop for SocketKey {
+    fn drop(&mut self) {
+        release(&self.hub.inner.sockets, self.key_id);
+    }
+}
+
+fn release(map: &Mutex<HashMap<i64, usize>>, key_id: i64) {
+    if let Ok(mut counts) = map.lock()
+        && let Some(n) = counts.get_mut(&key_id)
+    {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(&key_id);
+        }
+    }
+}
+
 impl Drop for KeySlot {
     fn drop(&mut self) {
-        if let Ok(mut counts) = self.hub.inner.per_key.lock()
-            && let Some(n) = counts.get_mut(&self.key_id)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&self.key_id);
-            }
-        }
+        release(&self.hub.inner.per_key, self.key_id);
     }
 }
 
@@ -194,6 +233,7 @@ impl Hub {
                 events,
                 settings,
                 per_key: Mutex::new(HashMap::new()),
+                sockets: Mutex::new(HashMap::new()),
                 revoked: Mutex::new(HashSet::new()),
                 keys_checked,
             }),
@@ -220,6 +260,14 @@ impl Hub {
         }
         *n += 1;
         Ok(KeySlot { hub: self.clone(), key_id })
+    }
+
+    /// Registers a WebSocket's key (checked on the key timer while the socket is open).
+    pub fn register_socket(&self, key_id: i64) -> SocketKey {
+        if let Ok(mut sockets) = self.inner.sockets.lock() {
+            *sockets.entry(key_id).or_insert(0) += 1;
+        }
+        SocketKey { hub: self.clone(), key_id }
     }
 
     pub fn is_revoked(&self, key_id: i64) -> bool {
@@ -294,17 +342,19 @@ impl Hub {
     async fn check_keys(self, pool: DbPool) {
         loop {
             tokio::time::sleep(self.inner.settings.key_check).await;
-            let keys: Vec<i64> = match self.inner.per_key.lock() {
-                Ok(counts) => counts.keys().copied().collect(),
-                Err(_) => continue,
+            let mut keys: Vec<i64> = match (self.inner.per_key.lock(), self.inner.sockets.lock()) {
+                (Ok(subscribed), Ok(sockets)) => subscribed.keys().chain(sockets.keys()).copied().collect(),
+                _ => continue,
             };
+            keys.sort_unstable();
+            keys.dedup();
             if keys.is_empty() {
                 continue;
             }
             match crate::db::queries::inactive_keys(&pool, &keys).await {
                 Ok(inactive) => {
                     if let Ok(mut revoked) = self.inner.revoked.lock() {
-                        // Only keys with open subscriptions are kept.
+                        // Only keys with open subscriptions or sockets are kept.
                         revoked.retain(|k| keys.contains(k));
                         revoked.extend(inactive);
                     }

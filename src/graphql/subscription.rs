@@ -170,7 +170,7 @@ impl SubscriptionRoot {
         }
         let app = app(ctx)?.clone();
         let caller = caller(ctx)?.clone();
-        let hub = app.live().await;
+        let hub = app.live().await?;
         let held = hold(ctx, &app, &hub, &caller)?;
         // Subscribe before reading where the order stands, so nothing falls between the two.
         let mut rx = hub.subscribe();
@@ -235,7 +235,7 @@ impl SubscriptionRoot {
         let caller = caller(ctx)?.clone();
         let matcher = Matcher { filter: filter.unwrap_or_default().into_domain()? };
         let after = after.as_deref().map(decode_position).transpose()?;
-        let hub = app.live().await;
+        let hub = app.live().await?;
         let held = hold(ctx, &app, &hub, &caller)?;
         let mut rx = hub.subscribe();
         let mut keys = hub.key_checks();
@@ -255,13 +255,19 @@ impl SubscriptionRoot {
             let mut missed = after.is_some();
             loop {
                 if missed {
-                    let mut replayed = 0;
+                    // Bounded by the rows a catch-up examines (everyone's), not by the matches.
+                    if live::count_after(&pool, last, MAX_REPLAY).await? > MAX_REPLAY {
+                        Err(AppError::bad_input(if after.is_some() {
+                            "after is too far behind (more than 10,000 changes): reload and subscribe again"
+                        } else {
+                            "this subscription fell more than 10,000 changes behind: reload and subscribe again"
+                        }))?;
+                    }
                     loop {
                         let replay = live::read_after(&pool, last, 500, scope).await?;
                         let done = replay.len() < 500;
                         for e in replay {
                             last = e.position();
-                            replayed += 1;
                             if wanted(&e) {
                                 yield update(&caller, &e);
                             }
@@ -269,8 +275,8 @@ impl SubscriptionRoot {
                         if done {
                             break;
                         }
-                        if replayed >= MAX_REPLAY {
-                            Err(AppError::bad_input("after is too far behind (more than 10,000 changes): reload and subscribe again"))?;
+                        if hub.is_revoked(caller.key_id) {
+                            Err(AppError::Unauthenticated("the API key was revoked".into()))?;
                         }
                     }
                     missed = false;

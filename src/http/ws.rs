@@ -35,6 +35,8 @@ pub struct Connection {
     limit: usize,
     /// The key of `connection_init` (0 until then), so a revoked key's socket is closed.
     key_id: Arc<std::sync::atomic::AtomicI64>,
+    /// The key's registration with the hub, held while the socket is open.
+    registered: Arc<std::sync::Mutex<Option<crate::domain::live::SocketKey>>>,
 }
 
 /// One subscription's place on its connection; released on drop.
@@ -162,6 +164,7 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
         active: Arc::new(AtomicUsize::new(0)),
         limit: config.ws_subscriptions_per_connection,
         key_id: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        registered: Arc::new(std::sync::Mutex::new(None)),
     };
     let started = Instant::now();
     let last_inbound = Arc::new(AtomicU64::new(0));
@@ -188,6 +191,9 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             return Err(refused("this API key made more requests than its rate allows"));
         }
         conn_data.key_id.store(caller.key_id, Ordering::Release);
+        if let Ok(mut registered) = conn_data.registered.lock() {
+            *registered = Some(app.hub().register_socket(caller.key_id));
+        }
         let mut data: Data = crate::graphql::connection_data(&app, caller);
         data.insert(conn_data);
         Ok(data)
@@ -207,13 +213,15 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
     let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
     // A client that stops reading must not hold the socket: a send that cannot complete
     // within a ping interval ends the connection.
-    let patience = config.ws_ping_interval;
+    let patience = config.ws_ping_interval.max(Duration::from_secs(10));
     macro_rules! send {
         ($message:expr) => {
             matches!(tokio::time::timeout(patience, sink.send($message)).await, Ok(Ok(())))
         };
     }
-    let hub = state.app.live().await;
+    let hub = state.app.hub().clone();
+    let mut keys_checked = hub.key_checks();
+    let mut revoked_close: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         tokio::select! {
             message = messages.next() => {
@@ -247,6 +255,17 @@ async fn serve(state: HttpState, socket: WebSocket, protocol: WebSocketProtocols
             }
             () = &mut init_deadline, if !acked => {
                 let _ = send!(close(4408, "Connection initialisation timeout"));
+                break;
+            }
+            _ = keys_checked.recv(), if revoked_close.is_none() => {
+                let key_id = connection.key_id.load(Ordering::Acquire);
+                if key_id != 0 && hub.is_revoked(key_id) {
+                    // Let the subscriptions say why they end, then close.
+                    revoked_close = Some(Box::pin(tokio::time::sleep(Duration::from_millis(250))));
+                }
+            }
+            () = async { if let Some(deadline) = revoked_close.as_mut() { deadline.await } }, if revoked_close.is_some() => {
+                let _ = send!(close(4403, "Forbidden: the API key was revoked"));
                 break;
             }
             _ = tick.tick() => {

@@ -297,6 +297,10 @@ async fn limits_hold_and_a_revoked_key_s_subscriptions_end() {
     );
     assert_eq!(next(&mut b).await["type"], "complete");
 
+    // A socket of the key that subscribes to nothing.
+    let mut c = connect(&url, "graphql-transport-ws").await;
+    init(&mut c, &key).await;
+
     // Revoking the key ends every one of its subscriptions.
     let key_id = count(&t, "SELECT id AS n FROM api_keys WHERE name = 'test-support'").await;
     billing_api::domain::access::revoke_key(t.app.pool(), key_id).await.unwrap();
@@ -317,6 +321,7 @@ async fn limits_hold_and_a_revoked_key_s_subscriptions_end() {
     // And the sockets of the revoked key close (4403) rather than take new subscriptions.
     assert_eq!(next(&mut a).await["close"], 4403);
     assert_eq!(next(&mut b).await["close"], 4403);
+    assert_eq!(next(&mut c).await["close"], 4403, "a socket without subscriptions is closed too");
 }
 
 /// Hostile sockets: a message larger than an HTTP body is refused before any key is read;
