@@ -493,3 +493,32 @@ async fn idle_and_silent_sockets_are_closed() {
     assert_eq!(closed, Some(4408));
     assert!(started.elapsed() >= Duration::from_millis(300), "not before three intervals");
 }
+
+/// Past `WS_MAX_CONNECTIONS` the upgrade is refused with 503 (and a closed socket frees its
+/// place).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_past_the_cap_are_refused_with_503() {
+    let t = TestApp::new().await;
+    let url = live(&t, Config { ws_max_connections: 1, ..Config::default() }).await;
+    let mut first = connect(&url, "graphql-transport-ws").await;
+    init(&mut first, &t.admin_key).await;
+    let mut request = url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("expected 503, got {other:?}"),
+    }
+    first.close(None).await.unwrap();
+    drop(first);
+    let mut again = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut request = url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+        if let Ok((socket, _)) = tokio_tungstenite::connect_async(request).await {
+            again = Some(socket);
+            break;
+        }
+    }
+    assert!(again.is_some(), "the place is free again once the first socket closed");
+}
