@@ -7,7 +7,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::keyset::{Bound, KeyKind, SortKey};
+use super::keyset::{self, Bound, KeyColumn, KeyKind, SortKey};
 use super::models::*;
 use super::schema::{
     api_keys, balance_ledger, idempotency_keys, order_events, order_items, orders, payments, refunds, users,
@@ -144,10 +144,10 @@ fn filter_orders<'a, ST: 'a>(
     query
 }
 
-/// The SQL column of a sort field (`None`: the id alone).
-fn sort_column(sort: OrderSortColumn) -> Option<&'static str> {
+/// The keyset column of a sort field.
+fn key_column(sort: OrderSortColumn) -> KeyColumn {
     use OrderSortColumn as S;
-    match sort {
+    let column = match sort {
         S::Id => None,
         S::Number => Some("orders.number"),
         S::Status => Some("orders.status"),
@@ -155,65 +155,8 @@ fn sort_column(sort: OrderSortColumn) -> Option<&'static str> {
         S::CreatedAt => Some("orders.created_at"),
         S::UpdatedAt => Some("orders.updated_at"),
         S::PaidAt => Some("orders.paid_at"),
-    }
-}
-
-/// `(column, id) <op> (key, id)` with the key bound as its column's type. `column` is one
-/// of [`sort_column`]'s constants, never client text.
-fn key_compare(column: &str, op: &str, key: &SortKey, id: i64) -> Option<BoxedBool> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Bool, SmallInt, Text, Timestamptz};
-    let head = || sql::<Bool>(&format!("({column}, orders.id) {op} ("));
-    macro_rules! compare {
-        ($ty:ty, $value:expr) => {
-            Box::new(head().bind::<$ty, _>($value).sql(", ").bind::<BigInt, _>(id).sql(")"))
-        };
-    }
-    Some(match (column, key) {
-        ("orders.status", SortKey::Int(v)) => compare!(SmallInt, i16::try_from(*v).ok()?),
-        (_, SortKey::Int(v)) => compare!(BigInt, *v),
-        (_, SortKey::Text(t)) => compare!(Text, t.clone()),
-        (_, SortKey::Time(t)) => compare!(Timestamptz, *t),
-        (_, SortKey::Null) => return None,
-    })
-}
-
-type BoxedBool = Box<dyn BoxableExpression<orders::table, Pg, SqlType = diesel::sql_types::Bool>>;
-
-/// Rows strictly past `bound` (or strictly ahead of it, `bound.before`) in the order
-/// `sort`/`descending` lists them. The row comparison is what lets PostgreSQL start the
-/// index scan at the cursor. `paid_at` sorts NULL last in both directions.
-fn keyset_condition(sort: OrderSortColumn, descending: bool, bound: &Bound) -> Option<BoxedBool> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Bool};
-    // Past the cursor in a descending list means smaller; ahead of it means larger.
-    let op = if descending != bound.before { "<" } else { ">" };
-    let Some(column) = sort_column(sort) else {
-        return Some(Box::new(sql::<Bool>(&format!("orders.id {op} ")).bind::<BigInt, _>(bound.id)));
     };
-    if sort != OrderSortColumn::PaidAt {
-        return key_compare(column, op, &bound.key, bound.id);
-    }
-    let nulls = |text: &str| -> BoxedBool { Box::new(sql::<Bool>(text)) };
-    Some(match (&bound.key, bound.before) {
-        // Past a dated row: later dated rows, then every undated one.
-        (SortKey::Time(_), false) => {
-            Box::new(key_compare(column, op, &bound.key, bound.id)?.or(nulls("orders.paid_at IS NULL")))
-        }
-        // Ahead of a dated row: dated rows only (NULL never compares).
-        (SortKey::Time(_), true) => key_compare(column, op, &bound.key, bound.id)?,
-        // Past an undated row: undated rows past its id.
-        (SortKey::Null, false) => Box::new(
-            sql::<Bool>(&format!("(orders.paid_at IS NULL AND orders.id {op} ")).bind::<BigInt, _>(bound.id).sql(")"),
-        ),
-        // Ahead of an undated row: every dated row, and undated ones ahead of its id.
-        (SortKey::Null, true) => Box::new(
-            sql::<Bool>(&format!("(orders.paid_at IS NOT NULL OR orders.id {op} "))
-                .bind::<BigInt, _>(bound.id)
-                .sql(")"),
-        ),
-        _ => return None,
-    })
+    KeyColumn { id: "orders.id", column, small_int: sort == S::Status, nulls_last: sort == S::PaidAt }
 }
 
 /// The sort key of `order` for `sort`, as a cursor carries it.
@@ -291,7 +234,7 @@ fn sort_orders<'a, ST: 'a>(
 pub async fn list_orders(conn: &mut AsyncPgConnection, q: &OrderListQuery) -> QueryResult<Vec<Order>> {
     let mut rows = filter_orders(orders::table.select(Order::as_select()).into_boxed(), q);
     if let Some(bound) = &q.keyset {
-        let Some(condition) = keyset_condition(q.sort, q.descending, bound) else {
+        let Some(condition) = keyset::condition::<orders::table>(&key_column(q.sort), q.descending, bound) else {
             return Ok(Vec::new());
         };
         rows = rows.filter(condition);
