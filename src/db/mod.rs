@@ -6,6 +6,7 @@ pub mod keyset;
 pub mod listen;
 pub mod merchants;
 pub mod models;
+pub mod payments;
 pub mod queries;
 pub mod refund_requests;
 pub mod schema;

@@ -105,6 +105,75 @@ impl Window {
     }
 }
 
+/// How one list query reads its window: the page request, the offset (page numbers), the
+/// cursor's bound and whether it reads backward (cursors).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub request: PageRequest,
+    pub offset: i64,
+    pub bound: Option<Bound>,
+    pub reversed: bool,
+}
+
+impl Window {
+    /// Decodes the cursor against the list's shape and says how to read the page (one row
+    /// more than the page, which says whether there is a further page).
+    pub fn plan(&self, shape: &ListShape) -> AppResult<Plan> {
+        Ok(match self {
+            Window::Pages(p) => Plan { request: *p, offset: p.offset(), bound: None, reversed: false },
+            Window::Keyset(k) => {
+                let bound = match &k.cursor {
+                    Some(text) => {
+                        let (key, id) = shape.decode(text, if k.backward { "before" } else { "after" })?;
+                        Some(Bound { key, id, before: k.backward })
+                    }
+                    None => None,
+                };
+                let request = PageRequest { page: 1, per_page: k.size, count_total: k.count_total };
+                Plan { request, offset: 0, bound, reversed: k.backward }
+            }
+        })
+    }
+
+    /// The page from the rows read by [`Self::plan`] (in reading order, one extra at most):
+    /// trimmed, put back in list order, with both "more" flags and every row's cursor.
+    pub fn finish<T>(
+        &self,
+        mut nodes: Vec<T>,
+        plan: &Plan,
+        total_count: super::paging::Total,
+        shape: &ListShape,
+        key: impl Fn(&T) -> (SortKey, i64),
+    ) -> super::paging::Page<T> {
+        let more = nodes.len() as i64 > plan.request.per_page;
+        nodes.truncate(usize::try_from(plan.request.per_page).unwrap_or(usize::MAX));
+        let (has_next_page, has_previous_page) = match self {
+            Window::Pages(p) => (more, p.page > 1),
+            Window::Keyset(k) if k.backward => {
+                nodes.reverse();
+                (k.cursor.is_some(), more)
+            }
+            Window::Keyset(k) => (more, k.cursor.is_some()),
+        };
+        let cursors = nodes
+            .iter()
+            .map(|n| {
+                let (sort_key, id) = key(n);
+                shape.encode(&sort_key, id)
+            })
+            .collect();
+        super::paging::Page {
+            nodes,
+            request: plan.request,
+            total_count,
+            has_next_page,
+            has_previous_page,
+            cursors,
+            by_cursor: matches!(self, Window::Keyset(_)),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Wire {

@@ -14,6 +14,7 @@ pub mod live;
 pub mod merchants;
 pub mod orders;
 pub mod paging;
+pub mod payments;
 pub mod refund_requests;
 pub mod refunds;
 pub mod replay;

@@ -5,10 +5,10 @@ use diesel_async::AsyncConnection;
 use serde_json::{Value, json};
 
 use super::access::Caller;
-use super::cursor::{Bound, ListShape, Window};
+use super::cursor::{ListShape, Window};
 use super::enums::{OrderStatus, PaymentStatus};
 use super::events::{self, kind};
-use super::paging::{Page, PageRequest, Total};
+use super::paging::{Page, Total};
 use super::users::MAX_AMOUNT_CENTS;
 use crate::db::queries::{self, OrderListQuery};
 use crate::db::{DbPool, models};
@@ -100,22 +100,10 @@ pub async fn list_orders(
         reversed: false,
     };
     let shape = ListShape::new(sort_name(sort), query.descending, queries::order_key_kind(sort), &fingerprint(&query));
-    let request = match &window {
-        Window::Pages(p) => {
-            query.offset = p.offset();
-            *p
-        }
-        Window::Keyset(k) => {
-            if let Some(text) = &k.cursor {
-                let (key, id) = shape.decode(text, if k.backward { "before" } else { "after" })?;
-                query.keyset = Some(Bound { key, id, before: k.backward });
-            }
-            query.reversed = k.backward;
-            PageRequest { page: 1, per_page: k.size, count_total: k.count_total }
-        }
-    };
+    let plan = window.plan(&shape)?;
+    (query.offset, query.keyset, query.reversed) = (plan.offset, plan.bound.clone(), plan.reversed);
     // The count starts first and overlaps the page, its nested lists and their resolution.
-    let total_count = if request.count_total {
+    let total_count = if plan.request.count_total {
         let (pool, query) = (pool.clone(), query.clone());
         Total::spawn(async move {
             let mut conn = pool.get().await?;
@@ -125,21 +113,9 @@ pub async fn list_orders(
         Total::NotAsked
     };
     let mut conn = pool.get().await?;
-    let mut nodes = queries::list_orders(&mut conn, &query).await?;
+    let nodes = queries::list_orders(&mut conn, &query).await?;
     drop(conn);
-    let more = nodes.len() as i64 > request.per_page;
-    nodes.truncate(usize::try_from(request.per_page).unwrap_or(usize::MAX));
-    let (has_next_page, has_previous_page) = match &window {
-        Window::Pages(p) => (more, p.page > 1),
-        Window::Keyset(k) if k.backward => {
-            nodes.reverse();
-            (k.cursor.is_some(), more)
-        }
-        Window::Keyset(k) => (more, k.cursor.is_some()),
-    };
-    let cursors = nodes.iter().map(|o| shape.encode(&queries::order_sort_key(o, sort), o.id)).collect();
-    let by_cursor = matches!(window, Window::Keyset(_));
-    Ok(Page { nodes, request, total_count, has_next_page, has_previous_page, cursors, by_cursor })
+    Ok(window.finish(nodes, &plan, total_count, &shape, |o| (queries::order_sort_key(o, sort), o.id)))
 }
 
 /// A sort field's name, as cursors carry it.

@@ -48,6 +48,8 @@ pub const LIST_BOUNDS: &[(&str, &str, u64)] = &[
     // A page's nodes: the paging field above them multiplies by the page size.
     ("OrderPage", "nodes", 1),
     ("OrderPage", "edges", 1),
+    ("PaymentPage", "nodes", 1),
+    ("PaymentPage", "edges", 1),
     ("Order", "items", 100),
     ("Order", "payments", 10),
     ("Order", "refunds", 10),

@@ -9,6 +9,7 @@ pub mod loaders;
 pub mod merchants;
 mod mutation;
 mod ordering;
+pub mod payments;
 mod query;
 pub mod refund_requests;
 pub mod scalars;
@@ -30,7 +31,12 @@ use crate::error::AppError;
 /// Read operations.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::OrderQuery, merchants::MerchantQuery, refund_requests::RefundRequestQuery);
+pub struct QueryRoot(
+    query::OrderQuery,
+    merchants::MerchantQuery,
+    refund_requests::RefundRequestQuery,
+    payments::PaymentQuery,
+);
 
 /// Write operations. Every one honours an `Idempotency-Key` header.
 #[derive(MergedObject, Default)]

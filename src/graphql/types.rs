@@ -254,7 +254,7 @@ impl Order {
     }
 }
 
-fn convert_all<M, T: TryFrom<M, Error = AppError>>(rows: Vec<M>) -> AppResult<Vec<T>> {
+pub(crate) fn convert_all<M, T: TryFrom<M, Error = AppError>>(rows: Vec<M>) -> AppResult<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
 }
 
@@ -368,7 +368,8 @@ impl From<models::OrderItem> for OrderItem {
 }
 
 /// One attempt to pay an order.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct Payment {
     /// Database id.
     pub id: ID,
@@ -406,6 +407,25 @@ pub struct Payment {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub raw_order_id: i64,
+    /// The order, when a list loaded it with its page.
+    #[graphql(skip)]
+    pub preloaded_order: Option<Box<Order>>,
+}
+
+#[ComplexObject]
+impl Payment {
+    /// The order this payment pays (null if not visible to your key). A list of payments
+    /// loads the orders of its page at once.
+    async fn order(&self, ctx: &Context<'_>) -> Result<Option<Order>> {
+        if let Some(order) = &self.preloaded_order {
+            return Ok(Some(Order::clone(order)));
+        }
+        let wanted = Wanted::selected_in(&ctx.look_ahead());
+        let order = orders::visible_to(caller(ctx)?, loaders(ctx)?.order_with(wanted, self.raw_order_id).await?);
+        Ok(order.map(Order::try_from).transpose()?)
+    }
 }
 
 impl TryFrom<models::Payment> for Payment {
@@ -435,6 +455,8 @@ impl TryFrom<models::Payment> for Payment {
             authentication_expires_at: p.authentication_expires_at,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            raw_order_id: p.order_id,
+            preloaded_order: None,
         })
     }
 }
@@ -588,6 +610,21 @@ pub struct PageInfo {
     end_cursor: Option<String>,
 }
 
+impl PageInfo {
+    /// The paging numbers of `page`.
+    pub fn of<T>(page: &Page<T>) -> Self {
+        PageInfo {
+            page: if page.by_cursor { None } else { Some(i32::try_from(page.request.page).unwrap_or(i32::MAX)) },
+            per_page: i32::try_from(page.request.per_page).unwrap_or(i32::MAX),
+            has_previous_page: page.has_previous_page,
+            total_count: page.total_count.clone(),
+            has_next_page: page.has_next_page,
+            start_cursor: page.cursors.first().cloned(),
+            end_cursor: page.cursors.last().cloned(),
+        }
+    }
+}
+
 /// Where a page sits in its list.
 #[Object]
 impl PageInfo {
@@ -697,15 +734,7 @@ impl TryFrom<Page<models::Order>> for OrderPage {
     type Error = AppError;
 
     fn try_from(page: Page<models::Order>) -> AppResult<Self> {
-        let page_info = PageInfo {
-            page: if page.by_cursor { None } else { Some(i32::try_from(page.request.page).unwrap_or(i32::MAX)) },
-            per_page: i32::try_from(page.request.per_page).unwrap_or(i32::MAX),
-            has_previous_page: page.has_previous_page,
-            total_count: page.total_count,
-            has_next_page: page.has_next_page,
-            start_cursor: page.cursors.first().cloned(),
-            end_cursor: page.cursors.last().cloned(),
-        };
+        let page_info = PageInfo::of(&page);
         Ok(Self { nodes: convert_all(page.nodes)?, page_info, cursors: page.cursors })
     }
 }

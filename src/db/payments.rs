@@ -1,0 +1,163 @@
+//! Payments listed on their own: filters, sorts and keyset paging.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::count_star;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::keyset::{self, Bound, KeyColumn, KeyKind, SortKey};
+use super::models::Payment;
+use super::schema::{orders, payments};
+
+/// What a payment list is sorted by (then by id, in the same direction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaymentSortColumn {
+    #[default]
+    CreatedAt,
+    Amount,
+    /// Unpaid attempts have no `paid_at`; they sort last in both directions.
+    PaidAt,
+}
+
+/// A filtered, sorted page of payments. `None` filters match anything.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentListQuery {
+    pub status: Option<i16>,
+    pub payment_method: Option<String>,
+    pub provider: Option<String>,
+    pub order_id: Option<i64>,
+    /// Payments of this user's orders.
+    pub user_id: Option<i64>,
+    /// Payments of this merchant's stores' orders.
+    pub merchant_id: Option<uuid::Uuid>,
+    pub amount_gte: Option<i64>,
+    pub amount_lte: Option<i64>,
+    pub created_gte: Option<DateTime<Utc>>,
+    pub created_lte: Option<DateTime<Utc>>,
+    pub paid_gte: Option<DateTime<Utc>>,
+    pub paid_lte: Option<DateTime<Utc>>,
+    pub sort: PaymentSortColumn,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+    pub keyset: Option<Bound>,
+    pub reversed: bool,
+}
+
+fn filter<'a, ST: 'a>(
+    mut query: payments::BoxedQuery<'a, Pg, ST>,
+    q: &PaymentListQuery,
+) -> payments::BoxedQuery<'a, Pg, ST> {
+    if let Some(status) = q.status {
+        query = query.filter(payments::status.eq(status));
+    }
+    if let Some(method) = &q.payment_method {
+        query = query.filter(payments::payment_method.eq(method.clone()));
+    }
+    if let Some(provider) = &q.provider {
+        query = query.filter(payments::provider.eq(provider.clone()));
+    }
+    if let Some(order_id) = q.order_id {
+        query = query.filter(payments::order_id.eq(order_id));
+    }
+    if let Some(user_id) = q.user_id {
+        query = query
+            .filter(payments::order_id.eq_any(orders::table.filter(orders::user_id.eq(user_id)).select(orders::id)));
+    }
+    if let Some(merchant_id) = q.merchant_id {
+        query = query.filter(
+            payments::order_id.eq_any(orders::table.filter(orders::merchant_id.eq(merchant_id)).select(orders::id)),
+        );
+    }
+    if let Some(v) = q.amount_gte {
+        query = query.filter(payments::amount_cents.ge(v));
+    }
+    if let Some(v) = q.amount_lte {
+        query = query.filter(payments::amount_cents.le(v));
+    }
+    if let Some(t) = q.created_gte {
+        query = query.filter(payments::created_at.ge(t));
+    }
+    if let Some(t) = q.created_lte {
+        query = query.filter(payments::created_at.le(t));
+    }
+    if let Some(t) = q.paid_gte {
+        query = query.filter(payments::paid_at.ge(t));
+    }
+    if let Some(t) = q.paid_lte {
+        query = query.filter(payments::paid_at.le(t));
+    }
+    query
+}
+
+fn sort<'a, ST: 'a>(
+    query: payments::BoxedQuery<'a, Pg, ST>,
+    column: PaymentSortColumn,
+    descending: bool,
+    reversed: bool,
+) -> payments::BoxedQuery<'a, Pg, ST> {
+    use PaymentSortColumn as S;
+    let descending = descending != reversed;
+    match column {
+        S::CreatedAt if descending => query.order_by((payments::created_at.desc(), payments::id.desc())),
+        S::CreatedAt => query.order_by((payments::created_at.asc(), payments::id.asc())),
+        S::Amount if descending => query.order_by((payments::amount_cents.desc(), payments::id.desc())),
+        S::Amount => query.order_by((payments::amount_cents.asc(), payments::id.asc())),
+        // NULL last in the list; first when it is read from the other end.
+        S::PaidAt if reversed && descending => {
+            query.order_by((payments::paid_at.desc().nulls_first(), payments::id.desc()))
+        }
+        S::PaidAt if reversed => query.order_by((payments::paid_at.asc().nulls_first(), payments::id.asc())),
+        S::PaidAt if descending => query.order_by((payments::paid_at.desc().nulls_last(), payments::id.desc())),
+        S::PaidAt => query.order_by((payments::paid_at.asc().nulls_last(), payments::id.asc())),
+    }
+}
+
+fn key_column(column: PaymentSortColumn) -> KeyColumn {
+    use PaymentSortColumn as S;
+    let name = match column {
+        S::CreatedAt => "payments.created_at",
+        S::Amount => "payments.amount_cents",
+        S::PaidAt => "payments.paid_at",
+    };
+    KeyColumn { id: "payments.id", column: Some(name), small_int: false, nulls_last: column == S::PaidAt }
+}
+
+/// The sort key of `payment`, as a cursor carries it.
+pub fn sort_key(payment: &Payment, column: PaymentSortColumn) -> SortKey {
+    match column {
+        PaymentSortColumn::CreatedAt => SortKey::Time(payment.created_at),
+        PaymentSortColumn::Amount => SortKey::Int(payment.amount_cents),
+        PaymentSortColumn::PaidAt => payment.paid_at.map_or(SortKey::Null, SortKey::Time),
+    }
+}
+
+pub fn key_kind(column: PaymentSortColumn) -> KeyKind {
+    match column {
+        PaymentSortColumn::CreatedAt => KeyKind::Time,
+        PaymentSortColumn::Amount => KeyKind::Int,
+        PaymentSortColumn::PaidAt => KeyKind::NullableTime,
+    }
+}
+
+/// One page of payments (`q.limit` rows at most): one statement.
+pub async fn list(conn: &mut AsyncPgConnection, q: &PaymentListQuery) -> QueryResult<Vec<Payment>> {
+    let mut rows = filter(payments::table.select(Payment::as_select()).into_boxed(), q);
+    if let Some(bound) = &q.keyset {
+        let Some(condition) = keyset::condition::<payments::table>(&key_column(q.sort), q.descending, bound) else {
+            return Ok(Vec::new());
+        };
+        rows = rows.filter(condition);
+    }
+    sort(rows, q.sort, q.descending, q.reversed).limit(q.limit).offset(q.offset).load(conn).await
+}
+
+/// How many payments match the filter (paging ignored).
+pub async fn count(conn: &mut AsyncPgConnection, q: &PaymentListQuery) -> QueryResult<i64> {
+    filter(payments::table.select(count_star()).into_boxed(), q).get_result(conn).await
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Payment>> {
+    payments::table.find(id).select(Payment::as_select()).first(conn).await.optional()
+}
