@@ -150,7 +150,16 @@ pub async fn list(conn: &mut AsyncPgConnection, q: &PaymentListQuery) -> QueryRe
         };
         rows = rows.filter(condition);
     }
-    sort(rows, q.sort, q.descending, q.reversed).limit(q.limit).offset(q.offset).load(conn).await
+    if q.offset == 0 {
+        return sort(rows, q.sort, q.descending, q.reversed).limit(q.limit).load(conn).await;
+    }
+    // Past the first page the rows to skip are found by id alone, in the sort indexes,
+    // and only the page's own rows are read from the table (as for orders).
+    let ids = sort(filter(payments::table.select(payments::id).into_boxed(), q), q.sort, q.descending, false)
+        .limit(q.limit)
+        .offset(q.offset);
+    let page = payments::table.select(Payment::as_select()).into_boxed().filter(payments::id.eq_any(ids));
+    sort(page, q.sort, q.descending, false).load(conn).await
 }
 
 /// How many payments match the filter (paging ignored).

@@ -66,6 +66,16 @@ pub async fn list_payments(
     check_range(filter.amount_gte, filter.amount_lte, ("amountGte", "amountLte"))?;
     check_range(filter.created_at_gte, filter.created_at_lte, ("createdAtGte", "createdAtLte"))?;
     check_range(filter.paid_at_gte, filter.paid_at_lte, ("paidAtGte", "paidAtLte"))?;
+    for (name, at) in [
+        ("createdAtGte", filter.created_at_gte),
+        ("createdAtLte", filter.created_at_lte),
+        ("paidAtGte", filter.paid_at_gte),
+        ("paidAtLte", filter.paid_at_lte),
+    ] {
+        if at.is_some_and(|t| !(1..=9999).contains(&chrono::Datelike::year(&t))) {
+            return Err(AppError::bad_input(format!("{name} must be a date between the years 1 and 9999")));
+        }
+    }
     let mut user_id = filter.user_id;
     if let Some(own) = caller.confined_to() {
         if user_id.is_some_and(|asked| asked != own) {

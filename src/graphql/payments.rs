@@ -92,6 +92,7 @@ impl PaymentPage {
     /// Builds the page. When `order` is selected, the page's orders (and what they nest)
     /// are loaded at once: a constant number of statements whatever the page size.
     async fn load(ctx: &Context<'_>, page: Page<crate::db::models::Payment>) -> Result<Self> {
+        crate::db::budget::charge_rows(page.nodes.len())?;
         let look = ctx.look_ahead();
         let (in_nodes, in_edges) =
             (look.field("nodes").field("order"), look.field("edges").field("node").field("order"));
@@ -102,6 +103,7 @@ impl PaymentPage {
             ids.sort_unstable();
             ids.dedup();
             let caller = caller(ctx)?;
+            crate::db::budget::check_statements()?;
             let found = {
                 let conn = app(ctx)?.pool().get().await?;
                 crate::db::queries::orders_by_ids(&conn, &ids).await?

@@ -272,7 +272,15 @@ impl Order {
 
     /// Payment attempts, oldest first.
     async fn payments(&self, ctx: &Context<'_>) -> Result<Vec<Payment>> {
-        Ok(convert_all(loaders(ctx)?.payments(self.raw_id).await?)?)
+        let mut payments: Vec<Payment> = convert_all(loaders(ctx)?.payments(self.raw_id).await?)?;
+        // Their order is this one, already read and visible: `payment.order` costs nothing.
+        if ctx.look_ahead().field("order").exists() {
+            let order = Box::new(self.clone());
+            for payment in &mut payments {
+                payment.preloaded_order = Some(order.clone());
+            }
+        }
+        Ok(payments)
     }
 
     /// The user who owns the order; null while a store's payment request has no buyer,
