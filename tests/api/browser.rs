@@ -14,9 +14,7 @@ use crate::common::TestApp;
 const PLAYWRIGHT: &str = "playwright-core@1.64.1";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn succeeds(program: &str, args: &[&str]) -> bool {
-    Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
-}
+use crate::contract::succeeds;
 
 /// Debian's chromium, installed with apt-get when missing (as the machine's root user).
 fn ensure_chromium() -> Result<(), String> {
@@ -53,35 +51,37 @@ fn ensure_playwright() -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graphiql_runs_an_orders_query_in_headless_chromium() {
+/// Node, npm, Chromium and playwright-core, or why the browser test `what` is skipped.
+async fn browser_or_skip(what: &str) -> Option<PathBuf> {
     if !succeeds("node", &["--version"]) || !succeeds("npm", &["--version"]) {
-        println!("SKIPPED graphiql browser test: node and npm are not installed");
-        return;
+        println!("SKIPPED {what}: node and npm are not installed");
+        return None;
     }
     if let Err(reason) = tokio::task::spawn_blocking(ensure_chromium).await.unwrap() {
-        println!("SKIPPED graphiql browser test: {reason}");
-        return;
+        println!("SKIPPED {what}: {reason}");
+        return None;
     }
-    let browser_dir = tokio::task::spawn_blocking(ensure_playwright).await.unwrap();
+    Some(tokio::task::spawn_blocking(ensure_playwright).await.unwrap())
+}
 
-    let t = TestApp::new().await;
-    t.seed(4, 30).await;
-    // As in development: the page pre-fills a key.
+/// Serves the test's database on a loopback port, with GraphiQL pre-filling the admin key
+/// (as in development); returns the base URL.
+async fn serve_graphiql(t: &TestApp) -> String {
     let config =
         Config { graphiql_key: Some(t.admin_key.clone()), database_url: Some(t.url.clone()), ..Config::default() };
     let app = App::new(config, &t.url).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, billing_api::http::router(app)).await });
+    format!("http://{addr}")
+}
 
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graphiql.png");
-    let _ = std::fs::remove_file(&screenshot);
+/// Runs a script of tests/browser with `args` and returns the JSON report it prints.
+async fn run_script(script: &str, browser_dir: &Path, args: &[String]) -> Value {
     let output = tokio::process::Command::new("node")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/graphiql.mjs"))
-        .arg(format!("http://{addr}/graphiql"))
-        .arg(&screenshot)
-        .env("BROWSER_DIR", &browser_dir)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script))
+        .args(args)
+        .env("BROWSER_DIR", browser_dir)
         .env("CHROMIUM", CHROMIUM)
         .output()
         .await
@@ -92,7 +92,19 @@ async fn graphiql_runs_an_orders_query_in_headless_chromium() {
         String::from_utf8_lossy(&output.stderr),
         String::from_utf8_lossy(&output.stdout)
     );
-    let report: Value = serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
+    serde_json::from_slice(output.stdout.trim_ascii()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_runs_an_orders_query_in_headless_chromium() {
+    let Some(browser_dir) = browser_or_skip("graphiql browser test").await else { return };
+    let t = TestApp::new().await;
+    t.seed(4, 30).await;
+    let base = serve_graphiql(&t).await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graphiql.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let args = [format!("{base}/graphiql"), screenshot.display().to_string()];
+    let report = run_script("graphiql.mjs", &browser_dir, &args).await;
     let result = report["result"].as_str().unwrap();
     assert!(result.contains("ORD-"), "the result pane shows order numbers: {result}");
     assert!(result.contains("\"totalCount\": 30"), "{result}");
@@ -105,43 +117,14 @@ async fn graphiql_runs_an_orders_query_in_headless_chromium() {
 /// HTTP, as another client) appears in its result pane.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_runs_a_subscription_and_shows_a_change_made_beside_it() {
-    if !succeeds("node", &["--version"]) || !succeeds("npm", &["--version"]) {
-        println!("SKIPPED graphiql subscription test: node and npm are not installed");
-        return;
-    }
-    if let Err(reason) = tokio::task::spawn_blocking(ensure_chromium).await.unwrap() {
-        println!("SKIPPED graphiql subscription test: {reason}");
-        return;
-    }
-    let browser_dir = tokio::task::spawn_blocking(ensure_playwright).await.unwrap();
-
+    let Some(browser_dir) = browser_or_skip("graphiql subscription test").await else { return };
     let t = TestApp::new().await;
     let user = t.create_user("graphiql-live@example.com", 0).await;
     let order = crate::common::id(&t.create_order(user, &[(1, 1200)]).await["id"]);
-    let config =
-        Config { graphiql_key: Some(t.admin_key.clone()), database_url: Some(t.url.clone()), ..Config::default() };
-    let app = App::new(config, &t.url).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, billing_api::http::router(app)).await });
-
+    let base = serve_graphiql(&t).await;
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graphiql-live.png");
-    let output = tokio::process::Command::new("node")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/graphiql_live.mjs"))
-        .args([format!("http://{addr}"), t.admin_key.clone(), order.to_string()])
-        .arg(&screenshot)
-        .env("BROWSER_DIR", &browser_dir)
-        .env("CHROMIUM", CHROMIUM)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "browser script failed: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let report: Value = serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
+    let args = [base, t.admin_key.clone(), order.to_string(), screenshot.display().to_string()];
+    let report = run_script("graphiql_live.mjs", &browser_dir, &args).await;
     assert_eq!(report["changed"]["data"]["cancelOrder"]["status"], "CANCELLED", "{report}");
     let result = report["result"].as_str().unwrap();
     assert!(result.contains("\"kind\": \"cancelled\""), "the change shows in the result pane: {report}");

@@ -2,18 +2,10 @@
 // the pre-filled orders query and prints the result pane as JSON. Every request that is not
 // for a loopback address is blocked and reported: the page must work with no internet.
 // Usage: node graphiql.mjs URL SCREENSHOT_PATH   (BROWSER_DIR: where playwright-core is installed)
-import { createRequire } from 'node:module';
+import { launch } from './launch.mjs';
 
 const [url, screenshot] = process.argv.slice(2);
-const require = createRequire(`${process.env.BROWSER_DIR}/`);
-const { chromium } = require('playwright-core');
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-         '--no-first-run', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const external = [];

@@ -3,18 +3,10 @@
 // (beside the page, as another client would) and waits for the change in the result pane.
 // Prints the result pane as JSON.
 // Usage: node graphiql_live.mjs BASE_URL KEY ORDER_ID SCREENSHOT_PATH   (BROWSER_DIR as graphiql.mjs)
-import { createRequire } from 'node:module';
+import { launch } from './launch.mjs';
 
 const [base, key, orderId, screenshot] = process.argv.slice(2);
-const require = createRequire(`${process.env.BROWSER_DIR}/`);
-const { chromium } = require('playwright-core');
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-         '--no-first-run', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const consoleErrors = [];
