@@ -396,7 +396,15 @@ async fn demo_story(app: &App) -> anyhow::Result<()> {
         }
     }
     if let Some(&order_id) = spare.first() {
-        lifecycle::create_payment(app.pool(), app.providers(), &caller, order_id, Some("card".into())).await?;
+        lifecycle::create_payment(
+            app.pool(),
+            app.providers(),
+            &caller,
+            order_id,
+            Some("card".into()),
+            Default::default(),
+        )
+        .await?;
         let reason = Some("customer changed their mind during checkout".into());
         lifecycle::cancel_order(
             app.pool(),

@@ -18,12 +18,19 @@ pub enum PaymentSortColumn {
     Amount,
     /// Unpaid attempts have no `paid_at`; they sort last in both directions.
     PaidAt,
+    /// Unsettled payments have no `settled_at`; they sort last in both directions.
+    SettledAt,
 }
 
 /// A filtered, sorted page of payments. `None` filters match anything.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentListQuery {
-    pub status: Option<i16>,
+    /// Any of these statuses (empty: any status).
+    pub statuses: Vec<i16>,
+    /// The six-character human id, exactly.
+    pub human_id: Option<String>,
+    /// Only settled (`true`) or only unsettled (`false`) payments.
+    pub settled: Option<bool>,
     pub payment_method: Option<String>,
     pub provider: Option<String>,
     pub order_id: Option<i64>,
@@ -37,6 +44,8 @@ pub struct PaymentListQuery {
     pub created_lte: Option<DateTime<Utc>>,
     pub paid_gte: Option<DateTime<Utc>>,
     pub paid_lte: Option<DateTime<Utc>>,
+    pub settled_gte: Option<DateTime<Utc>>,
+    pub settled_lte: Option<DateTime<Utc>>,
     pub sort: PaymentSortColumn,
     pub descending: bool,
     pub limit: i64,
@@ -49,8 +58,18 @@ fn filter<'a, ST: 'a>(
     mut query: payments::BoxedQuery<'a, Pg, ST>,
     q: &PaymentListQuery,
 ) -> payments::BoxedQuery<'a, Pg, ST> {
-    if let Some(status) = q.status {
-        query = query.filter(payments::status.eq(status));
+    match q.statuses.as_slice() {
+        [] => {}
+        [one] => query = query.filter(payments::status.eq(*one)),
+        many => query = query.filter(payments::status.eq_any(many.to_vec())),
+    }
+    if let Some(human_id) = &q.human_id {
+        query = query.filter(payments::human_id.eq(human_id.clone()));
+    }
+    match q.settled {
+        Some(true) => query = query.filter(payments::settled_at.is_not_null()),
+        Some(false) => query = query.filter(payments::settled_at.is_null()),
+        None => {}
     }
     if let Some(method) = &q.payment_method {
         query = query.filter(payments::payment_method.eq(method.clone()));
@@ -88,6 +107,12 @@ fn filter<'a, ST: 'a>(
     if let Some(t) = q.paid_lte {
         query = query.filter(payments::paid_at.le(t));
     }
+    if let Some(t) = q.settled_gte {
+        query = query.filter(payments::settled_at.ge(t));
+    }
+    if let Some(t) = q.settled_lte {
+        query = query.filter(payments::settled_at.le(t));
+    }
     query
 }
 
@@ -111,6 +136,12 @@ fn sort<'a, ST: 'a>(
         S::PaidAt if reversed => query.order_by((payments::paid_at.asc().nulls_first(), payments::id.asc())),
         S::PaidAt if descending => query.order_by((payments::paid_at.desc().nulls_last(), payments::id.desc())),
         S::PaidAt => query.order_by((payments::paid_at.asc().nulls_last(), payments::id.asc())),
+        S::SettledAt if reversed && descending => {
+            query.order_by((payments::settled_at.desc().nulls_first(), payments::id.desc()))
+        }
+        S::SettledAt if reversed => query.order_by((payments::settled_at.asc().nulls_first(), payments::id.asc())),
+        S::SettledAt if descending => query.order_by((payments::settled_at.desc().nulls_last(), payments::id.desc())),
+        S::SettledAt => query.order_by((payments::settled_at.asc().nulls_last(), payments::id.asc())),
     }
 }
 
@@ -120,8 +151,10 @@ fn key_column(column: PaymentSortColumn) -> KeyColumn {
         S::CreatedAt => "payments.created_at",
         S::Amount => "payments.amount_cents",
         S::PaidAt => "payments.paid_at",
+        S::SettledAt => "payments.settled_at",
     };
-    KeyColumn { id: "payments.id", column: Some(name), small_int: false, nulls_last: column == S::PaidAt }
+    let nulls_last = matches!(column, S::PaidAt | S::SettledAt);
+    KeyColumn { id: "payments.id", column: Some(name), small_int: false, nulls_last }
 }
 
 /// The sort key of `payment`, as a cursor carries it.
@@ -130,6 +163,7 @@ pub fn sort_key(payment: &Payment, column: PaymentSortColumn) -> SortKey {
         PaymentSortColumn::CreatedAt => SortKey::Time(payment.created_at),
         PaymentSortColumn::Amount => SortKey::Int(payment.amount_cents),
         PaymentSortColumn::PaidAt => payment.paid_at.map_or(SortKey::Null, SortKey::Time),
+        PaymentSortColumn::SettledAt => payment.settled_at.map_or(SortKey::Null, SortKey::Time),
     }
 }
 
@@ -137,7 +171,7 @@ pub fn key_kind(column: PaymentSortColumn) -> KeyKind {
     match column {
         PaymentSortColumn::CreatedAt => KeyKind::Time,
         PaymentSortColumn::Amount => KeyKind::Int,
-        PaymentSortColumn::PaidAt => KeyKind::NullableTime,
+        PaymentSortColumn::PaidAt | PaymentSortColumn::SettledAt => KeyKind::NullableTime,
     }
 }
 

@@ -129,6 +129,18 @@ diesel::table! {
         last_error -> Nullable<Text>,
         authentication -> Nullable<Text>,
         authentication_expires_at -> Nullable<Timestamptz>,
+        human_id -> Text,
+        description -> Nullable<Text>,
+        billing_address -> Nullable<Jsonb>,
+        metadata -> Jsonb,
+        active -> Bool,
+        payment_date -> Nullable<Timestamptz>,
+        card_brand -> Nullable<Text>,
+        card_last4 -> Nullable<Text>,
+        card_exp_month -> Nullable<Int2>,
+        card_exp_year -> Nullable<Int2>,
+        settled_at -> Nullable<Timestamptz>,
+        settled_cents -> Nullable<Int8>,
     }
 }
 

@@ -42,6 +42,8 @@ pub mod kind {
     pub const REFUND_REQUEST_REOPENED: &str = "refund_request_reopened";
     /// A merchant changed the amount, description or payment date of a payment request.
     pub const PAYMENT_REQUEST_UPDATED: &str = "payment_request_updated";
+    /// `updatePayment` changed a payment's client fields (seed 002).
+    pub const PAYMENT_UPDATED: &str = "payment_updated";
     /// A DRAFT order was opened for payment.
     pub const SUBMITTED: &str = "submitted";
     /// A payment attempt now waits for the customer to authenticate (3-D Secure, OTP).
@@ -107,13 +109,16 @@ pub const JANITOR_ACTOR: &str = "janitor";
 /// Details a customer may read: amounts, ids and outcomes. Staff notes, references,
 /// provider identifiers and raw provider messages stay with staff.
 const CUSTOMER_VISIBLE: &[&str] = &[
+    "active",
     "amount_cents",
+    "billing_address_changed",
     "cancelled_at",
     "cancelled_payment_ids",
     "charged_balance",
     "credit_balance",
     "due_back",
     "failure_code",
+    "payment_date",
     "payment_id",
     "payment_method",
     "provider",

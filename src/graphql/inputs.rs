@@ -131,6 +131,89 @@ pub struct CreatePaymentInput {
     pub order_id: ID,
     /// How it is paid; defaults to the order's payment method.
     pub payment_method: Option<String>,
+    /// Shown on the payment, at most 500 characters.
+    pub description: Option<String>,
+    pub billing_address: Option<BillingAddressInput>,
+    /// Free-form client data (a JSON object, at most 8 KiB).
+    pub metadata: Option<JsonValue>,
+    /// Seed 002's flag (default true); stored and shown, it does not stop an outcome.
+    pub active: Option<bool>,
+    /// When the client means the payment to happen; stored and shown, never acted on.
+    pub payment_date: Option<DateTime<Utc>>,
+}
+
+impl CreatePaymentInput {
+    pub fn details(&self) -> crate::domain::payments::details::PaymentDetailsInput {
+        crate::domain::payments::details::PaymentDetailsInput {
+            description: self.description.clone(),
+            billing_address: self.billing_address.clone().map(Into::into),
+            metadata: self.metadata.clone().map(|m| m.0),
+            active: self.active,
+            payment_date: self.payment_date,
+        }
+    }
+}
+
+/// A billing address; every part optional, at most 200 characters each.
+#[derive(InputObject, Clone)]
+pub struct BillingAddressInput {
+    pub name: Option<String>,
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 (`PT`, `US`).
+    pub country: Option<String>,
+}
+
+impl From<BillingAddressInput> for crate::domain::payments::details::BillingAddress {
+    fn from(a: BillingAddressInput) -> Self {
+        Self {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            state: a.state,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+/// Changes what seed 002 lets a client change on a payment, while it has not succeeded
+/// (afterwards `CONFLICT`). Absent fields stay; `null` clears the billing address or the
+/// payment date.
+#[derive(InputObject)]
+pub struct UpdatePaymentInput {
+    pub id: ID,
+    pub active: Option<bool>,
+    /// Only on a manual payment: a provider's attempt keeps the method it was started with.
+    pub payment_method: Option<String>,
+    pub billing_address: async_graphql::MaybeUndefined<BillingAddressInput>,
+    /// Stored and shown; the service does not start charges on it.
+    pub payment_date: async_graphql::MaybeUndefined<DateTime<Utc>>,
+}
+
+impl UpdatePaymentInput {
+    pub fn into_domain(self) -> crate::error::AppResult<crate::domain::payments::update::PaymentUpdate> {
+        use async_graphql::MaybeUndefined as M;
+        Ok(crate::domain::payments::update::PaymentUpdate {
+            payment_id: super::types::parse_id("input.id", &self.id)?,
+            active: self.active,
+            payment_method: self.payment_method,
+            billing_address: match self.billing_address {
+                M::Undefined => None,
+                M::Null => Some(None),
+                M::Value(a) => Some(Some(a.into())),
+            },
+            payment_date: match self.payment_date {
+                M::Undefined => None,
+                M::Null => Some(None),
+                M::Value(d) => Some(Some(d)),
+            },
+        })
+    }
 }
 
 /// Cancels an order.

@@ -35,7 +35,11 @@ impl Wanted {
         Self {
             items: order.field("items").exists(),
             payments: order.field("payments").exists(),
-            refunds: order.field("refunds").exists(),
+            // A payment's state and refunded amount read its order's refunds.
+            refunds: order.field("refunds").exists() || {
+                let payments = order.field("payments");
+                payments.field("state").exists() || payments.field("amountRefundedCents").exists()
+            },
             events: order.field("events").exists(),
             user: order.field("user").exists(),
             merchant: ["store", "merchant", "paymentRequest"].iter().any(|f| order.field(f).exists()),
@@ -366,6 +370,12 @@ impl Loaders {
         }
         self.fetch(wanted, &[order_id], &[user_id]).await?;
         Ok(self.cached(pick, key))
+    }
+
+    /// Loads the refunds of these orders that this request has not loaded yet: at most
+    /// one statement (payments list their state from them).
+    pub async fn prefetch_refunds(&self, order_ids: &[i64]) -> AppResult<()> {
+        self.fetch(Wanted { refunds: true, ..Wanted::default() }, order_ids, &[]).await
     }
 
     pub async fn items(&self, order_id: i64) -> AppResult<Vec<models::OrderItem>> {

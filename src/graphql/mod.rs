@@ -41,7 +41,12 @@ pub struct QueryRoot(
 /// Write operations. Every one honours an `Idempotency-Key` header.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::OrderMutation, merchants::MerchantMutation, refund_requests::RefundRequestMutation);
+pub struct MutationRoot(
+    mutation::OrderMutation,
+    merchants::MerchantMutation,
+    refund_requests::RefundRequestMutation,
+    payments::PaymentMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -50,12 +50,17 @@ impl OrderMutation {
     async fn create_payment(&self, ctx: &Context<'_>, input: CreatePaymentInput) -> Result<Payment> {
         let app = app(ctx)?;
         let order_id = parse_id("input.orderId", &input.order_id)?;
-        let payment = count(
-            app,
-            lifecycle::create_payment(app.pool(), app.providers(), caller(ctx)?, order_id, input.payment_method).await,
-            Metrics::payment,
-            "started",
-        )?;
+        let details = input.details();
+        let started = lifecycle::create_payment(
+            app.pool(),
+            app.providers(),
+            caller(ctx)?,
+            order_id,
+            input.payment_method,
+            details,
+        )
+        .await;
+        let payment = count(app, started, Metrics::payment, "started")?;
         Ok(Payment::try_from(payment)?)
     }
 

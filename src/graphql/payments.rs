@@ -1,19 +1,89 @@
 //! Payments read on their own: `payment(id)` and `payments(...)` (issue 13's reads).
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::loaders::Wanted;
+use super::scalars::JsonValue;
 use super::scalars::Money;
-use super::types::{
-    Order, PageInfo, Payment, PaymentAttemptStatus, SortDirection, convert_all, parse_id, window_request,
-};
+use super::types::{Order, PageInfo, PaymentAttemptStatus, SortDirection, convert_all, id, parse_id, window_request};
 use super::{app, caller, loaders};
+use crate::db::models;
 use crate::db::payments::PaymentSortColumn;
 use crate::domain::cursor::PagingArgs;
+use crate::domain::enums::decode;
 use crate::domain::paging::Page;
 use crate::domain::payments;
-use crate::error::AppResult;
+use crate::domain::payments::details::BillingAddress as DomainAddress;
+use crate::domain::payments::state as payment_state;
+use crate::domain::{self, orders};
+use crate::error::{AppError, AppResult};
+
+/// Seed 002's state of a payment (`current_state`), derived from the attempt status, its
+/// refunds, settlement and the janitor's checks by a total mapping (docs/decisions.md).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::domain::payments::state::PaymentState")]
+pub enum PaymentState {
+    /// PENDING with nothing at a provider (a manual attempt awaiting its outcome).
+    Created,
+    /// PENDING at a provider, or waiting for the customer to authenticate.
+    Processing,
+    /// PENDING, and the janitor's last question to the provider failed; it asks again.
+    OnRetry,
+    /// Authorised and not captured.
+    Reserved,
+    /// The money was taken; not settled yet.
+    Captured,
+    /// The money was taken and settled.
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// A refund of it is under way.
+    PendingRefund,
+    /// Its latest refund failed.
+    RefundFailed,
+    /// Part of its money went back.
+    PartialRefund,
+    /// All of its money went back.
+    Refunded,
+}
+
+/// A billing address (Stripe's address fields and a name).
+#[derive(SimpleObject, Clone)]
+pub struct BillingAddress {
+    pub name: Option<String>,
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+}
+
+impl From<DomainAddress> for BillingAddress {
+    fn from(a: DomainAddress) -> Self {
+        Self {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            state: a.state,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+/// What is shown of the card a payment used: never its number or security code.
+#[derive(SimpleObject, Clone)]
+pub struct CardSummary {
+    /// `visa`, `mastercard`, `amex`, ...
+    pub brand: Option<String>,
+    pub last4: String,
+    pub exp_month: Option<i32>,
+    pub exp_year: Option<i32>,
+}
 
 /// What `payments` is sorted by (then by id, in the same direction).
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -22,6 +92,8 @@ pub enum PaymentSortField {
     Amount,
     /// Unpaid attempts sort last in both directions.
     PaidAt,
+    /// Unsettled payments sort last in both directions.
+    SettledAt,
 }
 
 impl From<PaymentSortField> for PaymentSortColumn {
@@ -30,7 +102,155 @@ impl From<PaymentSortField> for PaymentSortColumn {
             PaymentSortField::CreatedAt => PaymentSortColumn::CreatedAt,
             PaymentSortField::Amount => PaymentSortColumn::Amount,
             PaymentSortField::PaidAt => PaymentSortColumn::PaidAt,
+            PaymentSortField::SettledAt => PaymentSortColumn::SettledAt,
         }
+    }
+}
+
+/// One attempt to pay an order.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Payment {
+    /// Database id.
+    pub id: ID,
+    /// The order being paid.
+    pub order_id: ID,
+    /// Attempt status.
+    pub status: PaymentAttemptStatus,
+    /// Who processes it: `manual`, `stripe` or `balance`.
+    pub provider: String,
+    /// How it is paid: `card`, `bank_transfer`, `balance`, ...
+    pub payment_method: String,
+    /// Amount, in minor units.
+    pub amount_cents: Money,
+    /// ISO-4217 currency code.
+    pub currency: String,
+    /// Provider or manual reference.
+    pub reference: Option<String>,
+    /// Provider payment intent.
+    pub payment_intent_id: Option<String>,
+    /// Why it failed (provider code).
+    /// True when money arrived on this attempt after its order had been paid by another
+    /// (failure code `duplicate_payment`): it is due back (`refundDuePayment`).
+    pub money_due_back: bool,
+    pub failure_code: Option<String>,
+    /// Why it failed (human text).
+    pub failure_message: Option<String>,
+    /// When the money was taken.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// What the customer must complete (3-D Secure or a one-time password) while the
+    /// attempt is PENDING; kept after it fails with `authentication_timeout`.
+    pub authentication: Option<super::merchants::AuthenticationKind>,
+    /// Until when the customer may authenticate.
+    pub authentication_expires_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Six characters, unique, without look-alikes (no 0/O, 1/I/L): for people to quote.
+    pub human_id: String,
+    /// Money the provider holds authorised and not yet captured.
+    pub amount_reserved_cents: Money,
+    /// Money taken (0 until it is).
+    pub amount_captured_cents: Money,
+    /// When the provider reported the money settled.
+    pub settled_at: Option<DateTime<Utc>>,
+    /// How much settled (null until it did).
+    pub settled_amount_cents: Option<Money>,
+    pub description: Option<String>,
+    pub billing_address: Option<BillingAddress>,
+    /// Free-form client data.
+    pub metadata: JsonValue,
+    /// Seed 002's flag; it does not stop an outcome the provider reports.
+    pub active: bool,
+    /// When the client means it to happen: stored and shown, never acted on.
+    pub payment_date: Option<DateTime<Utc>>,
+    /// The card's brand, last four digits and expiry, for card payments whose card is known.
+    pub card: Option<CardSummary>,
+    #[graphql(skip)]
+    pub raw: Box<models::Payment>,
+    #[graphql(skip)]
+    pub raw_order_id: i64,
+    /// The order, when a list loaded it with its page.
+    #[graphql(skip)]
+    pub preloaded_order: Option<Box<Order>>,
+}
+
+#[ComplexObject]
+impl Payment {
+    /// The order this payment pays (null if not visible to your key). A list of payments
+    /// loads the orders of its page at once.
+    async fn order(&self, ctx: &Context<'_>) -> Result<Option<Order>> {
+        if let Some(order) = &self.preloaded_order {
+            return Ok(Some(Order::clone(order)));
+        }
+        let wanted = Wanted::selected_in(&ctx.look_ahead());
+        let order = orders::visible_to(caller(ctx)?, loaders(ctx)?.order_with(wanted, self.raw_order_id).await?);
+        Ok(order.map(Order::try_from).transpose()?)
+    }
+
+    /// Seed 002's state (see `PaymentState`).
+    async fn state(&self, ctx: &Context<'_>) -> Result<PaymentState> {
+        let refunds = loaders(ctx)?.refunds(self.raw_order_id).await?;
+        Ok(payment_state::state_of(&self.raw, &refunds)?.into())
+    }
+
+    /// Money of this payment that went back (its SUCCEEDED refunds).
+    async fn amount_refunded_cents(&self, ctx: &Context<'_>) -> Result<Money> {
+        let refunds = loaders(ctx)?.refunds(self.raw_order_id).await?;
+        Ok(Money(payment_state::refunded_cents(&self.raw, &refunds)))
+    }
+}
+
+impl TryFrom<models::Payment> for Payment {
+    type Error = AppError;
+
+    fn try_from(p: models::Payment) -> AppResult<Self> {
+        let due_back = crate::domain::lifecycle::is_due_back(&p);
+        let arrived = payment_state::money_arrived(&p)?;
+        let card = p.card_last4.clone().map(|last4| CardSummary {
+            brand: p.card_brand.clone(),
+            last4,
+            exp_month: p.card_exp_month.map(i32::from),
+            exp_year: p.card_exp_year.map(i32::from),
+        });
+        Ok(Self {
+            human_id: p.human_id.clone(),
+            amount_reserved_cents: Money(0),
+            amount_captured_cents: Money(if arrived { p.amount_cents } else { 0 }),
+            settled_at: p.settled_at,
+            settled_amount_cents: p.settled_cents.map(Money),
+            description: p.description.clone(),
+            billing_address: p.billing_address.as_ref().map(|a| DomainAddress::from_json(a).into()),
+            metadata: JsonValue(p.metadata.clone()),
+            active: p.active,
+            payment_date: p.payment_date,
+            card,
+            id: id(p.id),
+            order_id: id(p.order_id),
+            status: decode(p.status, domain::PaymentAttemptStatus::from_code, "payment attempt status")?.into(),
+            provider: p.provider.clone(),
+            payment_method: p.payment_method.clone(),
+            amount_cents: Money(p.amount_cents),
+            currency: p.currency.clone(),
+            reference: p.reference.clone(),
+            payment_intent_id: p.payment_intent_id.clone(),
+            money_due_back: due_back,
+            failure_code: p.failure_code.clone(),
+            failure_message: p.failure_message.clone(),
+            paid_at: p.paid_at,
+            authentication: p
+                .authentication
+                .as_deref()
+                .and_then(crate::domain::merchants::status::Authentication::parse)
+                .map(Into::into),
+            authentication_expires_at: p.authentication_expires_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            raw_order_id: p.order_id,
+            preloaded_order: None,
+            raw: Box::new(p),
+        })
     }
 }
 
@@ -39,6 +259,12 @@ impl From<PaymentSortField> for PaymentSortColumn {
 #[derive(InputObject, Default)]
 pub struct PaymentFilter {
     pub status: Option<PaymentAttemptStatus>,
+    /// Any of these statuses (combined with `status`: both must hold).
+    pub status_in: Option<Vec<PaymentAttemptStatus>>,
+    /// The six-character human id (case-insensitive).
+    pub human_id: Option<String>,
+    /// Only settled (`true`) or only unsettled (`false`) payments.
+    pub settled: Option<bool>,
     /// `card`, `bank_transfer`, `balance`, ... (exact).
     pub payment_method: Option<String>,
     /// `manual`, `stripe` or `balance`.
@@ -52,12 +278,29 @@ pub struct PaymentFilter {
     pub created_at_lte: Option<DateTime<Utc>>,
     pub paid_at_gte: Option<DateTime<Utc>>,
     pub paid_at_lte: Option<DateTime<Utc>>,
+    pub settled_at_gte: Option<DateTime<Utc>>,
+    pub settled_at_lte: Option<DateTime<Utc>>,
 }
 
 impl PaymentFilter {
     fn into_domain(self) -> AppResult<payments::PaymentFilter> {
+        let mut statuses: Vec<domain::PaymentAttemptStatus> =
+            self.status_in.unwrap_or_default().into_iter().map(Into::into).collect();
+        if let Some(status) = self.status {
+            let status = status.into();
+            if !statuses.is_empty() && !statuses.contains(&status) {
+                // Both must hold and cannot: nothing matches.
+                return Ok(payments::PaymentFilter { nothing: true, ..Default::default() });
+            }
+            statuses = vec![status];
+        }
         Ok(payments::PaymentFilter {
-            status: self.status.map(Into::into),
+            statuses,
+            human_id: self.human_id,
+            settled: self.settled,
+            settled_at_gte: self.settled_at_gte,
+            settled_at_lte: self.settled_at_lte,
+            nothing: false,
             payment_method: self.payment_method,
             provider: self.provider,
             order_id: self.order_id.as_ref().map(|id| parse_id("filter.orderId", id)).transpose()?,
@@ -114,6 +357,13 @@ impl PaymentPage {
                 preloaded.insert(order.id, Order::try_from(order)?);
             }
         }
+        let needs_refunds = ["state", "amountRefundedCents"]
+            .iter()
+            .any(|f| look.field("nodes").field(f).exists() || look.field("edges").field("node").field(f).exists());
+        if needs_refunds {
+            let ids: Vec<i64> = page.nodes.iter().map(|p| p.order_id).collect();
+            loaders(ctx)?.prefetch_refunds(&ids).await?;
+        }
         let cursors = page.cursors.clone();
         let info = PageInfo::of(&page);
         let mut nodes: Vec<Payment> = convert_all(page.nodes)?;
@@ -166,5 +416,23 @@ impl PaymentQuery {
         let page =
             payments::list_payments(app(ctx)?.pool(), caller(ctx)?, filter, sort.into(), descending, window).await?;
         PaymentPage::load(ctx, page).await
+    }
+}
+
+/// Changes to payments of their own.
+#[derive(Default)]
+pub struct PaymentMutation;
+
+#[Object]
+impl PaymentMutation {
+    /// Changes `active`, the payment method (manual payments only), the billing address or
+    /// the payment date of a payment that has not succeeded; afterwards `CONFLICT`. Admins,
+    /// and customers for their own orders' payments. The payment date is stored and shown;
+    /// the service does not start charges on it. Honours an `Idempotency-Key` header.
+    async fn update_payment(&self, ctx: &Context<'_>, input: super::inputs::UpdatePaymentInput) -> Result<Payment> {
+        let payment =
+            crate::domain::payments::update::update_payment(app(ctx)?.pool(), caller(ctx)?, input.into_domain()?)
+                .await?;
+        Ok(Payment::try_from(payment)?)
     }
 }

@@ -6,6 +6,7 @@ use super::scalars::{JsonValue, Money};
 use chrono::{DateTime, Utc};
 
 use super::loaders::Wanted;
+pub use super::payments::Payment;
 use super::{caller, loaders};
 use crate::db::models;
 use crate::domain::cursor::{PagingArgs, Window};
@@ -372,100 +373,6 @@ impl From<models::OrderItem> for OrderItem {
             metadata: JsonValue(i.metadata),
             created_at: i.created_at,
         }
-    }
-}
-
-/// One attempt to pay an order.
-#[derive(SimpleObject, Clone)]
-#[graphql(complex)]
-pub struct Payment {
-    /// Database id.
-    pub id: ID,
-    /// The order being paid.
-    pub order_id: ID,
-    /// Attempt status.
-    pub status: PaymentAttemptStatus,
-    /// Who processes it: `manual`, `stripe` or `balance`.
-    pub provider: String,
-    /// How it is paid: `card`, `bank_transfer`, `balance`, ...
-    pub payment_method: String,
-    /// Amount, in minor units.
-    pub amount_cents: Money,
-    /// ISO-4217 currency code.
-    pub currency: String,
-    /// Provider or manual reference.
-    pub reference: Option<String>,
-    /// Provider payment intent.
-    pub payment_intent_id: Option<String>,
-    /// Why it failed (provider code).
-    /// True when money arrived on this attempt after its order had been paid by another
-    /// (failure code `duplicate_payment`): it is due back (`refundDuePayment`).
-    pub money_due_back: bool,
-    pub failure_code: Option<String>,
-    /// Why it failed (human text).
-    pub failure_message: Option<String>,
-    /// When the money was taken.
-    pub paid_at: Option<DateTime<Utc>>,
-    /// What the customer must complete (3-D Secure or a one-time password) while the
-    /// attempt is PENDING; kept after it fails with `authentication_timeout`.
-    pub authentication: Option<super::merchants::AuthenticationKind>,
-    /// Until when the customer may authenticate.
-    pub authentication_expires_at: Option<DateTime<Utc>>,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-    #[graphql(skip)]
-    pub raw_order_id: i64,
-    /// The order, when a list loaded it with its page.
-    #[graphql(skip)]
-    pub preloaded_order: Option<Box<Order>>,
-}
-
-#[ComplexObject]
-impl Payment {
-    /// The order this payment pays (null if not visible to your key). A list of payments
-    /// loads the orders of its page at once.
-    async fn order(&self, ctx: &Context<'_>) -> Result<Option<Order>> {
-        if let Some(order) = &self.preloaded_order {
-            return Ok(Some(Order::clone(order)));
-        }
-        let wanted = Wanted::selected_in(&ctx.look_ahead());
-        let order = orders::visible_to(caller(ctx)?, loaders(ctx)?.order_with(wanted, self.raw_order_id).await?);
-        Ok(order.map(Order::try_from).transpose()?)
-    }
-}
-
-impl TryFrom<models::Payment> for Payment {
-    type Error = AppError;
-
-    fn try_from(p: models::Payment) -> AppResult<Self> {
-        let due_back = crate::domain::lifecycle::is_due_back(&p);
-        Ok(Self {
-            id: id(p.id),
-            order_id: id(p.order_id),
-            status: decode(p.status, domain::PaymentAttemptStatus::from_code, "payment attempt status")?.into(),
-            provider: p.provider,
-            payment_method: p.payment_method,
-            amount_cents: Money(p.amount_cents),
-            currency: p.currency,
-            reference: p.reference,
-            payment_intent_id: p.payment_intent_id,
-            money_due_back: due_back,
-            failure_code: p.failure_code,
-            failure_message: p.failure_message,
-            paid_at: p.paid_at,
-            authentication: p
-                .authentication
-                .as_deref()
-                .and_then(crate::domain::merchants::status::Authentication::parse)
-                .map(Into::into),
-            authentication_expires_at: p.authentication_expires_at,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-            raw_order_id: p.order_id,
-            preloaded_order: None,
-        })
     }
 }
 

@@ -29,6 +29,7 @@ mod migrations;
 mod mutations;
 mod observability;
 mod openapi;
+mod payment_details;
 mod payment_lists;
 mod property;
 mod provider_calls;

@@ -24,7 +24,9 @@ pub async fn create_payment(
     caller: &Caller,
     order_id: i64,
     payment_method: Option<String>,
+    details: crate::domain::payments::details::PaymentDetailsInput,
 ) -> AppResult<models::Payment> {
+    let details = details.validated()?;
     let payment_method = payment_method.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
     if let Some(method) = &payment_method {
         validate_payment_method("paymentMethod", method)?;
@@ -74,8 +76,8 @@ pub async fn create_payment(
     drop(slot);
     let provider_name = provider.name();
     let started = (order.total_cents, order.currency.clone());
-    let recorded =
-        record_attempt(pool, providers, caller, order_id, &check, &started, &method, provider_name, &intent_id).await;
+    let attempt = Attempt { started, method: &method, provider_name, intent_id: &intent_id, details: &details };
+    let recorded = record_attempt(pool, providers, caller, order_id, &check, &attempt).await;
     if let (Err(_), Some(intent)) = (&recorded, intent_id.as_deref()) {
         // The order changed while the provider worked (or the database failed): nothing
         // points at the new intent, so it must not stay payable.
@@ -90,19 +92,26 @@ pub async fn create_payment(
     recorded
 }
 
+/// What phase one of `create_payment` started at the provider.
+struct Attempt<'a> {
+    /// The amount and currency the provider was asked for.
+    started: (i64, String),
+    method: &'a str,
+    provider_name: &'static str,
+    intent_id: &'a Option<String>,
+    details: &'a models::PaymentDetails,
+}
+
 /// Phase two of `create_payment`: records the attempt the provider started.
-#[expect(clippy::too_many_arguments, reason = "one call site; the values of phase one")]
 async fn record_attempt(
     pool: &DbPool,
     providers: &Providers,
     caller: &Caller,
     order_id: i64,
     check: &(dyn Fn(&models::Order) -> AppResult<()> + Sync),
-    (started_cents, started_currency): &(i64, String),
-    method: &str,
-    provider_name: &str,
-    intent_id: &Option<String>,
+    attempt: &Attempt<'_>,
 ) -> AppResult<models::Payment> {
+    let Attempt { started: (started_cents, started_currency), method, provider_name, intent_id, details } = attempt;
     let actor = caller.name.clone();
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
@@ -135,6 +144,7 @@ async fn record_attempt(
                 // An attempt the provider can be asked about is checked by the janitor
                 // should no callback come.
                 next_check_at: intent_id.is_some().then(|| providers.next_check(now, 0)),
+                details: (*details).clone(),
             },
         )
         .await?;
@@ -144,7 +154,7 @@ async fn record_attempt(
             ..Default::default()
         };
         if intent_id.is_some() {
-            changes.payment_intent_id = Some(intent_id.clone());
+            changes.payment_intent_id = Some((*intent_id).clone());
         }
         queries::update_order(conn, order.id, &changes).await?;
         events::record(

@@ -88,6 +88,7 @@ pub async fn mark_order_paid(
                     note: note.as_deref(),
                     paid_at: Some(paid_at),
                     next_check_at: None,
+                    details: Default::default(),
                 },
             )
             .await?;

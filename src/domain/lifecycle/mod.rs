@@ -68,7 +68,7 @@ pub(super) fn timestamp(field: &str, given: Option<DateTime<Utc>>, now: DateTime
 }
 
 /// Trims optional text; blank is absent; longer than `max` characters is refused.
-pub(super) fn text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
+pub(crate) fn text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
     let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     if value.as_ref().is_some_and(|v| v.chars().count() > max) {
         return Err(AppError::bad_input(format!("{field} must be at most {max} characters")));
@@ -105,7 +105,7 @@ async fn cancel_pending_attempts(
 }
 
 /// Locks an order the caller may see; others are NOT_FOUND.
-pub(super) async fn lock_visible_order(
+pub(crate) async fn lock_visible_order(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: i64,

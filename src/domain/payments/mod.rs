@@ -1,5 +1,10 @@
 //! Payments read on their own (issue 13's reads): one payment by id, and a filtered, sorted
 //! list paged by number or by cursor. A payment is visible exactly when its order is.
+//! `state` maps the service's states to the seeds' words; `update` is `updatePayment`.
+
+pub mod details;
+pub mod state;
+pub mod update;
 
 use chrono::{DateTime, Utc};
 
@@ -14,7 +19,12 @@ use crate::error::{AppError, AppResult};
 /// Filters of the payment list; `None` matches anything. Ranges are inclusive.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
-    pub status: Option<PaymentAttemptStatus>,
+    /// Any of these statuses (empty: any).
+    pub statuses: Vec<PaymentAttemptStatus>,
+    /// The six-character human id, exactly.
+    pub human_id: Option<String>,
+    /// Only settled (`true`) or only unsettled (`false`) payments.
+    pub settled: Option<bool>,
     pub payment_method: Option<String>,
     pub provider: Option<String>,
     pub order_id: Option<i64>,
@@ -25,15 +35,27 @@ pub struct PaymentFilter {
     pub created_at_lte: Option<DateTime<Utc>>,
     pub paid_at_gte: Option<DateTime<Utc>>,
     pub paid_at_lte: Option<DateTime<Utc>>,
+    pub settled_at_gte: Option<DateTime<Utc>>,
+    pub settled_at_lte: Option<DateTime<Utc>>,
+    /// The filter can match nothing (contradictory parts): the page is empty.
+    pub nothing: bool,
 }
 
 /// One payment, if `caller` may see its order.
 pub async fn get_payment(pool: &DbPool, caller: &Caller, id: i64) -> AppResult<Option<models::Payment>> {
     let mut conn = pool.get().await?;
-    let Some(payment) = q::find(&mut conn, id).await? else {
+    get_payment_in(&mut conn, caller, id).await
+}
+
+pub(crate) async fn get_payment_in(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<Option<models::Payment>> {
+    let Some(payment) = q::find(conn, id).await? else {
         return Ok(None);
     };
-    let order = queries::find_order(&conn, payment.order_id).await?;
+    let order = queries::find_order(conn, payment.order_id).await?;
     Ok(order.filter(|o| caller.can_see_order(o)).map(|_| payment))
 }
 
@@ -66,15 +88,21 @@ pub async fn list_payments(
     check_range(filter.amount_gte, filter.amount_lte, ("amountGte", "amountLte"))?;
     check_range(filter.created_at_gte, filter.created_at_lte, ("createdAtGte", "createdAtLte"))?;
     check_range(filter.paid_at_gte, filter.paid_at_lte, ("paidAtGte", "paidAtLte"))?;
+    check_range(filter.settled_at_gte, filter.settled_at_lte, ("settledAtGte", "settledAtLte"))?;
     for (name, at) in [
         ("createdAtGte", filter.created_at_gte),
         ("createdAtLte", filter.created_at_lte),
         ("paidAtGte", filter.paid_at_gte),
         ("paidAtLte", filter.paid_at_lte),
+        ("settledAtGte", filter.settled_at_gte),
+        ("settledAtLte", filter.settled_at_lte),
     ] {
         if at.is_some_and(|t| !(1..=9999).contains(&chrono::Datelike::year(&t))) {
             return Err(AppError::bad_input(format!("{name} must be a date between the years 1 and 9999")));
         }
+    }
+    if filter.nothing {
+        return Ok(Page::empty(&window));
     }
     let mut user_id = filter.user_id;
     if let Some(own) = caller.confined_to() {
@@ -83,8 +111,14 @@ pub async fn list_payments(
         }
         user_id = Some(own);
     }
+    let mut statuses: Vec<i16> = filter.statuses.iter().map(|s| s.code()).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    let human_id = text(filter.human_id, "humanId")?.map(|h| h.to_ascii_uppercase());
     let mut query = PaymentListQuery {
-        status: filter.status.map(PaymentAttemptStatus::code),
+        statuses,
+        human_id,
+        settled: filter.settled,
         payment_method: text(filter.payment_method, "paymentMethod")?,
         provider: text(filter.provider, "provider")?,
         order_id: filter.order_id,
@@ -96,6 +130,8 @@ pub async fn list_payments(
         created_lte: filter.created_at_lte,
         paid_gte: filter.paid_at_gte,
         paid_lte: filter.paid_at_lte,
+        settled_gte: filter.settled_at_gte,
+        settled_lte: filter.settled_at_lte,
         sort,
         descending,
         limit: window.size() + 1,
@@ -105,10 +141,13 @@ pub async fn list_payments(
         PaymentSortColumn::CreatedAt => "CREATED_AT",
         PaymentSortColumn::Amount => "AMOUNT",
         PaymentSortColumn::PaidAt => "PAID_AT",
+        PaymentSortColumn::SettledAt => "SETTLED_AT",
     };
     let fingerprint = format!(
-        "payments|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        query.status,
+        "payments|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        query.statuses,
+        query.human_id,
+        query.settled,
         query.payment_method,
         query.provider,
         query.order_id,
@@ -119,7 +158,9 @@ pub async fn list_payments(
         query.created_gte,
         query.created_lte,
         query.paid_gte,
-        query.paid_lte
+        query.paid_lte,
+        query.settled_gte,
+        query.settled_lte
     );
     let shape = ListShape::new(name, descending, q::key_kind(sort), &fingerprint);
     let plan = window.plan(&shape)?;

@@ -1,0 +1,17 @@
+DROP INDEX payments_settled_at_desc_idx;
+DROP INDEX payments_settled_at_idx;
+DROP INDEX payments_human_id_key;
+ALTER TABLE payments
+    DROP COLUMN human_id,
+    DROP COLUMN description,
+    DROP COLUMN billing_address,
+    DROP COLUMN metadata,
+    DROP COLUMN active,
+    DROP COLUMN payment_date,
+    DROP COLUMN card_brand,
+    DROP COLUMN card_last4,
+    DROP COLUMN card_exp_month,
+    DROP COLUMN card_exp_year,
+    DROP COLUMN settled_at,
+    DROP COLUMN settled_cents;
+DROP FUNCTION payment_human_id(bigint);

@@ -1,0 +1,180 @@
+//! Seed 002's payment states (`current_state`) and seed 003's status words, derived from
+//! the service's own states. Both mappings are total: every attempt status, with or without
+//! refunds, settlement or a failing provider check, gives exactly one word.
+
+use super::super::enums::{PaymentAttemptStatus, RefundStatus, decode};
+use crate::db::models;
+use crate::error::AppResult;
+
+/// Seed 002's `current_state` vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentState {
+    /// PENDING, nothing at a provider yet: a manual attempt waiting for its outcome.
+    Created,
+    /// PENDING at a provider (its payment intent exists), or waiting for the customer to
+    /// authenticate.
+    Processing,
+    /// PENDING, and the last time the janitor asked the provider the question failed: it
+    /// asks again on its schedule.
+    OnRetry,
+    /// Authorised at the provider and not yet captured (manual capture).
+    Reserved,
+    /// The money was taken and has not settled yet.
+    Captured,
+    /// The money was taken and the provider reported it settled.
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// A refund of this payment is under way.
+    PendingRefund,
+    /// The latest refund of this payment failed (none is under way).
+    RefundFailed,
+    /// Some of the money went back.
+    PartialRefund,
+    /// All of the money went back.
+    Refunded,
+}
+
+impl PaymentState {
+    pub const ALL: [PaymentState; 12] = [
+        Self::Created,
+        Self::Processing,
+        Self::Captured,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Reserved,
+        Self::Refunded,
+        Self::PartialRefund,
+        Self::PendingRefund,
+        Self::RefundFailed,
+        Self::OnRetry,
+    ];
+
+    /// The seed's own word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Processing => "processing",
+            Self::OnRetry => "on_retry",
+            Self::Reserved => "reserved",
+            Self::Captured => "captured",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::PendingRefund => "pending_refund",
+            Self::RefundFailed => "refund_failed",
+            Self::PartialRefund => "partial_refund",
+            Self::Refunded => "refunded",
+        }
+    }
+}
+
+/// Money the provider took for `payment` and that this service counts as arrived: a
+/// SUCCEEDED attempt, or a duplicate one whose money is due back.
+pub fn money_arrived(payment: &models::Payment) -> AppResult<bool> {
+    let attempt = decode(payment.status, PaymentAttemptStatus::from_code, "payment attempt status")?;
+    Ok(attempt == PaymentAttemptStatus::Succeeded || crate::domain::lifecycle::is_due_back(payment))
+}
+
+/// What went back of `payment`'s money: the sum of its SUCCEEDED refunds (`refunds` may
+/// hold other payments' refunds of the same order; they are skipped).
+pub fn refunded_cents(payment: &models::Payment, refunds: &[models::Refund]) -> i64 {
+    refunds
+        .iter()
+        .filter(|r| r.payment_id == Some(payment.id) && r.status == RefundStatus::Succeeded.code())
+        .map(|r| r.amount_cents)
+        .sum()
+}
+
+/// Seed 002's state of `payment`, given the refunds of its order.
+///
+/// Order of the rules: a payment whose money arrived is described by its refunds first (one
+/// under way; else the latest failed; else all or some of it back) and then by settlement;
+/// one without money by its attempt status.
+pub fn state_of(payment: &models::Payment, refunds: &[models::Refund]) -> AppResult<PaymentState> {
+    let attempt = decode(payment.status, PaymentAttemptStatus::from_code, "payment attempt status")?;
+    if money_arrived(payment)? {
+        let mut own: Vec<&models::Refund> = refunds.iter().filter(|r| r.payment_id == Some(payment.id)).collect();
+        own.sort_by_key(|r| r.id);
+        if own.iter().any(|r| r.status == RefundStatus::Pending.code()) {
+            return Ok(PaymentState::PendingRefund);
+        }
+        if own.last().is_some_and(|r| r.status == RefundStatus::Failed.code()) {
+            return Ok(PaymentState::RefundFailed);
+        }
+        let back = refunded_cents(payment, refunds);
+        return Ok(if back >= payment.amount_cents {
+            PaymentState::Refunded
+        } else if back > 0 {
+            PaymentState::PartialRefund
+        } else if payment.settled_at.is_some() {
+            PaymentState::Succeeded
+        } else {
+            PaymentState::Captured
+        });
+    }
+    Ok(match attempt {
+        PaymentAttemptStatus::Pending if payment.last_error.is_some() => PaymentState::OnRetry,
+        PaymentAttemptStatus::Pending if payment.payment_intent_id.is_none() && payment.authentication.is_none() => {
+            PaymentState::Created
+        }
+        PaymentAttemptStatus::Pending => PaymentState::Processing,
+        PaymentAttemptStatus::Succeeded => PaymentState::Captured,
+        PaymentAttemptStatus::Failed => PaymentState::Failed,
+        PaymentAttemptStatus::Cancelled => PaymentState::Cancelled,
+    })
+}
+
+/// Seed 003's `status`: `settled` once the provider reported the money settled; before
+/// that `success` for a SUCCEEDED attempt, `error` for a FAILED or CANCELLED one, and
+/// `pending` (our addition: the seed has no word for it) while undecided. It reads the
+/// attempt status alone, so the list filter on it is plain SQL on indexed columns.
+pub fn seed_003_status(payment: &models::Payment) -> AppResult<Seed003Status> {
+    if payment.settled_at.is_some() {
+        return Ok(Seed003Status::Settled);
+    }
+    let attempt = decode(payment.status, PaymentAttemptStatus::from_code, "payment attempt status")?;
+    Ok(match attempt {
+        PaymentAttemptStatus::Pending => Seed003Status::Pending,
+        PaymentAttemptStatus::Succeeded => Seed003Status::Success,
+        PaymentAttemptStatus::Failed | PaymentAttemptStatus::Cancelled => Seed003Status::Error,
+    })
+}
+
+/// Seed 003's status words (plus `pending`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed003Status {
+    Success,
+    Error,
+    Settled,
+    Pending,
+}
+
+impl Seed003Status {
+    pub const ALL: [Seed003Status; 4] = [Self::Success, Self::Error, Self::Settled, Self::Pending];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Error => "error",
+            Self::Settled => "settled",
+            Self::Pending => "pending",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// The attempt statuses and settlement a list filter on this word selects.
+    pub fn selects(self) -> (Vec<PaymentAttemptStatus>, bool) {
+        use PaymentAttemptStatus as A;
+        match self {
+            Self::Settled => (Vec::new(), true),
+            Self::Success => (vec![A::Succeeded], false),
+            Self::Error => (vec![A::Failed, A::Cancelled], false),
+            Self::Pending => (vec![A::Pending], false),
+        }
+    }
+}
