@@ -33,6 +33,8 @@ pub struct PaymentListQuery {
     pub settled: Option<bool>,
     pub payment_method: Option<String>,
     pub provider: Option<String>,
+    /// ISO 4217 code.
+    pub currency: Option<String>,
     pub order_id: Option<i64>,
     /// Payments of this user's orders.
     pub user_id: Option<i64>,
@@ -76,6 +78,9 @@ fn filter<'a, ST: 'a>(
     }
     if let Some(provider) = &q.provider {
         query = query.filter(payments::provider.eq(provider.clone()));
+    }
+    if let Some(currency) = &q.currency {
+        query = query.filter(payments::currency.eq(currency.clone()));
     }
     if let Some(order_id) = q.order_id {
         query = query.filter(payments::order_id.eq(order_id));

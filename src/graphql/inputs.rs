@@ -140,6 +140,29 @@ pub struct CreatePaymentInput {
     pub active: Option<bool>,
     /// When the client means the payment to happen; stored and shown, never acted on.
     pub payment_date: Option<DateTime<Utc>>,
+    /// A card to pay with now, with a provider that takes cards (stripe): it goes to the
+    /// provider only; the payment shows its brand, last four digits and expiry.
+    pub card: Option<CardInput>,
+}
+
+/// A card. Sent to the provider and dropped: never stored, logged or shown back.
+#[derive(InputObject, Clone)]
+pub struct CardInput {
+    /// 13 to 19 digits (spaces and dashes are ignored).
+    pub number: String,
+    pub exp_month: i32,
+    /// Four digits (two are taken as 20xx).
+    pub exp_year: i32,
+    /// Three or four digits.
+    pub cvc: String,
+    /// The name on the card.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Debug for CardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardInput(redacted)")
+    }
 }
 
 impl CreatePaymentInput {
@@ -150,6 +173,13 @@ impl CreatePaymentInput {
             metadata: self.metadata.clone().map(|m| m.0),
             active: self.active,
             payment_date: self.payment_date,
+            card: self.card.clone().map(|c| crate::domain::payments::card::CardInput {
+                number: c.number,
+                exp_month: i64::from(c.exp_month),
+                exp_year: i64::from(c.exp_year),
+                cvc: c.cvc,
+                name: c.name,
+            }),
         }
     }
 }

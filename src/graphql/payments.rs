@@ -269,6 +269,8 @@ pub struct PaymentFilter {
     pub payment_method: Option<String>,
     /// `manual`, `stripe` or `balance`.
     pub provider: Option<String>,
+    /// ISO 4217 code, upper case: amounts compare in one currency's minor units.
+    pub currency: Option<String>,
     pub order_id: Option<ID>,
     /// Payments of this user's orders.
     pub user_id: Option<ID>,
@@ -303,6 +305,7 @@ impl PaymentFilter {
             nothing: false,
             payment_method: self.payment_method,
             provider: self.provider,
+            currency: self.currency,
             order_id: self.order_id.as_ref().map(|id| parse_id("filter.orderId", id)).transpose()?,
             user_id: self.user_id.as_ref().map(|id| parse_id("filter.userId", id)).transpose()?,
             amount_gte: self.amount_gte.map(|m| m.0),

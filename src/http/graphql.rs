@@ -380,13 +380,10 @@ async fn execute_parsed(
     // Canonical JSON: the same variables in another key order are the same request.
     let variables =
         params.variables.as_ref().map(|v| idempotency::canonical_json(&Value::Object(v.clone()))).unwrap_or_default();
-    let fingerprint = idempotency::fingerprint(&[
-        "graphql",
-        &params.query,
-        params.operation_name.as_deref().unwrap_or(""),
-        &variables,
-        media.tag(),
-    ]);
+    let fingerprint = idempotency::fingerprint(
+        &state.app,
+        &["graphql", &params.query, params.operation_name.as_deref().unwrap_or(""), &variables, media.tag()],
+    );
     let scope = idempotency::scope(&caller);
     let caller = idempotency::with_request_key(caller, &scope, &key);
     match idempotency::run(&state.app, scope, key, fingerprint, run(state.clone(), caller, media, params)).await {

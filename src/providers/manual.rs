@@ -1,5 +1,6 @@
 use super::{
     PaymentProvider, ProviderError, ProviderPayment, ProviderRefund, ProviderRefundStatus, RefundRequest, StartPayment,
+    Started,
 };
 
 /// Payments recorded by staff: nothing leaves the service.
@@ -11,8 +12,11 @@ impl PaymentProvider for ManualProvider {
         "manual"
     }
 
-    async fn start_payment(&self, _request: &StartPayment<'_>) -> Result<Option<String>, ProviderError> {
-        Ok(None)
+    async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Started, ProviderError> {
+        if request.card.is_some() {
+            return Err(ProviderError::Rejected("the manual provider takes no card details".to_owned()));
+        }
+        Ok(Started::default())
     }
 
     async fn fetch_payment(&self, _payment_intent_id: &str) -> Result<ProviderPayment, ProviderError> {

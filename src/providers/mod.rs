@@ -64,6 +64,54 @@ pub struct ProviderPayment {
     pub currency: Option<String>,
 }
 
+/// A card as a client gave it, on its way to the provider and nowhere else. It has no
+/// `Serialize`, and its `Debug` shows only the last four digits, so it cannot reach a log
+/// or a stored row by accident.
+#[derive(Clone)]
+pub struct CardDetails {
+    /// Digits only (checked: 13 to 19, Luhn).
+    pub number: String,
+    pub exp_month: u8,
+    /// Four digits.
+    pub exp_year: u16,
+    /// Three or four digits.
+    pub cvc: String,
+    pub name: Option<String>,
+}
+
+impl CardDetails {
+    pub fn last4(&self) -> &str {
+        let cut = self.number.len().saturating_sub(4);
+        self.number.get(cut..).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for CardDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CardDetails(**** {}, {:02}/{})", self.last4(), self.exp_month, self.exp_year)
+    }
+}
+
+/// What may be shown of a card: the provider's answer about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CardShown {
+    pub brand: Option<String>,
+    pub last4: String,
+    pub exp_month: Option<i16>,
+    pub exp_year: Option<i16>,
+}
+
+/// What starting a payment gave.
+#[derive(Debug, Clone, Default)]
+pub struct Started {
+    /// The provider's payment intent, if it has one.
+    pub intent_id: Option<String>,
+    /// The card it was started with, as the provider describes it.
+    pub card: Option<CardShown>,
+    /// The payment's state right away, when the start also confirmed it (a card given).
+    pub found: Option<ProviderPayment>,
+}
+
 /// A new payment to start.
 #[derive(Debug, Clone)]
 pub struct StartPayment<'a> {
@@ -74,6 +122,8 @@ pub struct StartPayment<'a> {
     pub payment_method: &'a str,
     /// Sent as the provider's idempotency key so a retried start creates one payment.
     pub idempotency_key: &'a str,
+    /// A card to pay with now: the provider confirms the payment with it at once.
+    pub card: Option<&'a CardDetails>,
 }
 
 /// A refund to send.
@@ -119,8 +169,14 @@ pub trait PaymentProvider: Send + Sync {
         Ok(())
     }
 
-    /// Starts a payment; returns the provider's payment intent id, if it has one.
-    async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Option<String>, ProviderError>;
+    /// Whether the provider takes card details to confirm a payment with.
+    fn takes_cards(&self) -> bool {
+        false
+    }
+
+    /// Starts a payment: its payment intent id, if the provider has one, and with a card,
+    /// the card as the provider describes it and where the payment stands.
+    async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Started, ProviderError>;
 
     /// The current state of a payment at the provider.
     async fn fetch_payment(&self, payment_intent_id: &str) -> Result<ProviderPayment, ProviderError>;

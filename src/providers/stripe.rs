@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, ProviderRefund, ProviderRefundStatus,
-    RefundRequest, StartPayment,
+    CardShown, PaymentProvider, ProviderError, ProviderPayment, ProviderPaymentStatus, ProviderRefund,
+    ProviderRefundStatus, RefundRequest, StartPayment, Started,
 };
 use crate::money::Currency;
 
@@ -44,6 +44,21 @@ struct PaymentIntent {
     amount_received: Option<i64>,
     #[serde(default)]
     currency: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PaymentMethod {
+    id: String,
+    #[serde(default)]
+    card: Option<PaymentMethodCard>,
+}
+
+#[derive(Deserialize)]
+struct PaymentMethodCard {
+    brand: Option<String>,
+    last4: Option<String>,
+    exp_month: Option<i16>,
+    exp_year: Option<i16>,
 }
 
 #[derive(Deserialize)]
@@ -181,14 +196,51 @@ impl PaymentProvider for StripeProvider {
         Ok(())
     }
 
-    async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Option<String>, ProviderError> {
-        let form = [
+    fn takes_cards(&self) -> bool {
+        true
+    }
+
+    async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Started, ProviderError> {
+        let mut form = vec![
             ("amount", request.amount_cents.to_string()),
             ("currency", request.currency.to_ascii_lowercase()),
             ("payment_method_types[]", "card".to_owned()),
             ("metadata[order_id]", request.order_id.to_string()),
             ("metadata[order_number]", request.order_number.to_owned()),
         ];
+        let mut card_shown = None;
+        if let Some(card) = request.card {
+            // The card goes to Stripe as a payment method; only its id comes back to us.
+            let mut card_form = vec![
+                ("type", "card".to_owned()),
+                ("card[number]", card.number.clone()),
+                ("card[exp_month]", card.exp_month.to_string()),
+                ("card[exp_year]", card.exp_year.to_string()),
+                ("card[cvc]", card.cvc.clone()),
+            ];
+            if let Some(name) = &card.name {
+                card_form.push(("billing_details[name]", name.clone()));
+            }
+            let method: PaymentMethod = self
+                .send(
+                    self.http
+                        .post(format!("{}/v1/payment_methods", self.base))
+                        .header("Idempotency-Key", format!("{}-method", request.idempotency_key))
+                        .form(&card_form),
+                )
+                .await?;
+            card_shown = Some(match method.card {
+                Some(c) => CardShown {
+                    brand: c.brand,
+                    last4: c.last4.unwrap_or_else(|| card.last4().to_owned()),
+                    exp_month: c.exp_month,
+                    exp_year: c.exp_year,
+                },
+                None => CardShown { last4: card.last4().to_owned(), ..Default::default() },
+            });
+            form.push(("payment_method", method.id));
+            form.push(("confirm", "true".to_owned()));
+        }
         let intent: PaymentIntent = self
             .send(
                 self.http
@@ -197,7 +249,9 @@ impl PaymentProvider for StripeProvider {
                     .form(&form),
             )
             .await?;
-        Ok(Some(intent.id))
+        let intent_id = intent.id.clone();
+        let found = request.card.is_some().then(|| map_intent(intent));
+        Ok(Started { intent_id: Some(intent_id), card: card_shown, found })
     }
 
     async fn cancel_payment(&self, payment_intent_id: &str) -> Result<(), ProviderError> {

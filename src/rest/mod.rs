@@ -1,6 +1,6 @@
 //! The REST faces, one folder per seed: `admin` (seed 000, the legacy admin API),
-//! `store` (seed 001, merchants' payment requests) and `refunds` (seed 004, refund
-//! requests). Every handler runs a fixed GraphQL
+//! `store` (seed 001, merchants' payment requests), `payments` (seed 003) and `refunds`
+//! (seed 004, refund requests). Every handler runs a fixed GraphQL
 //! operation in process against the same schema and reshapes the answer; none touches the
 //! database. What the faces share: running operations (`exec`), query parameters, the
 //! error type and the OpenAPI document.
@@ -11,6 +11,7 @@ pub(crate) mod exec;
 pub(crate) mod once;
 pub mod openapi;
 pub(crate) mod params;
+pub mod payments;
 pub mod refunds;
 pub mod store;
 
@@ -38,5 +39,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/api/v2/refunds/{id}/approve", post(refunds::handlers::approve))
         .route("/api/v2/refunds/{id}/deny", post(refunds::handlers::deny))
         .route("/api/v2/refunds/{id}/cancel", post(refunds::handlers::cancel))
+        .route("/api/payments", get(payments::handlers::list).merge(post(payments::handlers::create)))
+        .route("/api/payments/{payment_id}", get(payments::handlers::detail).merge(put(payments::handlers::update)))
         .route("/api/v1/openapi.json", get(openapi::document))
 }

@@ -43,7 +43,7 @@ where
         let outcome = act(caller).await;
         return json_response(outcome.status, outcome.body, false);
     };
-    let fingerprint = idempotency::fingerprint(fingerprint);
+    let fingerprint = idempotency::fingerprint(&state.app, fingerprint);
     let scope = idempotency::scope(&caller);
     let caller = idempotency::with_request_key(caller, &scope, &key);
     match idempotency::run(&state.app, scope, key, fingerprint, act(caller)).await {

@@ -259,7 +259,7 @@ pub fn document_for(public_base_url: &str) -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Billing API — REST faces", description = "The legacy admin REST API (seed 000), the merchants' payment-request API (seed 001) and refund requests (seed 004). Every path runs a GraphQL operation of the same service in process."),
+    info(title = "Billing API — REST faces", description = "The legacy admin REST API (seed 000), the merchants' payment-request API (seed 001), payments (seed 003) and refund requests (seed 004). Every path runs a GraphQL operation of the same service in process."),
     paths(
         super::admin::orders::list,
         super::admin::orders::detail,
@@ -278,6 +278,10 @@ pub fn document_for(public_base_url: &str) -> utoipa::openapi::OpenApi {
         super::refunds::handlers::approve,
         super::refunds::handlers::deny,
         super::refunds::handlers::cancel,
+        super::payments::handlers::list,
+        super::payments::handlers::detail,
+        super::payments::handlers::create,
+        super::payments::handlers::update,
     ),
     components(schemas(
         OrderResponse, OrderListResponse, ErrorBody, ErrorCode, RestOrder, RestItem, RestRefund, RestPayment,
@@ -286,7 +290,10 @@ pub fn document_for(public_base_url: &str) -> utoipa::openapi::OpenApi {
         super::store::error::StoreErrorBody, super::store::error::FieldError,
         super::refunds::handlers::SeedRefund, super::refunds::handlers::SeedRefundResponse,
         super::refunds::handlers::SeedRefundList, super::refunds::handlers::CreateRefundBody,
-        super::refunds::handlers::DecideBody
+        super::refunds::handlers::DecideBody,
+        super::payments::shape::SeedPayment, super::payments::shape::SeedAdditional,
+        super::payments::shape::SeedAddress, super::payments::handlers::CreatePaymentBody,
+        super::payments::handlers::UpdatePaymentBody
     )),
     modifiers(&BearerKey),
 )]

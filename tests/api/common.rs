@@ -91,6 +91,7 @@ impl TestApp {
     }
 
     pub async fn with_config(mut config: Config) -> Self {
+        crate::card_scan::watch_logs();
         let url = fresh_database().await;
         config.database_url = Some(url.clone());
         config.pool_size = 8;
@@ -118,10 +119,12 @@ impl TestApp {
 
     /// Sends a request through the router in process.
     pub async fn send(&self, request: Request<Body>) -> Response {
+        let what = format!("{} {}", request.method(), request.uri().path());
         let response = self.router.clone().oneshot(request).await.expect("router");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        crate::card_scan::check_response(&what, &bytes);
         let body = if bytes.is_empty() {
             Value::Null
         } else {

@@ -311,3 +311,89 @@ async fn paying_another_way_cancels_the_superseded_intent_at_stripe() {
     let at_stripe = stripe.get(&format!("/v1/payment_intents/{intent}")).await;
     assert_eq!(at_stripe["status"], "canceled", "{at_stripe}");
 }
+
+/// Every row of every table of the test's database, as text, that contains `needle`.
+async fn rows_containing(t: &TestApp, needle: &str) -> i64 {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        tablename: String,
+    }
+    let mut conn = t.app.pool().get().await.unwrap();
+    let tables: Vec<Table> = diesel::sql_query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let mut found = 0;
+    for table in tables {
+        let sql = format!("SELECT count(*) AS n FROM \"{0}\" WHERE \"{0}\"::text LIKE '%{needle}%'", table.tablename);
+        found += crate::graphql_reads::count_on(&mut conn, &sql).await;
+    }
+    found
+}
+
+/// Seed 003's create with a card: the card goes to Stripe as a payment method, the payment
+/// is confirmed there, and the answer shows brand and last four only. No table of the
+/// database holds the number, and an Idempotency-Key replay gives the same answer.
+#[tokio::test]
+async fn a_card_goes_to_stripe_only_and_the_payment_shows_brand_and_last_four() {
+    let Some(stripe) = LocalStripe::start().await else { return };
+    let t = TestApp::with_config(stripe_config(&stripe.base)).await;
+    let user = t.create_user("card@example.com", 0).await;
+    let order = id(&t.create_order(user, &[(1, 5_000)]).await["id"]);
+    let key = t.key(billing_api::domain::Role::Customer, Some(user)).await;
+    let card = json!({ "amount": 50, "method": "credit_card", "number": "4242424242424242", "name": "John john",
+                       "expiration_month": "05", "expiration_year": "2030", "cvv": "321" });
+    let body = json!({ "order_id": order, "amount": 50.0, "payment_method": "credit_card", "additional_params": card });
+    let send = async || {
+        let request = axum::http::Request::post("/api/payments")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {key}"))
+            .header("Idempotency-Key", "card-once")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        t.send(request).await
+    };
+    let first = send().await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let p = &first.body;
+    assert_eq!((p["status"].clone(), p["current_state"].clone()), (json!("success"), json!("captured")), "{p}");
+    assert_eq!(p["additional_params"]["last4"], "4242");
+    assert_eq!(p["additional_params"]["brand"], "visa");
+    assert_eq!(
+        (p["additional_params"]["expiration_month"].clone(), p["additional_params"]["expiration_year"].clone()),
+        (json!("05"), json!("2030"))
+    );
+    assert_eq!(p["amount_paid"], json!(50.0));
+    let text = p.to_string();
+    assert!(!text.contains("4242424242424242") && !text.contains("\"cvv\"") && !text.contains("321\""), "{text}");
+    // The order is paid, and Stripe holds the card as a payment method on the intent.
+    let order_row = count(&t, &format!("SELECT payment_status::bigint AS n FROM orders WHERE id = {order}")).await;
+    assert_eq!(order_row, 3, "PAID");
+    let intent = stripe.get("/v1/payment_intents").await;
+    let intent = &intent["data"][0];
+    assert_eq!(intent["status"], "succeeded");
+    assert!(intent["payment_method"].as_str().unwrap().starts_with("pm_"), "{intent}");
+
+    let again = send().await;
+    assert_eq!(again.body["payment_id"], p["payment_id"]);
+    assert_eq!(count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {order}")).await, 1);
+    assert_eq!(rows_containing(&t, "4242424242424242").await, 0, "no table holds the card number");
+    assert_eq!(rows_containing(&t, "John john").await, 0, "nor the name on the card");
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM payments WHERE card_last4 = '4242'").await, 1);
+
+    // A declined card: nothing paid, the answer names no card either.
+    let (_, declined_order) = crate::mutations::order_of(&t, 0, 3_000).await;
+    let card = json!({ "number": "4000000000000341", "expiration_month": 5, "expiration_year": 2030, "cvv": "123" });
+    let r =
+        post_json(&t, "/api/payments", &t.admin_key, json!({ "order_id": declined_order, "additional_params": card }))
+            .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("declined"), "{}", r.body);
+    assert!(!r.body.to_string().contains("4000000000000341"));
+    assert_eq!(count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {declined_order}")).await, 0);
+    let paid = count(&t, &format!("SELECT payment_status::bigint AS n FROM orders WHERE id = {declined_order}")).await;
+    assert_ne!(paid, 3, "a declined card pays nothing");
+}

@@ -24,9 +24,11 @@ pub async fn create_payment(
     caller: &Caller,
     order_id: i64,
     payment_method: Option<String>,
-    details: crate::domain::payments::details::PaymentDetailsInput,
+    mut details: crate::domain::payments::details::PaymentDetailsInput,
 ) -> AppResult<models::Payment> {
-    let details = details.validated()?;
+    use crate::domain::payments::card;
+    let card = details.card.take().map(|c| c.validated("card", Utc::now().date_naive())).transpose()?;
+    let mut details = details.validated()?;
     let payment_method = payment_method.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
     if let Some(method) = &payment_method {
         validate_payment_method("paymentMethod", method)?;
@@ -57,13 +59,19 @@ pub async fn create_payment(
     too_many_attempts(&order, open)?;
     let method = payment_method.unwrap_or_else(|| order.payment_method.clone());
     let provider = providers.for_new_payments()?;
+    if card.is_some() && !provider.takes_cards() {
+        return Err(AppError::bad_input(format!(
+            "card: the configured payment provider ({}) takes no card details",
+            provider.name()
+        )));
+    }
     let currency = crate::money::Currency::of_stored(&order.currency)?;
     provider.check_amount(order.total_cents, currency).map_err(|reason| {
         AppError::Conflict(format!("order {} cannot be paid with {}: {reason}", order.number, provider.name()))
     })?;
     let idempotency_key = format!("order-{}-attempt-{}", order.id, rand_token());
     let slot = providers.slot().await?;
-    let intent_id = provider
+    let begun = provider
         .start_payment(&StartPayment {
             order_id: order.id,
             order_number: &order.number,
@@ -71,9 +79,18 @@ pub async fn create_payment(
             currency: &order.currency,
             payment_method: &method,
             idempotency_key: &idempotency_key,
+            card: card.as_ref(),
         })
         .await?;
     drop(slot);
+    let intent_id = begun.intent_id.clone();
+    if let Some(card) = card {
+        let shown = card::shown(begun.card.clone(), &card);
+        details.card_brand = shown.brand;
+        details.card_last4 = Some(shown.last4);
+        details.card_exp_month = shown.exp_month;
+        details.card_exp_year = shown.exp_year;
+    }
     let provider_name = provider.name();
     let started = (order.total_cents, order.currency.clone());
     let attempt = Attempt { started, method: &method, provider_name, intent_id: &intent_id, details: &details };
@@ -89,7 +106,20 @@ pub async fn create_payment(
             tracing::warn!(order = order_id, %error, "cancelling an unrecorded payment intent failed");
         }
     }
-    recorded
+    let payment = recorded?;
+    // Confirmed with a card: what the provider already decided is applied at once, as a
+    // reconcile would (anything it left undecided is the janitor's, as for every attempt).
+    match begun.found {
+        Some(found) if found.status != ProviderPaymentStatus::Pending => {
+            let actor = format!("{} (card)", caller.name);
+            if let Err(error) = apply_found(pool, provider_name, &payment, &found, &actor).await {
+                tracing::warn!(payment = payment.id, %error, "applying the provider's answer to a card payment failed; the janitor asks again");
+            }
+            let mut conn = pool.get().await?;
+            Ok(queries::find_payment_of_order(&mut conn, payment.order_id, payment.id).await?.unwrap_or(payment))
+        }
+        _ => Ok(payment),
+    }
 }
 
 /// What phase one of `create_payment` started at the provider.

@@ -25,6 +25,7 @@ pub use reconcile::reconcile_payment;
 
 use cancel::cancel_intents;
 use outcomes::apply_outcome;
+use reconcile::apply_found;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};

@@ -51,8 +51,21 @@ pub async fn reconcile_payment(
         let _slot = providers.slot().await?;
         provider.fetch_payment(intent).await?
     };
-    // A success is believed only for the money the attempt expects: the amount and the
-    // currency the provider received must match it.
+    let actor = format!("{} (reconcile)", caller.name);
+    apply_found(pool, provider.name(), &payment, &found, &actor).await
+}
+
+/// Applies what the provider reports about `payment` exactly as a callback would, and
+/// records that the provider was asked. A success is believed only for the money the
+/// attempt expects: the amount and currency the provider received must match it.
+pub(super) async fn apply_found(
+    pool: &DbPool,
+    provider: &str,
+    payment: &models::Payment,
+    found: &ProviderPayment,
+    actor: &str,
+) -> AppResult<models::Order> {
+    let (order_id, payment_id) = (payment.order_id, payment.id);
     if found.status == ProviderPaymentStatus::Succeeded {
         let amount_ok = found.amount_received.is_none_or(|received| received == payment.amount_cents);
         let currency_ok = found.currency.as_deref().is_none_or(|currency| currency == payment.currency);
@@ -66,18 +79,17 @@ pub async fn reconcile_payment(
             )));
         }
     }
-    let outcome = outcome_from_provider(order_id, payment_id, &found);
-    let actor = format!("{} (reconcile)", caller.name);
+    let outcome = outcome_from_provider(order_id, payment_id, found);
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
-        let (order, changed) = apply_outcome(conn, &outcome, &actor).await?;
+        let (order, changed) = apply_outcome(conn, &outcome, actor).await?;
         if changed {
             events::record(
                 conn,
                 order.id,
                 kind::RECONCILED,
-                &actor,
-                json!({ "payment_id": payment_id, "provider": provider.name(), "provider_status": found.raw_status }),
+                actor,
+                json!({ "payment_id": payment_id, "provider": provider, "provider_status": found.raw_status }),
             )
             .await?;
         }

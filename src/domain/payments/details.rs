@@ -83,21 +83,24 @@ pub struct PaymentDetailsInput {
     pub metadata: Option<Value>,
     pub active: Option<bool>,
     pub payment_date: Option<DateTime<Utc>>,
+    /// A card to pay with now (providers that take cards only); never stored.
+    pub card: Option<super::card::CardInput>,
 }
 
 impl PaymentDetailsInput {
     /// Checks every field; what it returns is ready to store.
-    pub fn validated(self) -> AppResult<models::PaymentDetails> {
-        let description = trimmed_text("description", self.description, 500)?;
-        let billing_address = self.billing_address.map(|a| a.validated("billingAddress")).transpose()?;
-        let metadata = self.metadata.map(|m| crate::domain::json::object("metadata", Some(m))).transpose()?;
-        check_date("paymentDate", self.payment_date)?;
+    pub fn validated(&self) -> AppResult<models::PaymentDetails> {
+        let this = self.clone();
+        let description = trimmed_text("description", this.description, 500)?;
+        let billing_address = this.billing_address.map(|a| a.validated("billingAddress")).transpose()?;
+        let metadata = this.metadata.map(|m| crate::domain::json::object("metadata", Some(m))).transpose()?;
+        check_date("paymentDate", this.payment_date)?;
         Ok(models::PaymentDetails {
             description,
             billing_address: billing_address.map(|a| a.to_json()),
             metadata,
-            active: self.active,
-            payment_date: self.payment_date,
+            active: this.active,
+            payment_date: this.payment_date,
             ..Default::default()
         })
     }

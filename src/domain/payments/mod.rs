@@ -2,6 +2,7 @@
 //! list paged by number or by cursor. A payment is visible exactly when its order is.
 //! `state` maps the service's states to the seeds' words; `update` is `updatePayment`.
 
+pub mod card;
 pub mod details;
 pub mod state;
 pub mod update;
@@ -27,6 +28,8 @@ pub struct PaymentFilter {
     pub settled: Option<bool>,
     pub payment_method: Option<String>,
     pub provider: Option<String>,
+    /// ISO 4217 code (upper case).
+    pub currency: Option<String>,
     pub order_id: Option<i64>,
     pub user_id: Option<i64>,
     pub amount_gte: Option<i64>,
@@ -121,6 +124,10 @@ pub async fn list_payments(
         settled: filter.settled,
         payment_method: text(filter.payment_method, "paymentMethod")?,
         provider: text(filter.provider, "provider")?,
+        currency: filter
+            .currency
+            .map(|c| crate::money::Currency::parse("currency", c.trim()).map(|c| c.code().to_owned()))
+            .transpose()?,
         order_id: filter.order_id,
         user_id,
         merchant_id: caller.confined_to_merchant(),
@@ -144,12 +151,13 @@ pub async fn list_payments(
         PaymentSortColumn::SettledAt => "SETTLED_AT",
     };
     let fingerprint = format!(
-        "payments|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "payments|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         query.statuses,
         query.human_id,
         query.settled,
         query.payment_method,
         query.provider,
+        query.currency,
         query.order_id,
         query.user_id,
         query.merchant_id,

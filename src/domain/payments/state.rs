@@ -129,19 +129,8 @@ pub fn state_of(payment: &models::Payment, refunds: &[models::Refund]) -> AppRes
 /// Seed 003's `status`: `settled` once the provider reported the money settled; before
 /// that `success` for a SUCCEEDED attempt, `error` for a FAILED or CANCELLED one, and
 /// `pending` (our addition: the seed has no word for it) while undecided. It reads the
-/// attempt status alone, so the list filter on it is plain SQL on indexed columns.
-pub fn seed_003_status(payment: &models::Payment) -> AppResult<Seed003Status> {
-    if payment.settled_at.is_some() {
-        return Ok(Seed003Status::Settled);
-    }
-    let attempt = decode(payment.status, PaymentAttemptStatus::from_code, "payment attempt status")?;
-    Ok(match attempt {
-        PaymentAttemptStatus::Pending => Seed003Status::Pending,
-        PaymentAttemptStatus::Succeeded => Seed003Status::Success,
-        PaymentAttemptStatus::Failed | PaymentAttemptStatus::Cancelled => Seed003Status::Error,
-    })
-}
-
+/// attempt status and settlement alone, so the list filter on it is plain SQL on indexed
+/// columns.
 /// Seed 003's status words (plus `pending`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seed003Status {
@@ -153,6 +142,18 @@ pub enum Seed003Status {
 
 impl Seed003Status {
     pub const ALL: [Seed003Status; 4] = [Self::Success, Self::Error, Self::Settled, Self::Pending];
+
+    /// The word for an attempt in `attempt`, settled or not.
+    pub fn of(attempt: PaymentAttemptStatus, settled: bool) -> Self {
+        if settled {
+            return Self::Settled;
+        }
+        match attempt {
+            PaymentAttemptStatus::Pending => Self::Pending,
+            PaymentAttemptStatus::Succeeded => Self::Success,
+            PaymentAttemptStatus::Failed | PaymentAttemptStatus::Cancelled => Self::Error,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
