@@ -6,6 +6,7 @@
 //! error type and the OpenAPI document.
 
 pub mod admin;
+pub(crate) mod body;
 mod error;
 pub(crate) mod exec;
 pub(crate) mod once;

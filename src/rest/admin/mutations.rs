@@ -19,6 +19,7 @@ use crate::domain::{Caller, PaymentAttemptStatus, replay};
 use crate::http::auth::authenticate;
 use crate::http::signature;
 use crate::http::{HttpState, idempotency};
+use crate::rest::body::try_api;
 
 /// Runs `mutation { <field>(input: $input) { ...LegacyOrder } }` and shapes `{"order": ...}`.
 async fn order_mutation(
@@ -73,15 +74,6 @@ async fn order_request(
     let caller = authenticate(&state.app, headers).await?;
     let id = path_id(raw_id)?;
     Ok((caller, id, Fields::parse(headers, body)?))
-}
-
-macro_rules! try_api {
-    ($e:expr) => {
-        match $e {
-            Ok(value) => value,
-            Err(error) => return ApiError::from(error).into_response(),
-        }
-    };
 }
 
 /// Cancels a PENDING order that is not paid.

@@ -17,21 +17,13 @@ use crate::http::auth::authenticate;
 use crate::http::{HttpState, idempotency};
 use crate::money::Currency;
 use crate::rest::ApiError;
+use crate::rest::body::{object, text, try_api};
 use crate::rest::exec::{decode_field, run};
 use crate::rest::openapi::ErrorBody;
 use crate::rest::params::QueryParams;
 
 /// Page size when none is asked (seed 002's).
 pub const DEFAULT_SIZE: i64 = 10;
-
-macro_rules! try_api {
-    ($e:expr) => {
-        match $e {
-            Ok(value) => value,
-            Err(error) => return ApiError::from(error).into_response(),
-        }
-    };
-}
 
 /// An ISO 8601 date-time; without an offset it is UTC (the seed writes
 /// `2020-01-01T00:00:00`), and a bare date is its midnight, UTC.
@@ -194,27 +186,6 @@ pub async fn detail(State(state): State<HttpState>, headers: HeaderMap, Path(raw
     let caller = try_api!(authenticate(&state.app, &headers).await);
     let payment = try_api!(find(&state, &caller, &raw).await);
     (StatusCode::OK, axum::Json(try_api!(shape(payment)))).into_response()
-}
-
-/// A JSON object body with only `allowed` keys; anything else is a 400 naming it.
-fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_input("the body must be a JSON object (it is not valid JSON)"))?;
-    let Value::Object(map) = value else {
-        return Err(ApiError::bad_input("the body must be a JSON object"));
-    };
-    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::bad_input(format!("{unknown} is not a field of this request")));
-    }
-    Ok(map)
-}
-
-fn text(map: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::bad_input(format!("{field} must be a string"))),
-    }
 }
 
 /// A billing address: seed 002's object (our address parts) or seed 003's string (one line).

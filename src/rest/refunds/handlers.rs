@@ -15,6 +15,7 @@ use crate::http::auth::authenticate;
 use crate::http::{HttpState, idempotency};
 use crate::money::Currency;
 use crate::rest::ApiError;
+use crate::rest::body::{object, text, try_api};
 use crate::rest::exec::{decode_field, run};
 use crate::rest::openapi::ErrorBody;
 use crate::rest::params::QueryParams;
@@ -101,30 +102,6 @@ fn shape(r: GqlRequest) -> Result<SeedRefund, ApiError> {
     })
 }
 
-/// A JSON object body; other shapes are a 400.
-fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
-    let value: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_input(format!("the body must be a JSON object: {e}")))?
-    };
-    let Value::Object(map) = value else {
-        return Err(ApiError::bad_input("the body must be a JSON object"));
-    };
-    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::bad_input(format!("{unknown} is not a field of this request")));
-    }
-    Ok(map)
-}
-
-fn text(map: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::bad_input(format!("{field} must be a string"))),
-    }
-}
-
 fn path_id(raw: &str) -> Result<i64, ApiError> {
     raw.trim()
         .parse::<i64>()
@@ -165,15 +142,6 @@ async fn respond(
         ApiError::from(error).into_response()
     })
     .await
-}
-
-macro_rules! try_api {
-    ($e:expr) => {
-        match $e {
-            Ok(value) => value,
-            Err(error) => return ApiError::from(error).into_response(),
-        }
-    };
 }
 
 /// Refund requests of the orders you may see, newest first: `page` from 0, `size` default 20.
