@@ -42,6 +42,8 @@ pub mod kind {
     pub const REFUND_REQUEST_REOPENED: &str = "refund_request_reopened";
     /// A merchant changed the amount, description or payment date of a payment request.
     pub const PAYMENT_REQUEST_UPDATED: &str = "payment_request_updated";
+    /// The provider reported a payment's money settled.
+    pub const PAYMENT_SETTLED: &str = "payment_settled";
     /// `updatePayment` changed a payment's client fields (seed 002).
     pub const PAYMENT_UPDATED: &str = "payment_updated";
     /// A DRAFT order was opened for payment.

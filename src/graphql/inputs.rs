@@ -358,6 +358,11 @@ pub struct PaymentCallbackInput {
     /// With status PENDING: the attempt now waits for the customer to authenticate (3-D
     /// Secure or a one-time password) for at most `AUTHENTICATION_TIMEOUT_SECS`.
     pub authentication: Option<super::merchants::AuthenticationKind>,
+    /// With status SUCCEEDED: when the money settled (with `settledAmountCents`). The first
+    /// report is kept.
+    pub settled_at: Option<DateTime<Utc>>,
+    /// How much settled, net of the provider's fees: at most the payment's amount.
+    pub settled_amount_cents: Option<Money>,
 }
 
 impl PaymentCallbackInput {
@@ -374,7 +379,17 @@ impl PaymentCallbackInput {
                 ));
             }
         };
+        let settlement = match (self.settled_at, self.settled_amount_cents) {
+            (Some(at), Some(cents)) => Some((at, cents.0)),
+            (None, None) => None,
+            _ => {
+                return Err(crate::error::AppError::bad_input(
+                    "input.settledAt and input.settledAmountCents come together",
+                ));
+            }
+        };
         Ok(PaymentOutcome {
+            settlement,
             authentication,
             order_id: parse_id("input.orderId", &self.order_id)?,
             payment_id: parse_id("input.paymentId", &self.payment_id)?,

@@ -126,7 +126,19 @@ impl StripeProvider {
     }
 }
 
+/// Settlement from a charge whose balance transaction was expanded: settled once the
+/// transaction is `available`, on its `available_on`, for its `net` (after Stripe's fees).
+fn settlement(charge: Option<&serde_json::Value>) -> Option<(DateTime<Utc>, i64)> {
+    let txn = charge?.get("balance_transaction")?;
+    if txn.get("status")?.as_str()? != "available" {
+        return None;
+    }
+    let at = DateTime::<Utc>::from_timestamp(txn.get("available_on")?.as_i64()?, 0)?;
+    Some((at, txn.get("net")?.as_i64()?))
+}
+
 fn map_intent(intent: PaymentIntent) -> ProviderPayment {
+    let settled = settlement(intent.latest_charge.as_ref());
     let status = match intent.status.as_str() {
         "succeeded" => ProviderPaymentStatus::Succeeded,
         "canceled" => ProviderPaymentStatus::Cancelled,
@@ -150,6 +162,7 @@ fn map_intent(intent: PaymentIntent) -> ProviderPayment {
         .then(|| intent.created.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)))
         .flatten();
     ProviderPayment {
+        settled,
         status,
         raw_status: intent.status,
         reference,
@@ -265,7 +278,9 @@ impl PaymentProvider for StripeProvider {
 
     async fn fetch_payment(&self, payment_intent_id: &str) -> Result<ProviderPayment, ProviderError> {
         let url = format!("{}/v1/payment_intents/{}", self.base, urlencode(payment_intent_id));
-        let intent: PaymentIntent = self.send(self.http.get(url)).await?;
+        // The charge's balance transaction says whether the money settled.
+        let query = [("expand[]", "latest_charge.balance_transaction")];
+        let intent: PaymentIntent = self.send(self.http.get(url).query(&query)).await?;
         Ok(map_intent(intent))
     }
 

@@ -203,6 +203,12 @@ pub struct CallbackBody {
     failure_message: Option<String>,
     #[schema(minimum = 0)]
     paid_at: Option<i64>,
+    /// With status 2: when the money settled (Unix seconds), with `settled_amount_cents`.
+    #[schema(minimum = 0)]
+    settled_at: Option<i64>,
+    /// Net of the provider's fees; at most the payment's amount.
+    #[schema(minimum = 0)]
+    settled_amount_cents: Option<i64>,
 }
 
 /// Body of `reconcile`.

@@ -275,3 +275,66 @@ async fn updates_racing_the_success_never_land_after_it() {
     }
     println!("updates before the success: {}, refused after it: {}", outcomes.0, outcomes.1);
 }
+
+/// Settlement comes with a success callback (or a later one): recorded once, at most the
+/// amount, only for money that arrived; a bad report changes nothing, not even the status.
+#[tokio::test]
+async fn settlement_is_reported_once_and_bad_reports_change_nothing() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 1_000).await;
+    let p = start_payment(&t, order).await;
+    let callback = |extra: Value| {
+        let mut body = json!({ "order_id": order, "payment_id": p, "status": 2, "reference": "ch_s" });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        admin_callback(&t, body)
+    };
+    // More than the payment took: refused, and the success with it.
+    let r = callback(json!({ "settled_at": 1_700_000_000, "settled_amount_cents": 1_001 })).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("settledAmountCents"), "{}", r.body);
+    assert_eq!(payment(&t, p).await["status"], "PENDING");
+    // Half a pair, or settlement with another status: refused.
+    let r = callback(json!({ "settled_at": 1_700_000_000 })).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = admin_callback(
+        &t,
+        json!({ "order_id": order, "payment_id": p, "status": 3, "settled_at": 1_700_000_000, "settled_amount_cents": 5 }),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // Paid first, settled later (net of a fee of 30).
+    let r = callback(json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(payment(&t, p).await["state"], "CAPTURED");
+    let r = callback(json!({ "settled_at": 1_700_000_000, "settled_amount_cents": 970 })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shown = payment(&t, p).await;
+    assert_eq!(shown["state"], "SUCCEEDED");
+    assert_eq!(shown["settledAmountCents"], 970);
+    assert_eq!(shown["settledAt"], "2023-11-14T22:13:20+00:00");
+    // A second, different report keeps the first.
+    let r = callback(json!({ "settled_at": 1_700_000_500, "settled_amount_cents": 1_000 })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(payment(&t, p).await["settledAmountCents"], 970);
+    let events = count(
+        &t,
+        &format!("SELECT count(*) AS n FROM order_events WHERE order_id = {order} AND kind = 'payment_settled'"),
+    )
+    .await;
+    assert_eq!(events, 1);
+    // Seed 003's face shows it settled.
+    let human = shown["humanId"].as_str().unwrap();
+    let r = t.get(&format!("/api/payments/{human}"), Some(&t.admin_key)).await;
+    assert_eq!((r.body["status"].clone(), r.body["settled_amount"].clone()), (json!("settled"), json!(9.7)));
+    // A failed attempt never settles.
+    let (_, other) = order_of(&t, 0, 500).await;
+    let q = start_payment(&t, other).await;
+    admin_callback(&t, json!({ "order_id": other, "payment_id": q, "status": 3 })).await;
+    let r = admin_callback(
+        &t,
+        json!({ "order_id": other, "payment_id": q, "status": 2, "settled_at": 1_700_000_000, "settled_amount_cents": 500 }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

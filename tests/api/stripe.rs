@@ -377,6 +377,15 @@ async fn a_card_goes_to_stripe_only_and_the_payment_shows_brand_and_last_four() 
     assert_eq!(intent["status"], "succeeded");
     assert!(intent["payment_method"].as_str().unwrap().starts_with("pm_"), "{intent}");
 
+    // Reconcile reads the charge's balance transaction: localstripe makes it available at
+    // once, with no fee, so the payment is settled for its whole amount.
+    let payment_id = count(&t, &format!("SELECT id AS n FROM payments WHERE order_id = {order}")).await;
+    let r = reconcile(&t, order, payment_id).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let shown = t.get(&format!("/api/payments/{}", p["payment_id"].as_str().unwrap()), Some(&t.admin_key)).await;
+    assert_eq!((shown.body["status"].clone(), shown.body["settled_amount"].clone()), (json!("settled"), json!(50.0)));
+    assert_eq!(shown.body["current_state"], "succeeded");
+
     let again = send().await;
     assert_eq!(again.body["payment_id"], p["payment_id"]);
     assert_eq!(count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {order}")).await, 1);

@@ -16,6 +16,9 @@ pub struct PaymentOutcome {
     /// With status PENDING: the attempt now waits for the customer to authenticate, until
     /// the deadline (then it fails with `authentication_timeout`).
     pub authentication: Option<(Authentication, DateTime<Utc>)>,
+    /// With status SUCCEEDED: the money settled at this time, for this many minor units
+    /// (at most the payment's amount; net of the provider's fees).
+    pub settlement: Option<(DateTime<Utc>, i64)>,
 }
 
 /// Applies a provider's callback. Admin keys (admin REST path, GraphQL) and the signed
@@ -32,6 +35,18 @@ pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOu
         failure_code: text("failureCode", outcome.failure_code, 100)?,
         failure_message: text("failureMessage", outcome.failure_message, 1000)?,
         paid_at: outcome.paid_at.map(|at| timestamp("paidAt", Some(at), now)).transpose()?,
+        settlement: match outcome.settlement {
+            Some(_) if outcome.status != PaymentAttemptStatus::Succeeded => {
+                return Err(AppError::bad_input("settlement is only for status SUCCEEDED"));
+            }
+            Some((at, cents)) => {
+                if cents < 0 {
+                    return Err(AppError::bad_input("settledAmountCents must not be negative"));
+                }
+                Some((timestamp("settledAt", Some(at), now)?, cents))
+            }
+            None => None,
+        },
         ..outcome
     };
     let actor = caller.name.clone();
@@ -52,8 +67,74 @@ pub fn is_due_back(payment: &models::Payment) -> bool {
         && payment.failure_code.as_deref() == Some(DUPLICATE_PAYMENT)
 }
 
-/// The one code path of callbacks and reconciles. Returns the order and whether it changed.
+/// The one code path of callbacks and reconciles: the attempt's status, then settlement.
+/// Returns the order and whether it changed.
 pub(super) async fn apply_outcome(
+    conn: &mut AsyncPgConnection,
+    outcome: &PaymentOutcome,
+    actor: &str,
+) -> AppResult<(models::Order, bool)> {
+    let (order, changed) = apply_status(conn, outcome, actor).await?;
+    match outcome.settlement {
+        Some((at, cents)) if outcome.status == PaymentAttemptStatus::Succeeded => {
+            let settled = apply_settlement(conn, &order, outcome.payment_id, (at, cents), actor).await?;
+            let settled_now = settled.is_some();
+            Ok((settled.unwrap_or(order), changed || settled_now))
+        }
+        _ => Ok((order, changed)),
+    }
+}
+
+/// Records that a payment's money settled. Only money that arrived (and was dated) settles;
+/// the first report is kept (settlement happens once), so repeats change nothing. More than
+/// the payment's amount is refused, and the whole outcome with it.
+async fn apply_settlement(
+    conn: &mut AsyncPgConnection,
+    order: &models::Order,
+    payment_id: i64,
+    (at, cents): (DateTime<Utc>, i64),
+    actor: &str,
+) -> AppResult<Option<models::Order>> {
+    let Some(payment) = queries::lock_payment_of_order(conn, order.id, payment_id).await? else {
+        return Ok(None);
+    };
+    let arrived = crate::domain::payments::state::money_arrived(&payment)?;
+    if !arrived || payment.paid_at.is_none() || payment.settled_at.is_some() {
+        return Ok(None);
+    }
+    if cents > payment.amount_cents {
+        return Err(AppError::bad_input(format!(
+            "settledAmountCents {cents} is more than payment {} took ({})",
+            payment.id, payment.amount_cents
+        )));
+    }
+    let now = Utc::now();
+    queries::update_payment(
+        conn,
+        payment.id,
+        &PaymentChanges {
+            settled_at: Some(Some(at)),
+            settled_cents: Some(Some(cents)),
+            updated_at: Some(now),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let order =
+        queries::update_order(conn, order.id, &OrderChanges { updated_at: Some(now), ..Default::default() }).await?;
+    events::record(
+        conn,
+        order.id,
+        kind::PAYMENT_SETTLED,
+        actor,
+        json!({ "payment_id": payment.id, "settled_at": at, "settled_cents": cents }),
+    )
+    .await?;
+    Ok(Some(order))
+}
+
+/// The attempt's status part of an outcome.
+async fn apply_status(
     conn: &mut AsyncPgConnection,
     outcome: &PaymentOutcome,
     actor: &str,
@@ -322,6 +403,7 @@ pub async fn expire_authentications(pool: &DbPool) -> AppResult<usize> {
             failure_message: Some("the customer did not authenticate in time".to_owned()),
             paid_at: None,
             authentication: None,
+            settlement: None,
         };
         let changed = conn
             .transaction::<_, AppError, _>(async |conn| {

@@ -17,6 +17,7 @@ fn outcome_from_provider(order_id: i64, payment_id: i64, found: &ProviderPayment
         failure_message: found.failure_message.clone(),
         paid_at: found.paid_at,
         authentication: None,
+        settlement: if found.status == ProviderPaymentStatus::Succeeded { found.settled } else { None },
     }
 }
 

@@ -188,6 +188,8 @@ fn callback_input(fields: &Fields) -> Result<Value, ApiError> {
         "failureCode": fields.string("failure_code")?,
         "failureMessage": fields.string("failure_message")?,
         "paidAt": fields.unix_time("paid_at")?,
+        "settledAt": fields.unix_time("settled_at")?,
+        "settledAmountCents": fields.int("settled_amount_cents")?,
     }))
 }
 
