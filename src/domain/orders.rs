@@ -179,8 +179,9 @@ pub fn validate_payment_method(field: &str, method: &str) -> AppResult<()> {
     if ok {
         Ok(())
     } else {
+        // The value is not repeated: a client may have put something secret in the wrong field.
         Err(AppError::bad_input(format!(
-            "{field} must be a lower-case word of at most 32 characters such as card or bank_transfer (got {method:?})"
+            "{field} must be a lower-case word of at most 32 characters such as card or bank_transfer"
         )))
     }
 }

@@ -160,9 +160,29 @@ fn document(query: &str, documents: &DocumentCache) -> Result<(Arc<ExecutableDoc
         Ok(document) => Ok((Arc::new(document), false)),
         Err(error) => {
             let mut error = async_graphql::ServerError::from(error);
+            error.message = syntax_message(&error.message, &error.locations);
             error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
             Err(Refusal::document(json!({ "errors": [error] })))
         }
+    }
+}
+
+/// A syntax error without the source line the parser quotes: a document can hold what must
+/// never be echoed (a card number written inline). What was expected is kept.
+fn syntax_message(parser_message: &str, locations: &[async_graphql::Pos]) -> String {
+    let quoted_source = parser_message.lines().any(|l| l.trim_start().starts_with('|') || l.contains(" | "));
+    if !quoted_source {
+        return parser_message.to_owned();
+    }
+    let expected = parser_message
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("= "))
+        .next_back()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    match locations.first() {
+        Some(at) => format!("syntax error at line {}, column {}{expected}", at.line, at.column),
+        None => format!("syntax error{expected}"),
     }
 }
 
@@ -377,12 +397,22 @@ async fn execute_parsed(
         let outcome = run(state.clone(), caller, media, params).await;
         return raw_response(outcome.status, media, outcome.body);
     };
-    // Canonical JSON: the same variables in another key order are the same request.
-    let variables =
-        params.variables.as_ref().map(|v| idempotency::canonical_json(&Value::Object(v.clone()))).unwrap_or_default();
+    // Canonical JSON: the same variables in another key order are the same request. Card
+    // data is left out of what is hashed (the fingerprint is stored).
+    let variables = params
+        .variables
+        .as_ref()
+        .map(|v| idempotency::canonical_json(&idempotency::without_card_data(&Value::Object(v.clone()))))
+        .unwrap_or_default();
     let fingerprint = idempotency::fingerprint(
         &state.app,
-        &["graphql", &params.query, params.operation_name.as_deref().unwrap_or(""), &variables, media.tag()],
+        &[
+            "graphql",
+            &idempotency::document_without_card_data(&params.query),
+            params.operation_name.as_deref().unwrap_or(""),
+            &variables,
+            media.tag(),
+        ],
     );
     let scope = idempotency::scope(&caller);
     let caller = idempotency::with_request_key(caller, &scope, &key);

@@ -111,8 +111,6 @@ pub struct Started {
     pub intent_id: Option<String>,
     /// The card it was started with, as the provider describes it.
     pub card: Option<CardShown>,
-    /// The payment's state right away, when the start also confirmed it (a card given).
-    pub found: Option<ProviderPayment>,
 }
 
 /// A new payment to start.
@@ -125,7 +123,8 @@ pub struct StartPayment<'a> {
     pub payment_method: &'a str,
     /// Sent as the provider's idempotency key so a retried start creates one payment.
     pub idempotency_key: &'a str,
-    /// A card to pay with now: the provider confirms the payment with it at once.
+    /// A card to pay with: the provider attaches it to the payment, which
+    /// [`PaymentProvider::confirm_payment`] then confirms (after it was recorded).
     pub card: Option<&'a CardDetails>,
 }
 
@@ -180,6 +179,16 @@ pub trait PaymentProvider: Send + Sync {
     /// Starts a payment: its payment intent id, if the provider has one, and with a card,
     /// the card as the provider describes it and where the payment stands.
     async fn start_payment(&self, request: &StartPayment<'_>) -> Result<Started, ProviderError>;
+
+    /// Confirms a payment started with a card: the provider takes the money now. Sending
+    /// it again with the same idempotency key confirms once.
+    async fn confirm_payment(
+        &self,
+        _payment_intent_id: &str,
+        _idempotency_key: &str,
+    ) -> Result<ProviderPayment, ProviderError> {
+        Err(ProviderError::Rejected("this provider confirms no payments".to_owned()))
+    }
 
     /// The current state of a payment at the provider.
     async fn fetch_payment(&self, payment_intent_id: &str) -> Result<ProviderPayment, ProviderError>;

@@ -251,8 +251,8 @@ impl PaymentProvider for StripeProvider {
                 },
                 None => CardShown { last4: card.last4().to_owned(), ..Default::default() },
             });
+            // Attached, not confirmed: no money moves before the attempt is recorded.
             form.push(("payment_method", method.id));
-            form.push(("confirm", "true".to_owned()));
         }
         let intent: PaymentIntent = self
             .send(
@@ -262,9 +262,17 @@ impl PaymentProvider for StripeProvider {
                     .form(&form),
             )
             .await?;
-        let intent_id = intent.id.clone();
-        let found = request.card.is_some().then(|| map_intent(intent));
-        Ok(Started { intent_id: Some(intent_id), card: card_shown, found })
+        Ok(Started { intent_id: Some(intent.id), card: card_shown })
+    }
+
+    async fn confirm_payment(
+        &self,
+        payment_intent_id: &str,
+        idempotency_key: &str,
+    ) -> Result<ProviderPayment, ProviderError> {
+        let url = format!("{}/v1/payment_intents/{}/confirm", self.base, urlencode(payment_intent_id));
+        let intent: PaymentIntent = self.send(self.http.post(url).header("Idempotency-Key", idempotency_key)).await?;
+        Ok(map_intent(intent))
     }
 
     async fn cancel_payment(&self, payment_intent_id: &str) -> Result<(), ProviderError> {

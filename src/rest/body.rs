@@ -29,7 +29,7 @@ pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiEr
         return Err(ApiError::bad_input("the body must be a JSON object"));
     };
     if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::bad_input(format!("{unknown} is not a field of this request")));
+        return Err(ApiError::bad_input(format!("{} is not a field of this request", shown_key(unknown))));
     }
     Ok(map)
 }
@@ -41,4 +41,11 @@ pub fn text(map: &Map<String, Value>, field: &str) -> Result<Option<String>, Api
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(ApiError::bad_input(format!("{field} must be a string"))),
     }
+}
+
+/// A client's key as an error may repeat it: at most 40 characters, digits masked (a card
+/// number sent as a key is not echoed).
+pub fn shown_key(key: &str) -> String {
+    let masked: String = key.chars().take(40).map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+    if key.chars().count() > 40 { format!("{masked}…") } else { masked }
 }

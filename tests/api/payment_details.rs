@@ -197,6 +197,8 @@ async fn update_changes_an_unpaid_payment_and_refuses_after_success() {
     let body = update(&t, &own, json!({ "id": p.to_string(), "paymentMethod": "Card!" })).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("paymentMethod"), "{body}");
+    let body = update(&t, &own, json!({ "id": p.to_string(), "paymentMethod": "balance" })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "a label cannot make a balance payment: {body}");
     assert_eq!(payment(&t, p).await["active"], true);
 
     // The owner changes it; the order's trail says what changed, not the address itself.

@@ -238,3 +238,27 @@ async fn create_and_update_follow_the_graphql_rules() {
     assert_eq!(b.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
     assert_eq!(count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {second}")).await, 1);
 }
+
+/// What a client sends by mistake is not sent back: a card written inline in a broken
+/// GraphQL document, a card number as an unknown key or as a payment method. (Every
+/// response of the suite is scanned for card data too: `card_scan.rs`.)
+#[tokio::test]
+async fn errors_do_not_repeat_card_data() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 900).await;
+    let broken = format!(
+        "mutation {{ createPayment(input: {{ orderId: \"{order}\", card: {{ number: \"4242424242424242\", expMonth: 5, expYear: 2030, cvc: \"123\" }} }}) {{ id }}"
+    );
+    let r = t.gql_as(&t.admin_key, &broken, json!({})).await;
+    let message = r.body["errors"][0]["message"].as_str().unwrap().to_owned();
+    assert!(message.starts_with("syntax error at line 1"), "{message}");
+    assert!(!r.body.to_string().contains("4242424242424242") && !message.contains("123"), "{}", r.body);
+    for body in [
+        json!({ "order_id": order, "4242424242424242": "x" }),
+        json!({ "order_id": order, "payment_method": "4242424242424242" }),
+    ] {
+        let r = post_json(&t, "/api/payments", &t.admin_key, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(!r.body.to_string().contains("4242424242424242"), "{}", r.body);
+    }
+}

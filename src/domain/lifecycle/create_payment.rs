@@ -6,6 +6,18 @@ use super::*;
 /// the provider, so a client looping on createPayment must not make them without end.
 pub const MAX_OPEN_ATTEMPTS: i64 = 5;
 
+/// A card payment is taken at once: it may start only while no other attempt of the order
+/// is open, so a double click cannot take the money twice.
+fn only_attempt(order: &models::Order, open: i64) -> AppResult<()> {
+    if open > 0 {
+        return Err(AppError::Conflict(format!(
+            "order {} already has an open payment attempt; a card payment starts only when none is open (wait for it, or cancel it)",
+            order.number
+        )));
+    }
+    Ok(())
+}
+
 fn too_many_attempts(order: &models::Order, open: i64) -> AppResult<()> {
     if open >= MAX_OPEN_ATTEMPTS {
         return Err(AppError::Conflict(format!(
@@ -57,6 +69,9 @@ pub async fn create_payment(
     };
     check(&order)?;
     too_many_attempts(&order, open)?;
+    if card.is_some() {
+        only_attempt(&order, open)?;
+    }
     let method = payment_method.unwrap_or_else(|| order.payment_method.clone());
     let provider = providers.for_new_payments()?;
     if card.is_some() && !provider.takes_cards() {
@@ -84,8 +99,8 @@ pub async fn create_payment(
         .await?;
     drop(slot);
     let intent_id = begun.intent_id.clone();
-    if let Some(card) = card {
-        let shown = card::shown(begun.card.clone(), &card);
+    if let Some(card) = &card {
+        let shown = card::shown(begun.card.clone(), card);
         details.card_brand = shown.brand;
         details.card_last4 = Some(shown.last4);
         details.card_exp_month = shown.exp_month;
@@ -93,7 +108,9 @@ pub async fn create_payment(
     }
     let provider_name = provider.name();
     let started = (order.total_cents, order.currency.clone());
-    let attempt = Attempt { started, method: &method, provider_name, intent_id: &intent_id, details: &details };
+    let with_card = card.is_some();
+    let attempt =
+        Attempt { started, method: &method, provider_name, intent_id: &intent_id, details: &details, with_card };
     let recorded = record_attempt(pool, providers, caller, order_id, &check, &attempt).await;
     if let (Err(_), Some(intent)) = (&recorded, intent_id.as_deref()) {
         // The order changed while the provider worked (or the database failed): nothing
@@ -107,19 +124,47 @@ pub async fn create_payment(
         }
     }
     let payment = recorded?;
-    // Confirmed with a card: what the provider already decided is applied at once, as a
-    // reconcile would (anything it left undecided is the janitor's, as for every attempt).
-    match begun.found {
-        Some(found) if found.status != ProviderPaymentStatus::Pending => {
-            let actor = format!("{} (card)", caller.name);
-            if let Err(error) = apply_found(pool, provider_name, &payment, &found, &actor).await {
-                tracing::warn!(payment = payment.id, %error, "applying the provider's answer to a card payment failed; the janitor asks again");
-            }
-            let mut conn = pool.get().await?;
-            Ok(queries::find_payment_of_order(&mut conn, payment.order_id, payment.id).await?.unwrap_or(payment))
-        }
+    match (&card, intent_id.as_deref()) {
+        (Some(_), Some(intent)) => confirm(pool, providers, provider, caller, payment, intent).await,
         _ => Ok(payment),
     }
+}
+
+/// Phase three of a card payment, after it was recorded: the provider confirms it (takes the
+/// money) under a key of this attempt, so a repeat confirms once; what the provider decided
+/// is applied as a reconcile would. A declined card fails the attempt; an answer that never
+/// came leaves it PENDING for the janitor, which asks the provider.
+async fn confirm(
+    pool: &DbPool,
+    providers: &Providers,
+    provider: &dyn PaymentProvider,
+    caller: &Caller,
+    payment: models::Payment,
+    intent: &str,
+) -> AppResult<models::Payment> {
+    let key = format!("payment-{}-confirm", payment.id);
+    let asked = async {
+        let _slot = providers.slot().await?;
+        match provider.confirm_payment(intent, &key).await {
+            // Declined: the provider knows why; ask it.
+            Err(ProviderError::Rejected(_)) => provider.fetch_payment(intent).await,
+            other => other,
+        }
+    };
+    match asked.await {
+        Ok(found) if found.status != ProviderPaymentStatus::Pending => {
+            let actor = format!("{} (card)", caller.name);
+            if let Err(error) = apply_found(pool, provider.name(), &payment, &found, &actor).await {
+                tracing::warn!(payment = payment.id, %error, "applying a card payment's outcome failed; the janitor asks again");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(payment = payment.id, %error, "confirming a card payment gave no answer; the janitor asks again");
+        }
+    }
+    let mut conn = pool.get().await?;
+    Ok(queries::find_payment_of_order(&mut conn, payment.order_id, payment.id).await?.unwrap_or(payment))
 }
 
 /// What phase one of `create_payment` started at the provider.
@@ -130,6 +175,8 @@ struct Attempt<'a> {
     provider_name: &'static str,
     intent_id: &'a Option<String>,
     details: &'a models::PaymentDetails,
+    /// A card payment: it must be the order's only open attempt.
+    with_card: bool,
 }
 
 /// Phase two of `create_payment`: records the attempt the provider started.
@@ -141,7 +188,8 @@ async fn record_attempt(
     check: &(dyn Fn(&models::Order) -> AppResult<()> + Sync),
     attempt: &Attempt<'_>,
 ) -> AppResult<models::Payment> {
-    let Attempt { started: (started_cents, started_currency), method, provider_name, intent_id, details } = attempt;
+    let Attempt { started: (started_cents, started_currency), method, provider_name, intent_id, details, with_card } =
+        attempt;
     let actor = caller.name.clone();
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
@@ -156,7 +204,11 @@ async fn record_attempt(
             )));
         }
         // Again under the order's lock: concurrent requests each saw room before.
-        too_many_attempts(&order, queries::count_pending_payments(conn, order.id).await?)?;
+        let open = queries::count_pending_payments(conn, order.id).await?;
+        too_many_attempts(&order, open)?;
+        if *with_card {
+            only_attempt(&order, open)?;
+        }
         let now = Utc::now();
         let payment = queries::insert_payment(
             conn,

@@ -35,6 +35,13 @@ pub async fn update_payment(pool: &DbPool, caller: &Caller, update: PaymentUpdat
     let method = trimmed_text("paymentMethod", update.payment_method.clone(), 32)?;
     if let Some(method) = &method {
         validate_payment_method("paymentMethod", method)?;
+        if method == "balance" {
+            // A balance payment is one that charged the balance (markOrderPaid): a label
+            // alone would show a balance payment with no debit.
+            return Err(AppError::bad_input(
+                "paymentMethod balance is given by charging the user's balance, not by an update",
+            ));
+        }
     }
     let address = match update.billing_address.clone() {
         Some(Some(address)) => Some(Some(address.validated("billingAddress")?)),

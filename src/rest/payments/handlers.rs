@@ -25,18 +25,34 @@ use crate::rest::params::QueryParams;
 /// Page size when none is asked (seed 002's).
 pub const DEFAULT_SIZE: i64 = 10;
 
+/// The largest amount bound a list takes, in minor units (amounts are exact JSON numbers).
+const MAX_AMOUNT_MINOR: u64 = 1_000_000_000_000_000;
+
+/// A payment's six-character id as a client wrote it; anything else is a 400 naming
+/// `payment_id`.
+fn human_id(raw: &str) -> Result<&str, ApiError> {
+    let human = raw.trim();
+    if human.len() != 6 || !human.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::bad_input(
+            "payment_id must be a payment's six-character id (letters and digits, such as 7KQ2MX)",
+        ));
+    }
+    Ok(human)
+}
+
 /// An ISO 8601 date-time; without an offset it is UTC (the seed writes
 /// `2020-01-01T00:00:00`), and a bare date is its midnight, UTC.
 fn datetime(name: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    let in_range = |t: DateTime<Utc>| (1..=9999).contains(&chrono::Datelike::year(&t));
     let parsed = DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
         .or_else(|_| {
             NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
         });
-    parsed.map_err(|_| {
+    parsed.ok().filter(|t| in_range(*t)).ok_or_else(|| {
         ApiError::bad_input(format!(
-            "{name} must be an ISO 8601 date-time such as 2020-01-01T00:00:00 (UTC when no offset is given)"
+            "{name} must be an ISO 8601 date-time between the years 1 and 9999, such as 2020-01-01T00:00:00 (UTC when no offset is given)"
         ))
     })
 }
@@ -92,7 +108,7 @@ fn list_params(params: &QueryParams) -> Result<ListParams, ApiError> {
     let size = params.int("size", DEFAULT_SIZE, 1..=crate::domain::paging::MAX_PER_PAGE)?;
     let mut filter = Map::new();
     if let Some(id) = params.text("payment_id") {
-        filter.insert("humanId".into(), json!(id));
+        filter.insert("humanId".into(), json!(human_id(id)?));
     }
     if let Some(method) = params.text("payment_method") {
         filter.insert("paymentMethod".into(), json!(service_method(method)));
@@ -115,7 +131,11 @@ fn list_params(params: &QueryParams) -> Result<ListParams, ApiError> {
                     "{name} is in major units of one currency: give currency too (an ISO 4217 code such as USD)"
                 ))
             })?;
-            filter.insert(key.into(), json!(currency.to_minor(name, raw)?));
+            let minor = currency.to_minor(name, raw)?;
+            if minor.unsigned_abs() > MAX_AMOUNT_MINOR {
+                return Err(ApiError::bad_input(format!("{name} is larger than any amount the service holds")));
+            }
+            filter.insert(key.into(), json!(minor));
         }
     }
     if let Some(currency) = currency {
@@ -152,12 +172,7 @@ fn list_params(params: &QueryParams) -> Result<ListParams, ApiError> {
 
 /// The payment with this human id, if you may see it.
 async fn find(state: &HttpState, caller: &Caller, raw: &str) -> Result<GqlPayment, ApiError> {
-    let human = raw.trim();
-    if human.len() != 6 || !human.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ApiError::bad_input(
-            "payment_id must be a payment's six-character id (letters and digits, such as 7KQ2MX)",
-        ));
-    }
+    let human = human_id(raw)?;
     let not_found = || ApiError::new("NOT_FOUND", format!("payment {human} not found"));
     let query = format!(
         "query SeedPayment($h: String) {{ payments(filter: {{ humanId: $h }}, perPage: 1) {{ nodes {{ ...SeedPayment }} }} }} {PAYMENT_FIELDS}"
@@ -206,7 +221,8 @@ fn address(value: &Value) -> Result<Value, ApiError> {
             for (key, part) in map {
                 let Some((_, name)) = PARTS.iter().find(|(seed, _)| seed == key) else {
                     return Err(ApiError::bad_input(format!(
-                        "billing_address.{key} is not a part of an address (name, line1, line2, city, state, postal_code, country)"
+                        "billing_address.{} is not a part of an address (name, line1, line2, city, state, postal_code, country)",
+                        crate::rest::body::shown_key(key)
                     )));
                 };
                 match part {
@@ -237,7 +253,8 @@ fn payment_date(value: &Value) -> Result<Value, ApiError> {
 /// Card fields of `additional_params` (seed 003), as the GraphQL `CardInput`. Errors name
 /// the field and never repeat the value.
 fn card(params: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
-    let has_card = ["number", "cvv", "expiration_month", "expiration_year"].iter().any(|k| params.contains_key(*k));
+    // Expiry alone (as this face shows a card) is not a card; a number or a code is.
+    let has_card = ["number", "cvv"].iter().any(|k| params.get(*k).is_some_and(|v| !v.is_null()));
     if !has_card {
         return Ok(None);
     }
@@ -284,7 +301,7 @@ const CREATE_FIELDS: &[&str] = &[
 ];
 
 const ADDITIONAL_FIELDS: &[&str] =
-    &["payment", "amount", "method", "number", "name", "expiration_month", "expiration_year", "cvv"];
+    &["payment", "amount", "method", "number", "name", "expiration_month", "expiration_year", "cvv", "brand", "last4"];
 
 /// Starts a payment of an order (`order_id`, or seed 002's `subject`). `amount`, if given,
 /// must be the order's total in major units. A card in `additional_params` goes to the
@@ -325,8 +342,11 @@ pub async fn create(State(state): State<HttpState>, headers: HeaderMap, body: By
         Some(_) => return ApiError::bad_input("additional_params must be an object").into_response(),
     };
     if let Some(unknown) = additional.keys().find(|k| !ADDITIONAL_FIELDS.contains(&k.as_str())) {
-        return ApiError::bad_input(format!("additional_params.{unknown} is not a field of this request"))
-            .into_response();
+        return ApiError::bad_input(format!(
+            "additional_params.{} is not a field of this request",
+            crate::rest::body::shown_key(unknown)
+        ))
+        .into_response();
     }
     let card = try_api!(card(&additional));
     let method = try_api!(text(&map, "payment_method")).map(|m| service_method(&m).to_owned());
@@ -449,11 +469,22 @@ pub async fn update(
             return ApiError::bad_input("amount cannot change: a payment pays its order's total").into_response();
         }
     }
-    if let Some(Value::Object(additional)) = map.get("additional_params")
-        && try_api!(card(additional)).is_some()
-    {
-        return ApiError::bad_input("additional_params: a payment's card cannot change; start a new payment")
-            .into_response();
+    match map.get("additional_params") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(additional)) => {
+            if let Some(unknown) = additional.keys().find(|k| !ADDITIONAL_FIELDS.contains(&k.as_str())) {
+                return ApiError::bad_input(format!(
+                    "additional_params.{} is not a field of this request",
+                    crate::rest::body::shown_key(unknown)
+                ))
+                .into_response();
+            }
+            if try_api!(card(additional)).is_some() {
+                return ApiError::bad_input("additional_params: a payment's card cannot change; start a new payment")
+                    .into_response();
+            }
+        }
+        Some(_) => return ApiError::bad_input("additional_params must be an object").into_response(),
     }
     let mut input = Map::new();
     input.insert("id".into(), json!(try_api!(id_of(&state, &caller, &current.payment_id).await)));
