@@ -78,6 +78,7 @@ class Cluster:
                 f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
                 "max_connections = 300\nshared_buffers = 512MB\nshared_preload_libraries = 'pg_stat_statements'\n"
                 "pg_stat_statements.track = all\nsynchronous_commit = off\n"
+                "session_preload_libraries = 'auto_explain'\nauto_explain.log_min_duration = -1\n"
             )
         subprocess.run(self.cmd("pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "start"),
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -183,6 +184,20 @@ def cursor_before(gql, page):
         return None  # a build without cursors (--compare): its cursor rows are skipped
 
 
+PAYMENT_FIELDS = "id humanId state amountCents currency createdAt order { number status }"
+
+
+def payment_cursor_before(gql, page):
+    """The cursor that ends payments page `page - 1` (25 per page, oldest first)."""
+    query = ("query($p: Int!) { payments(page: $p, perPage: 25, sort: CREATED_AT, direction: ASC) "
+             "{ pageInfo { endCursor } } }")
+    try:
+        answer = post_json(gql, {"query": query, "variables": {"p": page - 1}}, ADMIN_KEY[0])
+        return answer["data"]["payments"]["pageInfo"]["endCursor"]
+    except (KeyError, TypeError, OSError):
+        return None  # a build without payment lists (--compare)
+
+
 def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
     """Request lists per (scenario, face)."""
     ids = [int(x) for x in cluster.sql("SELECT id FROM orders ORDER BY random() LIMIT 200").split()]
@@ -211,7 +226,20 @@ def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
     callback_q = ("mutation Callback($o: ID!, $p: ID!) { processPaymentCallback(input: { orderId: $o, paymentId: $p, "
                   "status: SUCCEEDED }) { paymentStatus } }")
     half = len(paid) // 2
+    # Payments on their own (issue 13): page 1 and a deep page, 25 with their orders, by
+    # cursor (GraphQL) and by page number (seed 003's face).
+    pay_q = (f"query Payments($after: String) {{ payments(first: 25, after: $after, sort: CREATED_AT, direction: ASC) "
+             f"{{ nodes {{ {PAYMENT_FIELDS} }} }} }}")
+    pay_cursor = payment_cursor_before(gql, deep_page)
+    pay_rest = f"{ours}/api/payments?sort=created_at&size=25"
+    payment_rows = {
+        ("6 payments page 1", "GraphQL cursor"): [gql_request(gql, pay_q, {"after": None})],
+        (f"6 payments page {deep_page}", "GraphQL cursor"): [gql_request(gql, pay_q, {"after": pay_cursor})],
+        ("6 payments page 1", "REST"): [{"method": "GET", "url": f"{pay_rest}&page=0"}],
+        (f"6 payments page {deep_page}", "REST"): [{"method": "GET", "url": f"{pay_rest}&page={deep_page - 1}"}],
+    } if pay_cursor else {}
     return {
+        **payment_rows,
         ("1 order detail", "GraphQL"): [gql_request(gql, detail_q, {"id": str(i)}) for i in ids],
         ("1 order detail", "REST"): [{"method": "GET", "url": f"{rest}/{i}"} for i in ids],
         ("1 order detail", "PostGraphile"): [gql_request(pgql, pg_detail_q, {"id": str(i)}) for i in ids],
@@ -636,6 +664,9 @@ def main():
             # The report lists each face's sweep together.
             rows += sorted(measured, key=lambda r: (faces.index((r[0], r[1])), sweep.index(r[2])))
 
+        explained = explain_payment_pages(cluster, f"http://127.0.0.1:{ours_port}/graphql")
+        log(f"payment plans: {explained}")
+
         rate = 200
         log(f"webhooks: order changes at {rate}/s through /api/v1/order, delivered to a loopback receiver")
         hooks = webhook_latency(loadgen, f"http://127.0.0.1:{ours_port}", merchant_key, receiver, cluster, work, rate,
@@ -647,7 +678,8 @@ def main():
         live = live_latency(loadgen, f"http://127.0.0.1:{ours_port}", key, merchant_key, ours, cluster, work, rate,
                             3 if quick else 10, subs)
         log(f"live: {live}")
-        write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=bool(before), hooks=hooks, live=live)
+        write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=bool(before), hooks=hooks, live=live,
+                     explained=explained)
         failed = [r for r in rows if r[3]["errors"]]
         if live["received"] != live["changes"] or live["errors"]:
             sys.exit(f"live: {live['changes']} changes, {live['received']} received, {live['errors']} request errors")
@@ -665,7 +697,54 @@ def fmt(value, digits=1):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=False, hooks=None, live=None):
+def explain_payment_pages(cluster, gql):
+    """Runs filtered and sorted payment pages once each with auto_explain on, and reads the
+    plans PostgreSQL logged for them: the statements the service really sent."""
+    user, order = cluster.sql("SELECT o.user_id || ' ' || o.id FROM orders o JOIN payments p ON p.order_id = o.id "
+                              "WHERE o.user_id IS NOT NULL ORDER BY o.id LIMIT 1").split()
+    human = cluster.sql("SELECT human_id FROM payments ORDER BY id DESC LIMIT 1")
+    filters = [
+        {"status": "SUCCEEDED"}, {"statusIn": ["FAILED", "CANCELLED"]}, {"paymentMethod": "bank_transfer"},
+        {"provider": "manual"}, {"orderId": order}, {"userId": user}, {"humanId": human},
+        {"amountGte": 5000, "amountLte": 5100}, {"currency": "JPY", "amountGte": 1000},
+        {"createdAtGte": "2025-01-01T00:00:00Z", "createdAtLte": "2025-01-08T00:00:00Z"},
+        {"paidAtGte": "2025-03-01T00:00:00Z", "paidAtLte": "2025-03-02T00:00:00Z"},
+        {"settled": True, "settledAtGte": "2025-02-01T00:00:00Z", "settledAtLte": "2025-02-03T00:00:00Z"},
+    ]
+    sorts = [("AMOUNT", "DESC"), ("PAID_AT", "DESC"), ("SETTLED_AT", "ASC"), ("CREATED_AT", "DESC")]
+    query = ("query($f: PaymentFilter, $s: PaymentSortField, $d: SortDirection) { payments(filter: $f, sort: $s, "
+             f"direction: $d, first: 25) {{ nodes {{ {PAYMENT_FIELDS} }} }} }}")
+    log_file = cluster.root / "server.log"
+    start = log_file.stat().st_size
+    cluster.sql("ALTER SYSTEM SET auto_explain.log_min_duration = 0")
+    cluster.sql("SELECT pg_reload_conf()")
+    time.sleep(0.5)
+    requests = 0
+    try:
+        for f in filters:
+            for s, d in sorts:
+                answer = post_json(gql, {"query": query, "variables": {"f": f, "s": s, "d": d}}, ADMIN_KEY[0])
+                if "errors" in answer:
+                    raise SystemExit(f"payments page {f} {s} {d}: {answer['errors']}")
+                requests += 1
+    finally:
+        cluster.sql("ALTER SYSTEM SET auto_explain.log_min_duration = -1")
+        cluster.sql("SELECT pg_reload_conf()")
+    with open(log_file, errors="replace") as log_text:
+        log_text.seek(start)
+        text = log_text.read()
+    blocks = text.split("Query Text:")[1:]
+    seq = []
+    for block in blocks:
+        if "Seq Scan on payments" in block or "Seq Scan on orders" in block:
+            where = block.find("WHERE")
+            seq.append(" ".join(block[where:where + 160].split()) if where >= 0 else " ".join(block[:160].split()))
+    plans = len(blocks)
+    return {"requests": requests, "plans": plans, "seq_scans": seq}
+
+
+def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=False, hooks=None, live=None,
+                 explained=None):
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     lines = [f"# Benchmark {stamp}{' (quick)' if quick else ''}", "",
@@ -691,6 +770,19 @@ def write_report(out, rows, sweep, quick, orders, seconds, deep_page, compared=F
             first, deep = by.get(("3 page 1", face, c)), by.get((f"3 page {deep_page}", face, c))
             cells.append(f"{deep['p50_ms'] / first['p50_ms']:.2f}" if first and deep and first["p50_ms"] else "–")
         lines.append(f"| page {deep_page} | {c} | {cells[0]} | {cells[1]} | {cells[2]} |")
+    lines += ["", "| payments deep page (25 with their orders) | conc. | GraphQL cursor p50 page {0} / page 1 | REST (page number) p50 page {0} / page 1 |".format(deep_page), "|---|---:|---:|---:|"]
+    for c in sweep:
+        cells = []
+        for face in ("GraphQL cursor", "REST"):
+            first, deep = by.get(("6 payments page 1", face, c)), by.get((f"6 payments page {deep_page}", face, c))
+            cells.append(f"{deep['p50_ms'] / first['p50_ms']:.2f}" if first and deep and first["p50_ms"] else "–")
+        lines.append(f"| page {deep_page} | {c} | {cells[0]} | {cells[1]} |")
+    if explained:
+        lines += ["", "## Plans of filtered payment pages", "",
+                  f"Every statement the service ran for {explained['requests']} filtered or sorted `payments` pages "
+                  "(auto_explain, real parameters, the benchmark's data): "
+                  f"{explained['plans']} plans, sequential scans: {len(explained['seq_scans'])}."]
+        lines += [f"- `{q}`" for q in explained["seq_scans"]]
     if compared:
         lines += ["", "## This build against the compared one (req/s, side by side)", "",
                   "| scenario | conc. | GraphQL now/before | REST now/before |", "|---|---:|---:|---:|"]

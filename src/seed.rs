@@ -113,11 +113,14 @@ SELECT o.id, 3, 'manual', o.payment_method, o.total_cents, o.currency, NULL, 'pi
 FROM orders o JOIN seed_orders s ON s.id = o.id
 WHERE s.bucket IN (8, 16);
 
+-- Buckets 0-3 settled two days after payment, net of a 2.9% fee.
 INSERT INTO payments (order_id, status, provider, payment_method, amount_cents, currency, reference,
-                      payment_intent_id, paid_at, created_at, updated_at)
+                      payment_intent_id, paid_at, created_at, updated_at, settled_at, settled_cents)
 SELECT o.id, CASE WHEN s.bucket <= 9 THEN 2 ELSE 1 END, 'manual', o.payment_method, o.total_cents, o.currency,
        o.payment_reference, o.payment_intent_id, o.paid_at, o.created_at + interval '3 minutes',
-       o.created_at + interval '5 minutes'
+       o.created_at + interval '5 minutes',
+       CASE WHEN s.bucket <= 3 THEN o.paid_at + interval '2 days' END,
+       CASE WHEN s.bucket <= 3 THEN o.total_cents - o.total_cents * 29 / 1000 END
 FROM orders o JOIN seed_orders s ON s.id = o.id
 WHERE s.bucket <= 9 OR s.bucket = 15;
 

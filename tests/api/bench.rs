@@ -36,6 +36,9 @@ fn quick_benchmark_runs_clean() {
         "| 4 callbacks | REST signed |",
         "## Live order updates (GraphQL subscriptions)",
         "| 3 page 40 | GraphQL cursor |",
+        "| 6 payments page 40 | GraphQL cursor |",
+        "| 6 payments page 40 | REST |",
+        "## Plans of filtered payment pages",
     ] {
         assert!(report.contains(row), "missing {row} in:\n{report}");
     }
