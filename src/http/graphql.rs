@@ -308,8 +308,10 @@ async fn run(state: HttpState, caller: Caller, media: MediaType, params: Params)
             let body = json!({ "errors": response.errors });
             return Outcome::http(StatusCode::BAD_REQUEST, body.to_string());
         }
-    } else if let Some((query, document)) = keep {
-        // It passed validation: worth keeping parsed.
+    } else if let Some((query, document)) = keep
+        && !query.to_ascii_lowercase().contains("cvc")
+    {
+        // It passed validation: worth keeping parsed (not one that may hold a card inline).
         state.app.documents().keep(&query, document);
     }
     let retryable = nothing_committed(&response);

@@ -114,9 +114,10 @@ pub fn without_card_data(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// A GraphQL document that may hold a card inline (it mentions `cvc`) with every string
-/// literal replaced by its length, so no card number or code is hashed into a fingerprint.
-/// Two such documents differing only inside their strings count as the same request.
+/// A GraphQL document that may hold a card inline (it mentions `cvc`) with what could be
+/// card data blanked: string literals of 12 or more digits (spaces and dashes aside), and
+/// the literal after `cvc:`. Other literals (an order id) stay, so two requests for other
+/// orders remain different requests.
 pub fn document_without_card_data(query: &str) -> std::borrow::Cow<'_, str> {
     if !query.to_ascii_lowercase().contains("cvc") {
         return std::borrow::Cow::Borrowed(query);
@@ -128,7 +129,7 @@ pub fn document_without_card_data(query: &str) -> std::borrow::Cow<'_, str> {
             out.push(c);
             continue;
         }
-        let mut length = 0usize;
+        let mut literal = String::new();
         let mut escaped = false;
         for inner in chars.by_ref() {
             if escaped {
@@ -138,9 +139,18 @@ pub fn document_without_card_data(query: &str) -> std::borrow::Cow<'_, str> {
             } else if inner == '"' {
                 break;
             }
-            length += 1;
+            literal.push(inner);
         }
-        out.push_str(&format!("\"#{length}\""));
+        let digits = literal.chars().filter(char::is_ascii_digit).count();
+        let card_number = digits >= 12 && literal.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+        let code = out.trim_end().to_ascii_lowercase().ends_with("cvc:");
+        if card_number || code {
+            out.push_str("\"#\"");
+        } else {
+            out.push('"');
+            out.push_str(&literal);
+            out.push('"');
+        }
     }
     std::borrow::Cow::Owned(out)
 }
@@ -239,5 +249,7 @@ mod tests {
         let hashed = document_without_card_data(inline);
         assert!(!hashed.contains("4242424242424242") && !hashed.contains("\"123\""), "{hashed}");
         assert_eq!(document_without_card_data("{ orders { id } }"), "{ orders { id } }");
+        let other = inline.replace("\"7\"", "\"8\"");
+        assert_ne!(document_without_card_data(inline), document_without_card_data(&other), "other orders differ");
     }
 }

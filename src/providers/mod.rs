@@ -62,9 +62,10 @@ pub struct ProviderPayment {
     pub amount_received: Option<i64>,
     /// The currency of the payment at the provider (upper case), when it says.
     pub currency: Option<String>,
-    /// When the money became available to the merchant, and how much of it (net of the
-    /// provider's fees), once the provider says it settled.
-    pub settled: Option<(DateTime<Utc>, i64)>,
+    /// When the money became available to the merchant, how much of it (net of the
+    /// provider's fees) and in which currency (upper case), once the provider says it
+    /// settled.
+    pub settled: Option<(DateTime<Utc>, i64, String)>,
 }
 
 /// A card as a client gave it, on its way to the provider and nowhere else. It has no

@@ -128,13 +128,14 @@ impl StripeProvider {
 
 /// Settlement from a charge whose balance transaction was expanded: settled once the
 /// transaction is `available`, on its `available_on`, for its `net` (after Stripe's fees).
-fn settlement(charge: Option<&serde_json::Value>) -> Option<(DateTime<Utc>, i64)> {
+fn settlement(charge: Option<&serde_json::Value>) -> Option<(DateTime<Utc>, i64, String)> {
     let txn = charge?.get("balance_transaction")?;
     if txn.get("status")?.as_str()? != "available" {
         return None;
     }
     let at = DateTime::<Utc>::from_timestamp(txn.get("available_on")?.as_i64()?, 0)?;
-    Some((at, txn.get("net")?.as_i64()?))
+    let currency = txn.get("currency")?.as_str()?.to_ascii_uppercase();
+    Some((at, txn.get("net")?.as_i64()?, currency))
 }
 
 fn map_intent(intent: PaymentIntent) -> ProviderPayment {

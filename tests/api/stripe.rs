@@ -451,3 +451,22 @@ async fn a_double_click_takes_a_card_payment_once() {
         outcomes.0, outcomes.1
     );
 }
+
+/// A card that needs 3-D Secure cannot be finished through this API: its intent is
+/// cancelled at Stripe and the attempt fails with `authentication_required`, so the order
+/// takes another payment at once.
+#[tokio::test]
+async fn a_card_needing_authentication_fails_and_frees_the_order() {
+    let Some(stripe) = LocalStripe::start().await else { return };
+    let t = TestApp::with_config(stripe_config(&stripe.base)).await;
+    let (_, order) = crate::mutations::order_of(&t, 0, 2_500).await;
+    let three_ds = json!({ "number": "4000002500003155", "expiration_month": 5, "expiration_year": 2030, "cvv": "123" });
+    let r = post_json(&t, "/api/payments", &t.admin_key, json!({ "order_id": order, "additional_params": three_ds })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!((r.body["status"].clone(), r.body["status_code"].clone()), (json!("error"), json!("authentication_required")));
+    let intents = stripe.get("/v1/payment_intents").await;
+    assert_eq!(intents["data"][0]["status"], "canceled", "{intents}");
+    let card = json!({ "number": "4242424242424242", "expiration_month": 5, "expiration_year": 2030, "cvv": "123" });
+    let r = post_json(&t, "/api/payments", &t.admin_key, json!({ "order_id": order, "additional_params": card })).await;
+    assert_eq!((r.status, r.body["status"].clone()), (StatusCode::OK, json!("success")), "{}", r.body);
+}

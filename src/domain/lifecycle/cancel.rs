@@ -99,6 +99,19 @@ pub(super) async fn cancel_intents(
                 (kind::INTENT_CANCEL_FAILED, Some(error.to_string()))
             }
         };
+        if outcome.is_err() {
+            // It may have been paid already (a card confirmed just before): ask, and record
+            // money that arrived (as due back), so it is not left behind a cancelled attempt.
+            let found = match providers.slot().await {
+                Ok(_slot) => provider.fetch_payment(intent).await.ok(),
+                Err(_) => None,
+            };
+            if let Some(found) = found.filter(|f| f.status == ProviderPaymentStatus::Succeeded)
+                && let Err(error) = super::apply_found(pool, provider.name(), &payment, &found, actor).await
+            {
+                tracing::warn!(payment = payment.id, %error, "recording money found on a cancelled intent failed");
+            }
+        }
         let mut conn = pool.get().await?;
         events::record(
             &mut conn,

@@ -132,8 +132,10 @@ pub async fn create_payment(
 
 /// Phase three of a card payment, after it was recorded: the provider confirms it (takes the
 /// money) under a key of this attempt, so a repeat confirms once; what the provider decided
-/// is applied as a reconcile would. A declined card fails the attempt; an answer that never
-/// came leaves it PENDING for the janitor, which asks the provider.
+/// is applied as a reconcile would. A declined card fails the attempt. A card that needs
+/// the customer to authenticate (3-D Secure), or a provider that could not be reached, has
+/// its intent cancelled and the attempt failed, so the order is free for another payment.
+/// An answer that never came leaves the attempt PENDING for the janitor.
 async fn confirm(
     pool: &DbPool,
     providers: &Providers,
@@ -142,6 +144,23 @@ async fn confirm(
     payment: models::Payment,
     intent: &str,
 ) -> AppResult<models::Payment> {
+    let actor = format!("{} (card)", caller.name);
+    // Still PENDING? The order may have been cancelled or paid meanwhile: then no money is
+    // taken, and the unconfirmed intent is cancelled.
+    let still_open = {
+        let mut conn = pool.get().await?;
+        let (order_id, payment_id) = (payment.order_id, payment.id);
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            queries::lock_order(conn, order_id).await?;
+            let current = queries::lock_payment_of_order(conn, order_id, payment_id).await?;
+            Ok(current.is_some_and(|p| p.status == PaymentAttemptStatus::Pending.code()))
+        })
+        .await?
+    };
+    if !still_open {
+        cancel_intents(pool, providers, &actor, vec![payment.clone()]).await?;
+        return reread(pool, payment).await;
+    }
     let key = format!("payment-{}-confirm", payment.id);
     let asked = async {
         let _slot = providers.slot().await?;
@@ -151,20 +170,63 @@ async fn confirm(
             other => other,
         }
     };
-    match asked.await {
-        Ok(found) if found.status != ProviderPaymentStatus::Pending => {
-            let actor = format!("{} (card)", caller.name);
-            if let Err(error) = apply_found(pool, provider.name(), &payment, &found, &actor).await {
-                tracing::warn!(payment = payment.id, %error, "applying a card payment's outcome failed; the janitor asks again");
-            }
+    let given_up = |code: &str, message: &str| ProviderPayment {
+        status: ProviderPaymentStatus::Failed,
+        raw_status: code.to_owned(),
+        reference: None,
+        failure_code: Some(code.to_owned()),
+        failure_message: Some(message.to_owned()),
+        paid_at: None,
+        amount_received: None,
+        currency: None,
+        settled: None,
+    };
+    let decided = match asked.await {
+        Ok(found) if found.raw_status == "requires_action" => {
+            let cancelled = match providers.slot().await {
+                Ok(_slot) => provider.cancel_payment(intent).await.is_ok(),
+                Err(_) => false,
+            };
+            cancelled.then(|| {
+                given_up(
+                    "authentication_required",
+                    "the card needs the customer to authenticate (3-D Secure), which a card sent to this API cannot do",
+                )
+            })
         }
-        Ok(_) => {}
+        Ok(found) if found.status != ProviderPaymentStatus::Pending => Some(found),
+        Ok(_) => None,
+        Err(error @ (ProviderError::Busy | ProviderError::Unreachable(_))) => {
+            tracing::warn!(payment = payment.id, %error, "confirming a card payment: nothing was sent");
+            let cancelled = match providers.slot().await {
+                Ok(_slot) => provider.cancel_payment(intent).await.is_ok(),
+                Err(_) => false,
+            };
+            cancelled.then(|| {
+                given_up("provider_unavailable", "the payment provider could not be reached; nothing was charged")
+            })
+        }
         Err(error) => {
             tracing::warn!(payment = payment.id, %error, "confirming a card payment gave no answer; the janitor asks again");
+            None
         }
+    };
+    if let Some(found) = decided
+        && let Err(error) = apply_found(pool, provider.name(), &payment, &found, &actor).await
+    {
+        tracing::warn!(payment = payment.id, %error, "applying a card payment's outcome failed; the janitor asks again");
     }
-    let mut conn = pool.get().await?;
-    Ok(queries::find_payment_of_order(&mut conn, payment.order_id, payment.id).await?.unwrap_or(payment))
+    reread(pool, payment).await
+}
+
+/// The payment as it is now; the one in hand if the database cannot say (the answer must
+/// not turn into an error after money may have moved).
+async fn reread(pool: &DbPool, payment: models::Payment) -> AppResult<models::Payment> {
+    let Ok(mut conn) = pool.get().await else { return Ok(payment) };
+    match queries::find_payment_of_order(&mut conn, payment.order_id, payment.id).await {
+        Ok(Some(now)) => Ok(now),
+        _ => Ok(payment),
+    }
 }
 
 /// What phase one of `create_payment` started at the provider.

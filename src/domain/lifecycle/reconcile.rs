@@ -2,6 +2,21 @@
 
 use super::*;
 
+/// The provider's settlement of `payment`, when it can be recorded: in the payment's own
+/// currency (an account settling in another currency reports another amount) and within
+/// its amount. Anything else is left out, so it cannot undo the success it came with.
+fn usable_settlement(payment: &models::Payment, found: &ProviderPayment) -> Option<(DateTime<Utc>, i64)> {
+    let (at, net, currency) = found.settled.clone()?;
+    if found.status != ProviderPaymentStatus::Succeeded {
+        return None;
+    }
+    if currency != payment.currency || !(0..=payment.amount_cents).contains(&net) {
+        tracing::warn!(payment = payment.id, net, %currency, "a settlement the payment cannot hold is not recorded");
+        return None;
+    }
+    Some((at, net))
+}
+
 fn outcome_from_provider(order_id: i64, payment_id: i64, found: &ProviderPayment) -> PaymentOutcome {
     PaymentOutcome {
         order_id,
@@ -17,7 +32,7 @@ fn outcome_from_provider(order_id: i64, payment_id: i64, found: &ProviderPayment
         failure_message: found.failure_message.clone(),
         paid_at: found.paid_at,
         authentication: None,
-        settlement: if found.status == ProviderPaymentStatus::Succeeded { found.settled } else { None },
+        settlement: None,
     }
 }
 
@@ -80,7 +95,10 @@ pub(super) async fn apply_found(
             )));
         }
     }
-    let outcome = outcome_from_provider(order_id, payment_id, found);
+    let outcome = PaymentOutcome {
+        settlement: usable_settlement(payment, found),
+        ..outcome_from_provider(order_id, payment_id, found)
+    };
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
         let (order, changed) = apply_outcome(conn, &outcome, actor).await?;
