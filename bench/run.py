@@ -239,7 +239,6 @@ def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
         (f"6 payments page {deep_page}", "REST"): [{"method": "GET", "url": f"{pay_rest}&page={deep_page - 1}"}],
     } if pay_cursor else {}
     return {
-        **payment_rows,
         ("1 order detail", "GraphQL"): [gql_request(gql, detail_q, {"id": str(i)}) for i in ids],
         ("1 order detail", "REST"): [{"method": "GET", "url": f"{rest}/{i}"} for i in ids],
         ("1 order detail", "PostGraphile"): [gql_request(pgql, pg_detail_q, {"id": str(i)}) for i in ids],
