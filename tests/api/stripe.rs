@@ -460,13 +460,63 @@ async fn a_card_needing_authentication_fails_and_frees_the_order() {
     let Some(stripe) = LocalStripe::start().await else { return };
     let t = TestApp::with_config(stripe_config(&stripe.base)).await;
     let (_, order) = crate::mutations::order_of(&t, 0, 2_500).await;
-    let three_ds = json!({ "number": "4000002500003155", "expiration_month": 5, "expiration_year": 2030, "cvv": "123" });
-    let r = post_json(&t, "/api/payments", &t.admin_key, json!({ "order_id": order, "additional_params": three_ds })).await;
+    let three_ds =
+        json!({ "number": "4000002500003155", "expiration_month": 5, "expiration_year": 2030, "cvv": "123" });
+    let r =
+        post_json(&t, "/api/payments", &t.admin_key, json!({ "order_id": order, "additional_params": three_ds })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!((r.body["status"].clone(), r.body["status_code"].clone()), (json!("error"), json!("authentication_required")));
+    assert_eq!(
+        (r.body["status"].clone(), r.body["status_code"].clone()),
+        (json!("error"), json!("authentication_required"))
+    );
     let intents = stripe.get("/v1/payment_intents").await;
     assert_eq!(intents["data"][0]["status"], "canceled", "{intents}");
     let card = json!({ "number": "4242424242424242", "expiration_month": 5, "expiration_year": 2030, "cvv": "123" });
     let r = post_json(&t, "/api/payments", &t.admin_key, json!({ "order_id": order, "additional_params": card })).await;
     assert_eq!((r.status, r.body["status"].clone()), (StatusCode::OK, json!("success")), "{}", r.body);
+}
+
+/// A card attempt recorded but never confirmed (the process stopped between the two): the
+/// janitor's reconcile confirms it under the attempt's key, and the order is paid once.
+#[tokio::test]
+async fn an_unconfirmed_card_attempt_is_confirmed_by_reconcile() {
+    let Some(stripe) = LocalStripe::start().await else { return };
+    let t = TestApp::with_config(stripe_config(&stripe.base)).await;
+    let (_, order) = crate::mutations::order_of(&t, 0, 4_000).await;
+    let method = stripe
+        .post(
+            "/v1/payment_methods",
+            &[
+                ("type", "card"),
+                ("card[number]", "4242424242424242"),
+                ("card[exp_month]", "5"),
+                ("card[exp_year]", "2030"),
+                ("card[cvc]", "123"),
+            ],
+        )
+        .await;
+    let intent = stripe
+        .post(
+            "/v1/payment_intents",
+            &[("amount", "4000"), ("currency", "usd"), ("payment_method", method["id"].as_str().unwrap())],
+        )
+        .await;
+    let intent = intent["id"].as_str().unwrap().to_owned();
+    let payment = count(
+        &t,
+        &format!(
+            "INSERT INTO payments (order_id, status, provider, payment_method, amount_cents, currency, payment_intent_id, card_last4)
+             VALUES ({order}, 1, 'stripe', 'card', 4000, 'USD', '{intent}', '4242') RETURNING id AS n"
+        ),
+    )
+    .await;
+    count(&t, &format!("UPDATE orders SET payment_status = 2 WHERE id = {order} RETURNING 1::bigint AS n")).await;
+    let r = reconcile(&t, order, payment).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["order"]["payment_status"], 3, "{}", r.body);
+    let at_stripe = stripe.get(&format!("/v1/payment_intents/{intent}")).await;
+    assert_eq!(at_stripe["status"], "succeeded");
+    // Again: nothing more happens.
+    let again = reconcile(&t, order, payment).await;
+    assert_eq!(again.body["order"]["updated_at"], r.body["order"]["updated_at"]);
 }

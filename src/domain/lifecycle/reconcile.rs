@@ -65,7 +65,21 @@ pub async fn reconcile_payment(
     })?;
     let found = {
         let _slot = providers.slot().await?;
-        provider.fetch_payment(intent).await?
+        let found = provider.fetch_payment(intent).await?;
+        // A card attempt recorded but never confirmed (the process stopped in between, or
+        // the confirm never reached the provider): confirm it now, under the attempt's own
+        // key, so it is taken once and the order is not left waiting on it.
+        if found.raw_status == "requires_confirmation"
+            && payment.card_last4.is_some()
+            && payment.status == PaymentAttemptStatus::Pending.code()
+        {
+            match provider.confirm_payment(intent, &format!("payment-{}-confirm", payment.id)).await {
+                Err(ProviderError::Rejected(_)) => provider.fetch_payment(intent).await?,
+                other => other?,
+            }
+        } else {
+            found
+        }
     };
     let actor = format!("{} (reconcile)", caller.name);
     apply_found(pool, provider.name(), &payment, &found, &actor).await
