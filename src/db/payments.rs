@@ -31,6 +31,9 @@ pub struct PaymentListQuery {
     pub human_id: Option<String>,
     /// Only settled (`true`) or only unsettled (`false`) payments.
     pub settled: Option<bool>,
+    /// Only payments whose money arrived (`true`: SUCCEEDED, or CANCELLED as a duplicate
+    /// whose money is due back) or only the others (`false`).
+    pub money_arrived: Option<bool>,
     pub payment_method: Option<String>,
     pub provider: Option<String>,
     /// ISO 4217 code.
@@ -72,6 +75,13 @@ fn filter<'a, ST: 'a>(
         Some(true) => query = query.filter(payments::settled_at.is_not_null()),
         Some(false) => query = query.filter(payments::settled_at.is_null()),
         None => {}
+    }
+    if let Some(arrived) = q.money_arrived {
+        let due_back = payments::status
+            .eq(4)
+            .and(payments::failure_code.is_not_distinct_from(crate::domain::lifecycle::DUPLICATE_PAYMENT));
+        let took = payments::status.eq(2).or(due_back);
+        query = if arrived { query.filter(took) } else { query.filter(diesel::dsl::not(took)) };
     }
     if let Some(method) = &q.payment_method {
         query = query.filter(payments::payment_method.eq(method.clone()));

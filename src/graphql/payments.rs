@@ -265,6 +265,9 @@ pub struct PaymentFilter {
     pub human_id: Option<String>,
     /// Only settled (`true`) or only unsettled (`false`) payments.
     pub settled: Option<bool>,
+    /// Only payments whose money arrived (`true`: SUCCEEDED, or a duplicate whose money is
+    /// due back) or only the others (`false`).
+    pub money_arrived: Option<bool>,
     /// `card`, `bank_transfer`, `balance`, ... (exact).
     pub payment_method: Option<String>,
     /// `manual`, `stripe` or `balance`.
@@ -300,6 +303,7 @@ impl PaymentFilter {
             statuses,
             human_id: self.human_id,
             settled: self.settled,
+            money_arrived: self.money_arrived,
             settled_at_gte: self.settled_at_gte,
             settled_at_lte: self.settled_at_lte,
             nothing: false,

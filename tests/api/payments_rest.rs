@@ -262,3 +262,27 @@ async fn errors_do_not_repeat_card_data() {
         assert!(!r.body.to_string().contains("4242424242424242"), "{}", r.body);
     }
 }
+
+/// A duplicate payment whose money is due back took money: seed 003 says `success` for it,
+/// in its answer and in the `status` filter, and `error` lists only attempts without money.
+#[tokio::test]
+async fn a_duplicate_due_back_is_a_success_in_both_the_answer_and_the_filter() {
+    let t = TestApp::new().await;
+    let (_, order) = order_of(&t, 0, 1_500).await;
+    let late = start_payment(&t, order).await;
+    assert_eq!(pay(&t, order).await.status, 200, "paid another way; the started attempt is cancelled");
+    let r =
+        admin_callback(&t, json!({ "order_id": order, "payment_id": late, "status": 2, "reference": "late" })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let human = human_id(&t, late).await;
+    let shown = t.get(&format!("/api/payments/{human}"), Some(&t.admin_key)).await;
+    assert_eq!((shown.body["status"].clone(), shown.body["amount_paid"].clone()), (json!("success"), json!(15.0)));
+    let (_, failed_order) = order_of(&t, 0, 700).await;
+    let failed = start_payment(&t, failed_order).await;
+    admin_callback(&t, json!({ "order_id": failed_order, "payment_id": failed, "status": 3 })).await;
+    let failed = human_id(&t, failed).await;
+    let success = t.get("/api/payments?status=success", Some(&t.admin_key)).await;
+    assert!(ids(&success.body).contains(&human), "{}", success.body);
+    let error = t.get("/api/payments?status=error", Some(&t.admin_key)).await;
+    assert_eq!(ids(&error.body), vec![failed], "{}", error.body);
+}

@@ -20,7 +20,7 @@ mod reconcile;
 pub use cancel::{CancelInput, cancel_order};
 pub use create_payment::{MAX_OPEN_ATTEMPTS, create_payment};
 pub use mark_paid::{MarkPaidInput, mark_order_paid};
-pub use outcomes::{PaymentOutcome, expire_authentications, is_due_back, process_callback};
+pub use outcomes::{DUPLICATE_PAYMENT, PaymentOutcome, expire_authentications, is_due_back, process_callback};
 pub use reconcile::reconcile_payment;
 
 use cancel::cancel_intents;

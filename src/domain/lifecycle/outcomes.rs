@@ -58,7 +58,7 @@ pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOu
 }
 
 /// The failure code of an attempt whose money arrived after another attempt paid its order.
-const DUPLICATE_PAYMENT: &str = "duplicate_payment";
+pub const DUPLICATE_PAYMENT: &str = "duplicate_payment";
 
 /// Whether an attempt holds money that is due back: it was paid after its order had been
 /// paid by another attempt (recorded CANCELLED with `duplicate_payment`).

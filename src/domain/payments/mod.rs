@@ -26,6 +26,8 @@ pub struct PaymentFilter {
     pub human_id: Option<String>,
     /// Only settled (`true`) or only unsettled (`false`) payments.
     pub settled: Option<bool>,
+    /// Only payments whose money arrived (`true`) or only the others (`false`).
+    pub money_arrived: Option<bool>,
     pub payment_method: Option<String>,
     pub provider: Option<String>,
     /// ISO 4217 code (upper case).
@@ -122,6 +124,7 @@ pub async fn list_payments(
         statuses,
         human_id,
         settled: filter.settled,
+        money_arrived: filter.money_arrived,
         payment_method: text(filter.payment_method, "paymentMethod")?,
         provider: text(filter.provider, "provider")?,
         currency: filter
@@ -151,10 +154,11 @@ pub async fn list_payments(
         PaymentSortColumn::SettledAt => "SETTLED_AT",
     };
     let fingerprint = format!(
-        "payments|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "payments|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         query.statuses,
         query.human_id,
         query.settled,
+        query.money_arrived,
         query.payment_method,
         query.provider,
         query.currency,

@@ -129,8 +129,8 @@ pub fn state_of(payment: &models::Payment, refunds: &[models::Refund]) -> AppRes
 /// Seed 003's `status`: `settled` once the provider reported the money settled; before
 /// that `success` for a SUCCEEDED attempt, `error` for a FAILED or CANCELLED one, and
 /// `pending` (our addition: the seed has no word for it) while undecided. It reads the
-/// attempt status and settlement alone, so the list filter on it is plain SQL on indexed
-/// columns.
+/// attempt status, settlement and whether money arrived, so the list filter on it is plain
+/// SQL.
 /// Seed 003's status words (plus `pending`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seed003Status {
@@ -143,12 +143,14 @@ pub enum Seed003Status {
 impl Seed003Status {
     pub const ALL: [Seed003Status; 4] = [Self::Success, Self::Error, Self::Settled, Self::Pending];
 
-    /// The word for an attempt in `attempt`, settled or not.
-    pub fn of(attempt: PaymentAttemptStatus, settled: bool) -> Self {
+    /// The word for an attempt in `attempt`, settled or not; a duplicate whose money is
+    /// due back took money, so it is a `success` like a SUCCEEDED one.
+    pub fn of(attempt: PaymentAttemptStatus, settled: bool, due_back: bool) -> Self {
         if settled {
             return Self::Settled;
         }
         match attempt {
+            _ if due_back => Self::Success,
             PaymentAttemptStatus::Pending => Self::Pending,
             PaymentAttemptStatus::Succeeded => Self::Success,
             PaymentAttemptStatus::Failed | PaymentAttemptStatus::Cancelled => Self::Error,
@@ -168,14 +170,15 @@ impl Seed003Status {
         Self::ALL.into_iter().find(|s| s.as_str() == word)
     }
 
-    /// The attempt statuses and settlement a list filter on this word selects.
-    pub fn selects(self) -> (Vec<PaymentAttemptStatus>, bool) {
+    /// What a list filter on this word selects: attempt statuses (empty: any), settled or
+    /// not, and whether the money arrived (SUCCEEDED, or a duplicate due back), if it matters.
+    pub fn selects(self) -> (Vec<PaymentAttemptStatus>, bool, Option<bool>) {
         use PaymentAttemptStatus as A;
         match self {
-            Self::Settled => (Vec::new(), true),
-            Self::Success => (vec![A::Succeeded], false),
-            Self::Error => (vec![A::Failed, A::Cancelled], false),
-            Self::Pending => (vec![A::Pending], false),
+            Self::Settled => (Vec::new(), true, None),
+            Self::Success => (Vec::new(), false, Some(true)),
+            Self::Error => (vec![A::Failed, A::Cancelled], false, Some(false)),
+            Self::Pending => (vec![A::Pending], false, None),
         }
     }
 }

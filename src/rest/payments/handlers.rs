@@ -117,11 +117,14 @@ fn list_params(params: &QueryParams) -> Result<ListParams, ApiError> {
         let status = Seed003Status::parse(word).ok_or_else(|| {
             ApiError::bad_input(format!("status must be one of success, error, settled or pending (got {word:?})"))
         })?;
-        let (statuses, settled) = status.selects();
+        let (statuses, settled, arrived) = status.selects();
         if !statuses.is_empty() {
             filter.insert("statusIn".into(), json!(statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
         }
         filter.insert("settled".into(), json!(settled));
+        if let Some(arrived) = arrived {
+            filter.insert("moneyArrived".into(), json!(arrived));
+        }
     }
     let currency = params.text("currency").map(|c| Currency::parse("currency", c)).transpose()?;
     for (name, key) in [("amount_gte", "amountGte"), ("amount_lte", "amountLte")] {

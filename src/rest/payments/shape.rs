@@ -16,7 +16,7 @@ pub const PAYMENT_FIELDS: &str = "fragment SeedPayment on Payment {
     id humanId orderId status state paymentMethod amountCents currency amountReservedCents
     amountCapturedCents amountRefundedCents settledAt settledAmountCents description
     billingAddress { name line1 line2 city state postalCode country } metadata active paymentDate
-    failureCode failureMessage card { brand last4 expMonth expYear } createdAt paidAt
+    failureCode failureMessage card { brand last4 expMonth expYear } createdAt paidAt moneyDueBack
 }";
 
 #[derive(Deserialize)]
@@ -66,6 +66,7 @@ pub struct GqlPayment {
     card: Option<GqlCard>,
     created_at: DateTime<Utc>,
     paid_at: Option<DateTime<Utc>>,
+    money_due_back: bool,
 }
 
 /// A billing address.
@@ -178,7 +179,7 @@ pub fn shape(p: GqlPayment) -> Result<SeedPayment, ApiError> {
         "CANCELLED" => PaymentAttemptStatus::Cancelled,
         _ => return Err(internal()),
     };
-    let status = Seed003Status::of(attempt, p.settled_at.is_some());
+    let status = Seed003Status::of(attempt, p.settled_at.is_some(), p.money_due_back);
     let method = seed_method(&p.payment_method);
     let (brand, last4, month, year) = match p.card {
         Some(c) => (c.brand, Some(c.last4), c.exp_month.map(|m| format!("{m:02}")), c.exp_year.map(|y| y.to_string())),
