@@ -31,6 +31,9 @@ pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiEr
     if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(ApiError::bad_input(format!("{} is not a field of this request", shown_key(unknown))));
     }
+    if let Some(at) = crate::domain::json::nul_at(&Value::Object(map.clone()), "body") {
+        return Err(ApiError::bad_input(format!("{at} must not contain NUL (\\u0000) characters")));
+    }
     Ok(map)
 }
 

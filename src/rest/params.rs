@@ -14,6 +14,14 @@ impl QueryParams {
         Ok(Self(pairs.into_iter().collect()))
     }
 
+    /// A parameter not among `known`, if any (a 400 should name it: a misspelt filter must
+    /// not quietly list everything).
+    pub fn unknown(&self, known: &[&str]) -> Option<&str> {
+        let mut names: Vec<&str> = self.0.keys().map(String::as_str).filter(|k| !known.contains(k)).collect();
+        names.sort_unstable();
+        names.first().copied()
+    }
+
     /// A present, non-blank value.
     pub fn text(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())

@@ -291,7 +291,8 @@ async fn settlement_is_reported_once_and_bad_reports_change_nothing() {
         admin_callback(&t, body)
     };
     // More than the payment took: refused, and the success with it.
-    let r = callback(json!({ "settled_at": 1_700_000_000, "settled_amount_cents": 1_001 })).await;
+    let soon = chrono::Utc::now().timestamp() + 60;
+    let r = callback(json!({ "settled_at": soon, "settled_amount_cents": 1_001 })).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("settledAmountCents"), "{}", r.body);
     assert_eq!(payment(&t, p).await["status"], "PENDING");
@@ -305,18 +306,23 @@ async fn settlement_is_reported_once_and_bad_reports_change_nothing() {
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
 
-    // Paid first, settled later (net of a fee of 30).
+    // Paid first, settled later (net of a fee of 30); not before it was paid.
     let r = callback(json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(payment(&t, p).await["state"], "CAPTURED");
     let r = callback(json!({ "settled_at": 1_700_000_000, "settled_amount_cents": 970 })).await;
+    assert_eq!(r.status, 400, "before the payment was taken: {}", r.body);
+    // A whole second after the payment time (which has a fraction): not before it.
+    let now = chrono::Utc::now().timestamp() + 1;
+    let r = callback(json!({ "settled_at": now, "settled_amount_cents": 970 })).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let shown = payment(&t, p).await;
     assert_eq!(shown["state"], "SUCCEEDED");
     assert_eq!(shown["settledAmountCents"], 970);
-    assert_eq!(shown["settledAt"], "2023-11-14T22:13:20+00:00");
+    let settled_at = chrono::DateTime::parse_from_rfc3339(shown["settledAt"].as_str().unwrap()).unwrap();
+    assert_eq!(settled_at.timestamp(), now);
     // A second, different report keeps the first.
-    let r = callback(json!({ "settled_at": 1_700_000_500, "settled_amount_cents": 1_000 })).await;
+    let r = callback(json!({ "settled_at": now + 2, "settled_amount_cents": 1_000 })).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(payment(&t, p).await["settledAmountCents"], 970);
     let events = count(
@@ -329,14 +335,24 @@ async fn settlement_is_reported_once_and_bad_reports_change_nothing() {
     let human = shown["humanId"].as_str().unwrap();
     let r = t.get(&format!("/api/payments/{human}"), Some(&t.admin_key)).await;
     assert_eq!((r.body["status"].clone(), r.body["settled_amount"].clone()), (json!("settled"), json!(9.7)));
-    // A failed attempt never settles.
+    // A failed attempt whose money arrives after all (a late success) is paid, and may
+    // settle with it; zeros sent for an unknown settlement are no settlement.
     let (_, other) = order_of(&t, 0, 500).await;
     let q = start_payment(&t, other).await;
     admin_callback(&t, json!({ "order_id": other, "payment_id": q, "status": 3 })).await;
     let r = admin_callback(
         &t,
-        json!({ "order_id": other, "payment_id": q, "status": 2, "settled_at": 1_700_000_000, "settled_amount_cents": 500 }),
+        json!({ "order_id": other, "payment_id": q, "status": 2, "settled_at": 0, "settled_amount_cents": 0 }),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let late = payment(&t, q).await;
+    assert_eq!((late["status"].clone(), late["settledAt"].clone()), (json!("SUCCEEDED"), Value::Null));
+    let r = admin_callback(
+        &t,
+        json!({ "order_id": other, "payment_id": q, "status": 2, "settled_at": now + 1, "settled_amount_cents": 500 }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(payment(&t, q).await["state"], "SUCCEEDED");
 }

@@ -286,3 +286,28 @@ async fn a_duplicate_due_back_is_a_success_in_both_the_answer_and_the_filter() {
     let error = t.get("/api/payments?status=error", Some(&t.admin_key)).await;
     assert_eq!(ids(&error.body), vec![failed], "{}", error.body);
 }
+
+/// Unknown list parameters are refused by name (a misspelt filter must not list everything),
+/// NUL in a body is refused before anything is sent anywhere, and sending an unchanged
+/// payment back after it succeeded is no conflict.
+#[tokio::test]
+async fn odd_parameters_and_unchanged_puts() {
+    let t = TestApp::new().await;
+    let r = t.get("/api/payments?settled_at_gt=2020-01-01", Some(&t.admin_key)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("settled_at_gt"), "{}", r.body);
+    let (_, order) = order_of(&t, 0, 900).await;
+    let r = post_json(&t, "/api/payments", &t.admin_key, json!({ "order_id": order, "description": "a\u{0}b" })).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("description"), "{}", r.body);
+    assert_eq!(count(&t, "SELECT count(*) AS n FROM payments").await, 0);
+    let r = post_json(&t, "/api/payments", &t.admin_key, json!({ "order_id": order, "active": true })).await;
+    let pid = r.body["payment_id"].as_str().unwrap().to_owned();
+    let payment = count(&t, &format!("SELECT id AS n FROM payments WHERE human_id = '{pid}'")).await;
+    admin_callback(&t, json!({ "order_id": order, "payment_id": payment, "status": 2 })).await;
+    let shown = t.get(&format!("/api/payments/{pid}"), Some(&t.admin_key)).await.body;
+    let back = json!({ "amount": shown["amount"], "active": shown["active"], "payment_method": shown["payment_method"],
+                       "additional_params": shown["additional_params"] });
+    let r = put_json(&t, &format!("/api/payments/{pid}"), &t.admin_key, back).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}

@@ -74,6 +74,9 @@ pub(crate) fn text(field: &str, value: Option<String>, max: usize) -> AppResult<
     if value.as_ref().is_some_and(|v| v.chars().count() > max) {
         return Err(AppError::bad_input(format!("{field} must be at most {max} characters")));
     }
+    if value.as_ref().is_some_and(|v| v.contains('\0')) {
+        return Err(AppError::bad_input(format!("{field} must not contain NUL (\\u0000) characters")));
+    }
     Ok(value)
 }
 

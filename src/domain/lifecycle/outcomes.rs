@@ -102,6 +102,9 @@ async fn apply_settlement(
     if !arrived || payment.paid_at.is_none() || payment.settled_at.is_some() {
         return Ok(None);
     }
+    if payment.paid_at.is_some_and(|paid| at < paid) {
+        return Err(AppError::bad_input(format!("settledAt must not be before payment {} was taken", payment.id)));
+    }
     if cents > payment.amount_cents {
         return Err(AppError::bad_input(format!(
             "settledAmountCents {cents} is more than payment {} took ({})",

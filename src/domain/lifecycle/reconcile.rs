@@ -10,7 +10,8 @@ fn usable_settlement(payment: &models::Payment, found: &ProviderPayment) -> Opti
     if found.status != ProviderPaymentStatus::Succeeded {
         return None;
     }
-    if currency != payment.currency || !(0..=payment.amount_cents).contains(&net) {
+    let paid = payment.paid_at.or(found.paid_at);
+    if currency != payment.currency || !(0..=payment.amount_cents).contains(&net) || paid.is_some_and(|p| at < p) {
         tracing::warn!(payment = payment.id, net, %currency, "a settlement the payment cannot hold is not recorded");
         return None;
     }

@@ -180,6 +180,7 @@ fn callback_input(fields: &Fields) -> Result<Value, ApiError> {
         })?,
         None => return Err(ApiError::bad_input("status is required")),
     };
+    let settled_at = fields.unix_time("settled_at")?;
     Ok(json!({
         "orderId": fields.id("order_id")?.to_string(),
         "paymentId": fields.id("payment_id")?.to_string(),
@@ -188,8 +189,9 @@ fn callback_input(fields: &Fields) -> Result<Value, ApiError> {
         "failureCode": fields.string("failure_code")?,
         "failureMessage": fields.string("failure_message")?,
         "paidAt": fields.unix_time("paid_at")?,
-        "settledAt": fields.unix_time("settled_at")?,
-        "settledAmountCents": fields.int("settled_amount_cents")?,
+        "settledAt": settled_at,
+        // A client that sends zeros for what it does not know sends no settlement.
+        "settledAmountCents": fields.int("settled_amount_cents")?.filter(|c| settled_at.is_some() || *c != 0),
     }))
 }
 

@@ -103,7 +103,31 @@ pub async fn list(State(state): State<HttpState>, headers: HeaderMap, RawQuery(r
 
 type ListParams = (Map<String, Value>, &'static str, &'static str, i64, i64);
 
+/// The parameters `GET /api/payments` takes.
+const LIST_PARAMS: &[&str] = &[
+    "payment_id",
+    "payment_method",
+    "status",
+    "amount_gte",
+    "amount_lte",
+    "currency",
+    "created_at_gte",
+    "created_at_lte",
+    "settled_at_gte",
+    "settled_at_lte",
+    "sort",
+    "page",
+    "size",
+];
+
 fn list_params(params: &QueryParams) -> Result<ListParams, ApiError> {
+    if let Some(unknown) = params.unknown(LIST_PARAMS) {
+        return Err(ApiError::bad_input(format!(
+            "{} is not a parameter of this list (it takes {})",
+            crate::rest::body::shown_key(unknown),
+            LIST_PARAMS.join(", ")
+        )));
+    }
     let page = params.int("page", 0, 0..=crate::domain::paging::MAX_PAGE - 1)?;
     let size = params.int("size", DEFAULT_SIZE, 1..=crate::domain::paging::MAX_PER_PAGE)?;
     let mut filter = Map::new();
@@ -115,7 +139,10 @@ fn list_params(params: &QueryParams) -> Result<ListParams, ApiError> {
     }
     if let Some(word) = params.text("status") {
         let status = Seed003Status::parse(word).ok_or_else(|| {
-            ApiError::bad_input(format!("status must be one of success, error, settled or pending (got {word:?})"))
+            ApiError::bad_input(format!(
+                "status must be one of success, error, settled or pending (got {:?})",
+                crate::rest::body::shown_key(word)
+            ))
         })?;
         let (statuses, settled, arrived) = status.selects();
         if !statuses.is_empty() {
@@ -166,7 +193,8 @@ fn list_params(params: &QueryParams) -> Result<ListParams, ApiError> {
         "settled_at" => "SETTLED_AT",
         _ => {
             return Err(ApiError::bad_input(format!(
-                "sort must be created_at, amount, paid_at or settled_at, with a leading - for descending (got {sort:?})"
+                "sort must be created_at, amount, paid_at or settled_at, with a leading - for descending (got {:?})",
+                crate::rest::body::shown_key(sort)
             )));
         }
     };
