@@ -173,29 +173,18 @@ def gql_request(url, query, variables):
     return {"method": "POST", "url": url, "body": json.dumps({"query": query, "variables": variables})}
 
 
-def cursor_before(gql, page):
-    """The cursor of the last order of page `page - 1` (50 per page, newest first)."""
-    query = ("query($p: Int!) { orders(page: $p, perPage: 50, sort: CREATED_AT, direction: ASC) "
+def cursor_before(gql, page, field="orders", per_page=50):
+    """The cursor that ends page `page - 1` of `field` (oldest first)."""
+    query = (f"query($p: Int!) {{ {field}(page: $p, perPage: {per_page}, sort: CREATED_AT, direction: ASC) "
              "{ pageInfo { endCursor } } }")
     try:
         answer = post_json(gql, {"query": query, "variables": {"p": page - 1}}, ADMIN_KEY[0])
-        return answer["data"]["orders"]["pageInfo"]["endCursor"]
+        return answer["data"][field]["pageInfo"]["endCursor"]
     except (KeyError, TypeError, OSError):
-        return None  # a build without cursors (--compare): its cursor rows are skipped
+        return None  # a build without cursors on this list (--compare): its cursor rows are skipped
 
 
 PAYMENT_FIELDS = "id humanId state amountCents currency createdAt order { number status }"
-
-
-def payment_cursor_before(gql, page):
-    """The cursor that ends payments page `page - 1` (25 per page, oldest first)."""
-    query = ("query($p: Int!) { payments(page: $p, perPage: 25, sort: CREATED_AT, direction: ASC) "
-             "{ pageInfo { endCursor } } }")
-    try:
-        answer = post_json(gql, {"query": query, "variables": {"p": page - 1}}, ADMIN_KEY[0])
-        return answer["data"]["payments"]["pageInfo"]["endCursor"]
-    except (KeyError, TypeError, OSError):
-        return None  # a build without payment lists (--compare)
 
 
 def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
@@ -230,7 +219,7 @@ def scenarios(ours, pg, cluster, quick, deep_page, store_orders=()):
     # cursor (GraphQL) and by page number (seed 003's face).
     pay_q = (f"query Payments($after: String) {{ payments(first: 25, after: $after, sort: CREATED_AT, direction: ASC) "
              f"{{ nodes {{ {PAYMENT_FIELDS} }} }} }}")
-    pay_cursor = payment_cursor_before(gql, deep_page)
+    pay_cursor = cursor_before(gql, deep_page, "payments", 25)
     pay_rest = f"{ours}/api/payments?sort=created_at&size=25"
     payment_rows = {
         ("6 payments page 1", "GraphQL cursor"): [gql_request(gql, pay_q, {"after": None})],

@@ -161,14 +161,14 @@ async fn confirm(
         cancel_intents(pool, providers, &actor, vec![payment.clone()]).await?;
         return reread(pool, payment).await;
     }
-    let key = format!("payment-{}-confirm", payment.id);
     let asked = async {
         let _slot = providers.slot().await?;
-        match provider.confirm_payment(intent, &key).await {
-            // Declined: the provider knows why; ask it.
-            Err(ProviderError::Rejected(_)) => provider.fetch_payment(intent).await,
-            other => other,
-        }
+        confirm_card(provider, intent, payment.id).await
+    };
+    // Whether the intent was cancelled at the provider (nothing can be taken on it any more).
+    let released = async || match providers.slot().await {
+        Ok(_slot) => provider.cancel_payment(intent).await.is_ok(),
+        Err(_) => false,
     };
     let given_up = |code: &str, message: &str| ProviderPayment {
         status: ProviderPaymentStatus::Failed,
@@ -182,27 +182,17 @@ async fn confirm(
         settled: None,
     };
     let decided = match asked.await {
-        Ok(found) if found.raw_status == "requires_action" => {
-            let cancelled = match providers.slot().await {
-                Ok(_slot) => provider.cancel_payment(intent).await.is_ok(),
-                Err(_) => false,
-            };
-            cancelled.then(|| {
-                given_up(
-                    "authentication_required",
-                    "the card needs the customer to authenticate (3-D Secure), which a card sent to this API cannot do",
-                )
-            })
-        }
+        Ok(found) if found.raw_status == "requires_action" => released().await.then(|| {
+            given_up(
+                "authentication_required",
+                "the card needs the customer to authenticate (3-D Secure), which a card sent to this API cannot do",
+            )
+        }),
         Ok(found) if found.status != ProviderPaymentStatus::Pending => Some(found),
         Ok(_) => None,
         Err(error @ (ProviderError::Busy | ProviderError::Unreachable(_))) => {
             tracing::warn!(payment = payment.id, %error, "confirming a card payment: nothing was sent");
-            let cancelled = match providers.slot().await {
-                Ok(_slot) => provider.cancel_payment(intent).await.is_ok(),
-                Err(_) => false,
-            };
-            cancelled.then(|| {
+            released().await.then(|| {
                 given_up("provider_unavailable", "the payment provider could not be reached; nothing was charged")
             })
         }

@@ -108,6 +108,20 @@ async fn cancel_pending_attempts(
     .await?)
 }
 
+/// Confirms a card attempt's intent under the attempt's own key (a repeat confirms once);
+/// a definite refusal (a declined card) is answered by what the provider now reports, which
+/// says why. The caller holds a provider slot.
+async fn confirm_card(
+    provider: &dyn PaymentProvider,
+    intent: &str,
+    payment_id: i64,
+) -> Result<ProviderPayment, ProviderError> {
+    match provider.confirm_payment(intent, &format!("payment-{payment_id}-confirm")).await {
+        Err(ProviderError::Rejected(_)) => provider.fetch_payment(intent).await,
+        other => other,
+    }
+}
+
 /// Locks an order the caller may see; others are NOT_FOUND.
 pub(crate) async fn lock_visible_order(
     conn: &mut AsyncPgConnection,

@@ -74,10 +74,7 @@ pub async fn reconcile_payment(
             && payment.card_last4.is_some()
             && payment.status == PaymentAttemptStatus::Pending.code()
         {
-            match provider.confirm_payment(intent, &format!("payment-{}-confirm", payment.id)).await {
-                Err(ProviderError::Rejected(_)) => provider.fetch_payment(intent).await?,
-                other => other?,
-            }
+            confirm_card(provider, intent, payment.id).await?
         } else {
             found
         }

@@ -489,6 +489,7 @@ pub async fn update(
     let map = try_api!(object(&body, UPDATE_FIELDS));
     let payment = try_api!(find(&state, &caller, &raw).await);
     let currency = try_api!(Currency::of_stored(&payment.currency));
+    let payment_id = payment.id.clone();
     let current = try_api!(shape(payment));
     if let Some(amount) = map.get("amount").filter(|v| !v.is_null()) {
         let Value::Number(n) = amount else {
@@ -518,7 +519,7 @@ pub async fn update(
         Some(_) => return ApiError::bad_input("additional_params must be an object").into_response(),
     }
     let mut input = Map::new();
-    input.insert("id".into(), json!(try_api!(id_of(&state, &caller, &current.payment_id).await)));
+    input.insert("id".into(), json!(payment_id));
     match map.get("active") {
         None | Some(Value::Null) => {}
         Some(Value::Bool(b)) => {
@@ -543,11 +544,6 @@ pub async fn update(
     let variables = json!({ "input": input });
     let path = format!("/api/payments/{}", current.payment_id);
     respond(state, &headers, caller, &["payments", &path, &canonical], "updatePayment", query, variables).await
-}
-
-/// The database id of the payment with this human id (for the mutation's input).
-async fn id_of(state: &HttpState, caller: &Caller, human: &str) -> Result<String, ApiError> {
-    find(state, caller, human).await.map(|p| p.id)
 }
 
 async fn respond(
