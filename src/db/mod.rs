@@ -2,6 +2,7 @@
 //! Query functions take `&mut AsyncPgConnection` so they run alone or inside a transaction.
 
 pub mod budget;
+pub mod groups;
 pub mod keyset;
 pub mod listen;
 pub mod merchants;

@@ -283,6 +283,8 @@ pub struct Refund {
     pub last_error: Option<String>,
     /// Returns money of a duplicate payment, not the order's own (see migration 4).
     pub due_back: bool,
+    /// The part of an authorisation that was not captured: no money moved (migration 12).
+    pub released: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -299,6 +301,9 @@ pub struct NewRefund<'a> {
     pub request_key: Option<&'a str>,
     pub next_check_at: Option<DateTime<Utc>>,
     pub due_back: bool,
+    pub released: bool,
+    /// Set only for a refund recorded as done when it is created (a release).
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 /// A change to a refund.

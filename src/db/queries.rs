@@ -493,11 +493,11 @@ pub async fn update_payment(conn: &mut AsyncPgConnection, id: i64, changes: &Pay
 pub async fn set_payments_status_where(
     conn: &mut AsyncPgConnection,
     order_id: i64,
-    from: i16,
+    from: &[i16],
     to: i16,
     at: DateTime<Utc>,
 ) -> QueryResult<Vec<Payment>> {
-    diesel::update(payments::table.filter(payments::order_id.eq(order_id)).filter(payments::status.eq(from)))
+    diesel::update(payments::table.filter(payments::order_id.eq(order_id)).filter(payments::status.eq_any(from)))
         .set((payments::status.eq(to), payments::updated_at.eq(at)))
         .returning(Payment::as_returning())
         .get_results(conn)
@@ -543,7 +543,10 @@ pub async fn reschedule_payment(
     use diesel::dsl::case_when;
     diesel::update(payments::table.find(id))
         .set((
-            payments::next_check_at.eq(case_when(payments::status.eq(1), Some(next)).otherwise(None::<DateTime<Utc>>)),
+            // Open attempts stay scheduled: a PENDING one's outcome is unknown, and an
+            // AUTHORIZED one's reservation can run out at the provider.
+            payments::next_check_at
+                .eq(case_when(payments::status.eq_any([1, 5]), Some(next)).otherwise(None::<DateTime<Utc>>)),
             payments::last_error.eq(last_error),
         ))
         .execute(conn)
@@ -673,8 +676,9 @@ pub async fn claim_due_payments(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<Vec<Payment>> {
+    // Open attempts: PENDING, and AUTHORIZED (an authorisation expires at the provider).
     let due = payments::table
-        .filter(payments::status.eq(1))
+        .filter(payments::status.eq_any([1, 5]))
         .filter(payments::next_check_at.le(now))
         .order((payments::next_check_at.asc(), payments::id.asc()))
         .limit(limit)
@@ -829,11 +833,21 @@ pub async fn count_users(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     users::table.select(count_star()).get_result(conn).await
 }
 
-/// Payment attempts of an order that are still PENDING.
+/// How many of the order's attempts are AUTHORIZED (a reservation waiting to be captured).
+pub async fn count_authorized_payments(mut conn: &AsyncPgConnection, order_id: i64) -> QueryResult<i64> {
+    payments::table
+        .filter(payments::order_id.eq(order_id))
+        .filter(payments::status.eq(crate::domain::PaymentAttemptStatus::Authorized.code()))
+        .select(count_star())
+        .get_result(&mut conn)
+        .await
+}
+
+/// Payment attempts of an order that are still open (PENDING or AUTHORIZED).
 pub async fn count_pending_payments(mut conn: &AsyncPgConnection, order_id: i64) -> QueryResult<i64> {
     payments::table
         .filter(payments::order_id.eq(order_id))
-        .filter(payments::status.eq(crate::domain::PaymentAttemptStatus::Pending.code()))
+        .filter(payments::status.eq_any(crate::domain::PaymentAttemptStatus::OPEN.map(|s| s.code())))
         .select(count_star())
         .get_result(&mut conn)
         .await

@@ -164,6 +164,7 @@ diesel::table! {
         next_check_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
         due_back -> Bool,
+        released -> Bool,
     }
 }
 
@@ -331,7 +332,43 @@ diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(refunds -> orders (order_id));
 diesel::joinable!(refunds -> payments (payment_id));
 
+diesel::table! {
+    payment_groups (id) {
+        id -> Int8,
+        user_id -> Int8,
+        provider -> Text,
+        amount_cents -> Int8,
+        currency -> Bpchar,
+        payment_intent_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payment_group_members (payment_id) {
+        payment_id -> Int8,
+        group_id -> Int8,
+        order_id -> Int8,
+    }
+}
+
+diesel::table! {
+    payment_captures (payment_id) {
+        payment_id -> Int8,
+        amount_cents -> Int8,
+        holders -> Int4,
+        requested_by -> Text,
+        requested_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(payment_group_members -> payment_groups (group_id));
+diesel::joinable!(payment_captures -> payments (payment_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    payment_groups,
+    payment_group_members,
+    payment_captures,
     api_keys,
     balance_ledger,
     accepted_callback_signatures,

@@ -129,13 +129,21 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = l.order_id AND p.provider = 'balance' AND p.status = 2)",
     ),
     (
+        "releases_follow_partial_captures",
+        "a released refund (the uncaptured part of an authorisation) belongs to a SUCCEEDED payment of its order, for less than its amount",
+        "SELECT 'releases_follow_partial_captures' AS check, 'refunds:' || r.id || ' payments:' || coalesce(p.id::text, 'none') AS rows,
+                format('release of %s for payment status %s amount %s', r.amount_cents, coalesce(p.status::text, 'none'), coalesce(p.amount_cents::text, 'none')) AS detail
+         FROM refunds r LEFT JOIN payments p ON p.id = r.payment_id
+         WHERE r.released AND (p.id IS NULL OR p.status <> 2 OR p.order_id <> r.order_id OR r.amount_cents >= p.amount_cents)",
+    ),
+    (
         "unresolved_work_is_scheduled",
-        "every PENDING refund, and every PENDING Stripe attempt with an intent, has a next check (the janitor will look at it)",
+        "every PENDING refund, and every open (PENDING or AUTHORIZED) Stripe attempt with an intent, has a next check (the janitor will look at it)",
         "SELECT 'unresolved_work_is_scheduled' AS check, 'refunds:' || id AS rows, 'PENDING refund with no next check' AS detail
          FROM refunds WHERE status = 1 AND next_check_at IS NULL
          UNION ALL
          SELECT 'unresolved_work_is_scheduled', 'payments:' || id, 'PENDING stripe attempt with no next check'
-         FROM payments WHERE status = 1 AND provider = 'stripe' AND payment_intent_id IS NOT NULL AND next_check_at IS NULL",
+         FROM payments WHERE status IN (1, 5) AND provider = 'stripe' AND payment_intent_id IS NOT NULL AND next_check_at IS NULL",
     ),
     (
         "events_agree_with_refunds",
@@ -143,7 +151,7 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
         "SELECT 'events_agree_with_refunds' AS check, 'orders:' || o.id AS rows,
                 format('%s succeeded refunds, %s refunded events', coalesce(r.n, 0), coalesce(e.n, 0)) AS detail
          FROM orders o
-         LEFT JOIN (SELECT order_id, count(*) AS n FROM refunds WHERE status = 2 AND NOT due_back GROUP BY order_id) r ON r.order_id = o.id
+         LEFT JOIN (SELECT order_id, count(*) AS n FROM refunds WHERE status = 2 AND NOT due_back AND NOT released GROUP BY order_id) r ON r.order_id = o.id
          LEFT JOIN (SELECT order_id, count(*) AS n FROM order_events WHERE kind = 'refunded' GROUP BY order_id) e ON e.order_id = o.id
          WHERE coalesce(r.n, 0) <> coalesce(e.n, 0)",
     ),

@@ -76,8 +76,15 @@ coded_enum!(
         Succeeded = 2 => "SUCCEEDED",
         Failed = 3 => "FAILED",
         Cancelled = 4 => "CANCELLED",
+        Authorized = 5 => "AUTHORIZED",
     }
 );
+
+impl PaymentAttemptStatus {
+    /// Attempts still open: the order's payment is under way on them (PROCESSING), a new
+    /// card payment waits for them, and cancelling the order cancels them.
+    pub const OPEN: [PaymentAttemptStatus; 2] = [PaymentAttemptStatus::Pending, PaymentAttemptStatus::Authorized];
+}
 
 coded_enum!(
     /// State of one refund.

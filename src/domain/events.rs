@@ -44,6 +44,10 @@ pub mod kind {
     pub const PAYMENT_REQUEST_UPDATED: &str = "payment_request_updated";
     /// The provider reported a payment's money settled.
     pub const PAYMENT_SETTLED: &str = "payment_settled";
+    /// The provider reserved an attempt's amount (manual capture): it waits to be captured.
+    pub const PAYMENT_AUTHORIZED: &str = "payment_authorized";
+    /// Part of an authorisation was not captured: it was released, no money moved.
+    pub const AUTHORIZATION_RELEASED: &str = "authorization_released";
     /// `updatePayment` changed a payment's client fields (seed 002).
     pub const PAYMENT_UPDATED: &str = "payment_updated";
     /// A DRAFT order was opened for payment.
@@ -116,10 +120,14 @@ const CUSTOMER_VISIBLE: &[&str] = &[
     "billing_address_changed",
     "cancelled_at",
     "cancelled_payment_ids",
+    "captured_cents",
     "charged_balance",
     "credit_balance",
     "due_back",
     "failure_code",
+    "group_amount_cents",
+    "group_id",
+    "group_order_ids",
     "payment_date",
     "payment_id",
     "payment_method",
@@ -128,6 +136,7 @@ const CUSTOMER_VISIBLE: &[&str] = &[
     "refund_id",
     "refund_request_id",
     "refunded_cents",
+    "reserved_cents",
     "status",
     "superseded_payment_ids",
 ];

@@ -80,6 +80,8 @@ pub async fn run_once(pool: &DbPool, providers: &Providers) -> AppResult<Pass> {
         let mut conn = pool.get().await?;
         let next = providers.next_check(Utc::now(), payment.checks);
         queries::reschedule_payment(&mut conn, payment.id, next, error.as_deref()).await?;
+        // An AUTHORIZED attempt counts as resolved (the provider decided); it stays
+        // scheduled all the same, since its authorisation can expire.
         let still_pending = queries::find_payment(&mut conn, payment.id).await?.is_some_and(|p| p.status == 1);
         if !still_pending {
             pass.payments_resolved += 1;

@@ -132,6 +132,8 @@ pub async fn refund_order(
                     // asks the provider then.
                     next_check_at: through_provider.then(|| providers.next_check(now, 0)),
                     due_back: false,
+                    released: false,
+                    refunded_at: None,
                 },
             )
             .await?;
@@ -501,6 +503,8 @@ pub async fn refund_due_payment(
                     request_key: caller.request_key.as_deref(),
                     next_check_at: through_provider.then(|| providers.next_check(now, 0)),
                     due_back: true,
+                    released: false,
+                    refunded_at: None,
                 },
             )
             .await?;

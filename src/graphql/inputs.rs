@@ -143,6 +143,18 @@ pub struct CreatePaymentInput {
     /// A card to pay with now, with a provider that takes cards (stripe): it goes to the
     /// provider only; the payment shows its brand, last four digits and expiry.
     pub card: Option<CardInput>,
+    /// `MANUAL`: the provider only reserves the amount (the attempt becomes AUTHORIZED);
+    /// `capturePayment` takes it and `cancelPayment` releases it. Default `AUTOMATIC`.
+    pub capture_method: Option<CaptureMethod>,
+}
+
+/// When a payment's money is taken.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CaptureMethod {
+    /// As soon as the provider can (the default).
+    Automatic,
+    /// Reserved first, taken by `capturePayment`.
+    Manual,
 }
 
 /// A card. Sent to the provider and dropped: never stored, logged or shown back.
@@ -159,6 +171,18 @@ pub struct CardInput {
     pub name: Option<String>,
 }
 
+impl CardInput {
+    pub fn into_domain(self) -> crate::domain::payments::card::CardInput {
+        crate::domain::payments::card::CardInput {
+            number: self.number,
+            exp_month: i64::from(self.exp_month),
+            exp_year: i64::from(self.exp_year),
+            cvc: self.cvc,
+            name: self.name,
+        }
+    }
+}
+
 impl std::fmt::Debug for CardInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CardInput(redacted)")
@@ -173,13 +197,8 @@ impl CreatePaymentInput {
             metadata: self.metadata.clone().map(|m| m.0),
             active: self.active,
             payment_date: self.payment_date,
-            card: self.card.clone().map(|c| crate::domain::payments::card::CardInput {
-                number: c.number,
-                exp_month: i64::from(c.exp_month),
-                exp_year: i64::from(c.exp_year),
-                cvc: c.cvc,
-                name: c.name,
-            }),
+            card: self.card.clone().map(CardInput::into_domain),
+            manual_capture: self.capture_method == Some(CaptureMethod::Manual),
         }
     }
 }
@@ -398,6 +417,7 @@ impl PaymentCallbackInput {
             failure_code: self.failure_code,
             failure_message: self.failure_message,
             paid_at: self.paid_at,
+            captured_cents: None,
         })
     }
 }

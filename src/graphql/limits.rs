@@ -67,6 +67,8 @@ pub const LIST_BOUNDS: &[(&str, &str, u64)] = &[
     ("Merchant", "webhookEndpoints", 20),
     // At most 1,000 ids (MAX_REDELIVER).
     ("Mutation", "redeliverWebhooks", 1_000),
+    // One payment per order paid, at most MAX_ORDERS (20).
+    ("Mutation", "payOrders", 20),
     // Admin reports: a check reports at most 100 rows each; `limit` is at most 500 per kind.
     ("Query", "audit", 1_000),
     ("Query", "unresolvedWork", 1_000),

@@ -38,7 +38,9 @@ impl Wanted {
             // A payment's state and refunded amount read its order's refunds.
             refunds: order.field("refunds").exists() || {
                 let payments = order.field("payments");
-                payments.field("state").exists() || payments.field("amountRefundedCents").exists()
+                payments.field("state").exists()
+                    || payments.field("amountRefundedCents").exists()
+                    || payments.field("amountCapturedCents").exists()
             },
             events: order.field("events").exists(),
             user: order.field("user").exists(),

@@ -122,6 +122,7 @@ impl OrderMutation {
             super::types::PaymentAttemptStatus::Succeeded => "callback_succeeded",
             super::types::PaymentAttemptStatus::Failed => "callback_failed",
             super::types::PaymentAttemptStatus::Cancelled => "callback_cancelled",
+            super::types::PaymentAttemptStatus::Authorized => "callback_authorized",
         };
         let reported = input.into_domain(app.config().authentication_timeout)?;
         let applied = lifecycle::process_callback(app.pool(), caller(ctx)?, reported).await;

@@ -149,10 +149,8 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
     /// Six characters, unique, without look-alikes (no 0/O, 1/I/L): for people to quote.
     pub human_id: String,
-    /// Money the provider holds authorised and not yet captured.
+    /// Money the provider holds reserved for a manual capture (while AUTHORIZED).
     pub amount_reserved_cents: Money,
-    /// Money taken (0 until it is).
-    pub amount_captured_cents: Money,
     /// When the provider reported the money settled.
     pub settled_at: Option<DateTime<Utc>>,
     /// How much settled (null until it did).
@@ -195,7 +193,14 @@ impl Payment {
         Ok(payment_state::state_of(&self.raw, &refunds)?.into())
     }
 
-    /// Money of this payment that went back (its SUCCEEDED refunds).
+    /// Money taken (0 until it is): the amount, less what a partial capture released.
+    async fn amount_captured_cents(&self, ctx: &Context<'_>) -> Result<Money> {
+        let refunds = loaders(ctx)?.refunds(self.raw_order_id).await?;
+        Ok(Money(payment_state::captured_cents(&self.raw, &refunds)?))
+    }
+
+    /// Money of this payment that went back (its SUCCEEDED refunds; a release of an
+    /// uncaptured part is not one).
     async fn amount_refunded_cents(&self, ctx: &Context<'_>) -> Result<Money> {
         let refunds = loaders(ctx)?.refunds(self.raw_order_id).await?;
         Ok(Money(payment_state::refunded_cents(&self.raw, &refunds)))
@@ -207,7 +212,6 @@ impl TryFrom<models::Payment> for Payment {
 
     fn try_from(p: models::Payment) -> AppResult<Self> {
         let due_back = crate::domain::lifecycle::is_due_back(&p);
-        let arrived = payment_state::money_arrived(&p)?;
         let card = p.card_last4.clone().map(|last4| CardSummary {
             brand: p.card_brand.clone(),
             last4,
@@ -216,8 +220,7 @@ impl TryFrom<models::Payment> for Payment {
         });
         Ok(Self {
             human_id: p.human_id.clone(),
-            amount_reserved_cents: Money(0),
-            amount_captured_cents: Money(if arrived { p.amount_cents } else { 0 }),
+            amount_reserved_cents: Money(payment_state::reserved_cents(&p)),
             settled_at: p.settled_at,
             settled_amount_cents: p.settled_cents.map(Money),
             description: p.description.clone(),
@@ -364,7 +367,7 @@ impl PaymentPage {
                 preloaded.insert(order.id, Order::try_from(order)?);
             }
         }
-        let needs_refunds = ["state", "amountRefundedCents"]
+        let needs_refunds = ["state", "amountRefundedCents", "amountCapturedCents"]
             .iter()
             .any(|f| look.field("nodes").field(f).exists() || look.field("edges").field("node").field(f).exists());
         if needs_refunds {
@@ -442,4 +445,84 @@ impl PaymentMutation {
                 .await?;
         Ok(Payment::try_from(payment)?)
     }
+
+    /// Captures all of an AUTHORIZED payment, or part of it (`amountCents`, at most what is
+    /// reserved; the rest is released and never taken). The order is paid when the provider
+    /// confirms; a partial capture shows the released part as refunded on the order, so
+    /// refunds stay within what was captured. Admins, and merchant keys for their stores'
+    /// orders. A payment that is not AUTHORIZED is `CONFLICT`. Honours an `Idempotency-Key`.
+    async fn capture_payment(&self, ctx: &Context<'_>, input: CapturePaymentInput) -> Result<Payment> {
+        let app = app(ctx)?;
+        let payment_id = parse_id("input.id", &input.id)?;
+        let amount = input.amount_cents.map(|m| m.0);
+        let payment =
+            domain::lifecycle::capture_payment(app.pool(), app.providers(), caller(ctx)?, payment_id, amount).await?;
+        Ok(Payment::try_from(payment)?)
+    }
+
+    /// Pays several orders of one user in one currency with one payment: one provider
+    /// charge for their sum (or, with `paymentMethod: "balance"`, one balance debit in one
+    /// transaction). Each order gets its own attempt for its total, all moving together:
+    /// when the charge succeeds every order is paid in one transaction, when it fails none
+    /// is. Refunding one order refunds at most its total, against the shared charge.
+    /// Admins, and customers for their own orders. Honours an `Idempotency-Key`.
+    async fn pay_orders(&self, ctx: &Context<'_>, input: PayOrdersInput) -> Result<Vec<Payment>> {
+        let app = app(ctx)?;
+        if input.order_ids.len() > domain::lifecycle::MAX_ORDERS * 4 {
+            return Err(AppError::bad_input(format!(
+                "orderIds must name 2 to {} orders (got {})",
+                domain::lifecycle::MAX_ORDERS,
+                input.order_ids.len()
+            ))
+            .into());
+        }
+        let order_ids = input
+            .order_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| parse_id(&format!("input.orderIds[{i}]"), id))
+            .collect::<AppResult<Vec<i64>>>()?;
+        let card = input.card.map(super::inputs::CardInput::into_domain);
+        let request = domain::lifecycle::PayOrdersInput { order_ids, payment_method: input.payment_method, card };
+        let payments = domain::lifecycle::pay_orders(app.pool(), app.providers(), caller(ctx)?, request).await?;
+        Ok(payments.into_iter().map(Payment::try_from).collect::<AppResult<Vec<_>>>()?)
+    }
+
+    /// Cancels an open payment: a PENDING one stops, an AUTHORIZED one releases its
+    /// reservation at the provider. The order's payment becomes UNPAID unless another
+    /// attempt is open. One whose money arrived, or that ended, is `CONFLICT`. Admins,
+    /// merchant keys for their stores' orders, and customers for their own orders.
+    async fn cancel_payment(&self, ctx: &Context<'_>, input: CancelPaymentInput) -> Result<Payment> {
+        let app = app(ctx)?;
+        let payment_id = parse_id("input.id", &input.id)?;
+        let payment = domain::lifecycle::cancel_payment(app.pool(), app.providers(), caller(ctx)?, payment_id).await?;
+        Ok(Payment::try_from(payment)?)
+    }
+}
+
+/// Orders to pay together.
+#[derive(InputObject)]
+pub struct PayOrdersInput {
+    /// 2 to 20 distinct orders of one user, in one currency, each PENDING, unpaid and with
+    /// no open payment attempt.
+    pub order_ids: Vec<ID>,
+    /// `balance` charges the user's balance (admins only); anything else (default: the
+    /// first order's method) goes to the configured provider as one charge.
+    pub payment_method: Option<String>,
+    /// A card to pay with now (stripe), as in `createPayment`.
+    pub card: Option<super::inputs::CardInput>,
+}
+
+/// What to capture of an AUTHORIZED payment.
+#[derive(InputObject)]
+pub struct CapturePaymentInput {
+    pub id: ID,
+    /// Minor units to capture, at most what is reserved; default all of it.
+    pub amount_cents: Option<Money>,
+}
+
+/// The open payment to cancel.
+#[derive(InputObject)]
+pub struct CancelPaymentInput {
+    pub id: ID,
 }

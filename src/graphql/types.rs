@@ -62,6 +62,9 @@ pub enum PaymentAttemptStatus {
     Failed,
     /// Abandoned, e.g. because the order was cancelled (4).
     Cancelled,
+    /// The provider reserved the amount (manual capture); `capturePayment` takes it,
+    /// `cancelPayment` releases it (5). Seed 002's `reserved`.
+    Authorized,
 }
 
 /// State of one refund (REST code in brackets).
@@ -399,6 +402,9 @@ pub struct Refund {
     pub credit_balance: bool,
     /// True when it gave back a duplicate payment's money, not the order's own.
     pub due_back: bool,
+    /// True when it records the part of an authorisation that was not captured: no money
+    /// moved (it never left the customer).
+    pub released: bool,
     /// When the money went back.
     pub refunded_at: Option<DateTime<Utc>>,
     /// Creation time.
@@ -420,6 +426,7 @@ impl TryFrom<models::Refund> for Refund {
             metadata: JsonValue(r.metadata),
             credit_balance: r.credit_balance,
             due_back: r.due_back,
+            released: r.released,
             refunded_at: r.refunded_at,
             created_at: r.created_at,
         })

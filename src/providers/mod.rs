@@ -13,7 +13,7 @@ use crate::config::{Config, ProviderKind};
 use crate::money::Currency;
 
 pub use manual::ManualProvider;
-pub use stripe::StripeProvider;
+pub use stripe::{AUTHORIZATION_EXPIRED, StripeProvider};
 
 /// What went wrong talking to a provider. The variants say whether the provider may have
 /// acted: `Unreachable`, `Rejected`, `NotConfigured` and `Busy` are definite (nothing was
@@ -43,6 +43,8 @@ pub enum ProviderError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderPaymentStatus {
     Pending,
+    /// The amount is reserved and waits to be captured (Stripe `requires_capture`).
+    Authorized,
     Succeeded,
     Failed,
     Cancelled,
@@ -66,6 +68,11 @@ pub struct ProviderPayment {
     /// provider's fees) and in which currency (upper case), once the provider says it
     /// settled.
     pub settled: Option<(DateTime<Utc>, i64, String)>,
+    /// With status `Authorized`: the minor units reserved, when the provider says.
+    pub capturable: Option<i64>,
+    /// The payment was created to be captured later (Stripe `capture_method=manual`): a
+    /// success may have taken part of its amount.
+    pub manual_capture: bool,
 }
 
 /// A card as a client gave it, on its way to the provider and nowhere else. It has no
@@ -127,6 +134,8 @@ pub struct StartPayment<'a> {
     /// A card to pay with: the provider attaches it to the payment, which
     /// [`PaymentProvider::confirm_payment`] then confirms (after it was recorded).
     pub card: Option<&'a CardDetails>,
+    /// Reserve the amount only; [`PaymentProvider::capture_payment`] takes it later.
+    pub manual_capture: bool,
 }
 
 /// A refund to send.
@@ -189,6 +198,23 @@ pub trait PaymentProvider: Send + Sync {
         _idempotency_key: &str,
     ) -> Result<ProviderPayment, ProviderError> {
         Err(ProviderError::Rejected("this provider confirms no payments".to_owned()))
+    }
+
+    /// Whether the provider can reserve an amount to capture later.
+    fn takes_manual_capture(&self) -> bool {
+        false
+    }
+
+    /// Captures `amount_cents` (at most what is reserved) of an authorised payment; the
+    /// rest of the reservation is released. Sending it again with the same idempotency key
+    /// captures once.
+    async fn capture_payment(
+        &self,
+        _payment_intent_id: &str,
+        _amount_cents: i64,
+        _idempotency_key: &str,
+    ) -> Result<ProviderPayment, ProviderError> {
+        Err(ProviderError::Rejected("this provider captures no payments".to_owned()))
     }
 
     /// The current state of a payment at the provider.
@@ -275,6 +301,13 @@ impl Providers {
             Ok(Ok(permit)) => Ok(Slot(permit)),
             _ => Err(ProviderError::Busy),
         }
+    }
+
+    /// Runs one provider call in a slot: the call starts only once a slot is free (a future
+    /// does nothing until awaited), and `Busy` comes back when none frees within the wait.
+    pub async fn in_slot<T>(&self, call: impl Future<Output = Result<T, ProviderError>>) -> Result<T, ProviderError> {
+        let _slot = self.slot().await?;
+        call.await
     }
 
     /// The provider that handles new payment attempts (`PAYMENT_PROVIDER`).

@@ -12,6 +12,9 @@ use super::{
 };
 use crate::money::Currency;
 
+/// The failure code of an authorisation the provider released because nobody captured it.
+pub const AUTHORIZATION_EXPIRED: &str = "authorization_expired";
+
 pub struct StripeProvider {
     http: reqwest::Client,
     base: String,
@@ -42,6 +45,14 @@ struct PaymentIntent {
     created: Option<i64>,
     #[serde(default)]
     amount_received: Option<i64>,
+    #[serde(default)]
+    amount: Option<i64>,
+    #[serde(default)]
+    amount_capturable: Option<i64>,
+    #[serde(default)]
+    cancellation_reason: Option<String>,
+    #[serde(default)]
+    capture_method: Option<String>,
     #[serde(default)]
     currency: Option<String>,
 }
@@ -142,6 +153,7 @@ fn map_intent(intent: PaymentIntent) -> ProviderPayment {
     let settled = settlement(intent.latest_charge.as_ref());
     let status = match intent.status.as_str() {
         "succeeded" => ProviderPaymentStatus::Succeeded,
+        "requires_capture" => ProviderPaymentStatus::Authorized,
         "canceled" => ProviderPaymentStatus::Cancelled,
         // A failed attempt returns the intent to requires_payment_method with the error.
         "requires_payment_method" if intent.last_payment_error.is_some() => ProviderPaymentStatus::Failed,
@@ -151,8 +163,18 @@ fn map_intent(intent: PaymentIntent) -> ProviderPayment {
         (ProviderPaymentStatus::Failed, Some(error)) => {
             (error.decline_code.or(error.code).or(Some("card_declined".to_owned())), error.message)
         }
+        // Stripe cancels an authorisation nobody captured in time with reason `automatic`.
+        (ProviderPaymentStatus::Cancelled, _) => match intent.cancellation_reason.as_deref() {
+            Some("automatic") => (Some(AUTHORIZATION_EXPIRED.to_owned()), None),
+            Some(reason) => (Some(format!("cancelled_{reason}")), None),
+            None => (None, None),
+        },
         _ => (None, None),
     };
+    // Stripe reports what is capturable; an older answer without it reserved the amount.
+    let capturable = (status == ProviderPaymentStatus::Authorized)
+        .then(|| intent.amount_capturable.filter(|a| *a > 0).or(intent.amount))
+        .flatten();
     let reference = match intent.latest_charge {
         Some(serde_json::Value::String(charge)) => Some(charge),
         Some(serde_json::Value::Object(charge)) => charge.get("id").and_then(|v| v.as_str()).map(str::to_owned),
@@ -172,6 +194,8 @@ fn map_intent(intent: PaymentIntent) -> ProviderPayment {
         paid_at,
         amount_received: intent.amount_received,
         currency: intent.currency.map(|c| c.to_ascii_uppercase()),
+        capturable,
+        manual_capture: intent.capture_method.as_deref() == Some("manual"),
     }
 }
 
@@ -222,6 +246,9 @@ impl PaymentProvider for StripeProvider {
             ("metadata[order_id]", request.order_id.to_string()),
             ("metadata[order_number]", request.order_number.to_owned()),
         ];
+        if request.manual_capture {
+            form.push(("capture_method", "manual".to_owned()));
+        }
         let mut card_shown = None;
         if let Some(card) = request.card {
             // The card goes to Stripe as a payment method; only its id comes back to us.
@@ -273,6 +300,23 @@ impl PaymentProvider for StripeProvider {
     ) -> Result<ProviderPayment, ProviderError> {
         let url = format!("{}/v1/payment_intents/{}/confirm", self.base, urlencode(payment_intent_id));
         let intent: PaymentIntent = self.send(self.http.post(url).header("Idempotency-Key", idempotency_key)).await?;
+        Ok(map_intent(intent))
+    }
+
+    fn takes_manual_capture(&self) -> bool {
+        true
+    }
+
+    async fn capture_payment(
+        &self,
+        payment_intent_id: &str,
+        amount_cents: i64,
+        idempotency_key: &str,
+    ) -> Result<ProviderPayment, ProviderError> {
+        let url = format!("{}/v1/payment_intents/{}/capture", self.base, urlencode(payment_intent_id));
+        let form = [("amount_to_capture", amount_cents.to_string())];
+        let intent: PaymentIntent =
+            self.send(self.http.post(url).header("Idempotency-Key", idempotency_key).form(&form)).await?;
         Ok(map_intent(intent))
     }
 

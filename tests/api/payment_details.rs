@@ -356,3 +356,48 @@ async fn settlement_is_reported_once_and_bad_reports_change_nothing() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(payment(&t, q).await["state"], "SUCCEEDED");
 }
+
+/// `cancelPayment` on the manual provider: the owner may stop their open attempt, another
+/// customer finds nothing, and the order takes a payment again. Manual capture needs a
+/// provider that can reserve money.
+#[tokio::test]
+async fn an_owner_cancels_an_open_attempt_and_manual_capture_needs_a_provider_that_reserves() {
+    let t = TestApp::new().await;
+    let (user, order) = order_of(&t, 0, 800).await;
+    let owner = t.key(Role::Customer, Some(user)).await;
+    let stranger_user = t.create_user("other@example.com", 0).await;
+    let stranger = t.key(Role::Customer, Some(stranger_user)).await;
+    let attempt = start_payment(&t, order).await;
+    let second = start_payment(&t, order).await;
+    let cancel = "mutation($p: ID!) { cancelPayment(input: { id: $p }) { status order { paymentStatus } } }";
+    let r = t.gql_as(&stranger, cancel, json!({ "p": attempt.to_string() })).await;
+    assert_eq!(error_code(&r.body), "NOT_FOUND", "{}", r.body);
+    let r = t.gql_as(&owner, cancel, json!({ "p": attempt.to_string() })).await;
+    assert_eq!(
+        r.body["data"]["cancelPayment"],
+        json!({ "status": "CANCELLED", "order": { "paymentStatus": "PROCESSING" } }),
+        "another attempt is still open: {}",
+        r.body
+    );
+    let r = t.gql_as(&owner, cancel, json!({ "p": second.to_string() })).await;
+    assert_eq!(r.body["data"]["cancelPayment"]["order"]["paymentStatus"], "UNPAID", "{}", r.body);
+    let r = t.gql_as(&owner, cancel, json!({ "p": second.to_string() })).await;
+    assert_eq!(error_code(&r.body), "CONFLICT", "{}", r.body);
+    let events = count(
+        &t,
+        &format!("SELECT count(*) AS n FROM order_events WHERE order_id = {order} AND kind = 'payment_cancelled'"),
+    )
+    .await;
+    assert_eq!(events, 2);
+
+    let r = t
+        .gql(
+            "mutation($o: ID!) { createPayment(input: { orderId: $o, captureMethod: MANUAL }) { id } }",
+            json!({ "o": order.to_string() }),
+        )
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+    assert!(r["errors"][0]["message"].as_str().unwrap().starts_with("captureMethod"), "{r}");
+    assert_eq!(count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {order}")).await, 2);
+    assert_eq!(pay(&t, order).await.status, axum::http::StatusCode::OK, "the order takes a payment again");
+}

@@ -41,14 +41,14 @@ async fn install() -> Result<PathBuf, String> {
 }
 
 /// A running localstripe; killed when dropped.
-struct LocalStripe {
+pub(crate) struct LocalStripe {
     _child: tokio::process::Child,
-    base: String,
+    pub(crate) base: String,
     http: reqwest::Client,
 }
 
 impl LocalStripe {
-    async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         let bin = match VENV.get_or_init(install).await {
             Ok(bin) => bin.clone(),
             Err(reason) => {
@@ -77,7 +77,7 @@ impl LocalStripe {
         panic!("localstripe did not start on {base}");
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
@@ -89,14 +89,14 @@ impl LocalStripe {
         response.json().await.unwrap()
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         let response =
             self.http.get(format!("{}{path}", self.base)).basic_auth(SECRET_KEY, Some("")).send().await.unwrap();
         response.json().await.unwrap()
     }
 
     /// Pays a payment intent directly at the fake, as a customer's browser would.
-    async fn confirm(&self, intent: &str, card: &str) {
+    pub(crate) async fn confirm(&self, intent: &str, card: &str) {
         let method = self
             .post(
                 "/v1/payment_methods",
@@ -115,7 +115,7 @@ impl LocalStripe {
     }
 }
 
-fn stripe_config(base: &str) -> Config {
+pub(crate) fn stripe_config(base: &str) -> Config {
     Config {
         payment_provider: ProviderKind::Stripe,
         stripe_api_base: base.to_owned(),
@@ -142,7 +142,7 @@ async fn stripe_payment(t: &TestApp, total: i64) -> (i64, i64, String) {
     (order, id(&payment["id"]), intent)
 }
 
-async fn reconcile(t: &TestApp, order: i64, payment: i64) -> crate::common::Response {
+pub(crate) async fn reconcile(t: &TestApp, order: i64, payment: i64) -> crate::common::Response {
     post_json(
         t,
         "/api/v1/admin/orders/payments/reconcile",

@@ -40,6 +40,7 @@ pub async fn cancel_order(
                     order.number
                 )));
             }
+            refuse_while_capturing(conn, &order).await?;
             let cancelled = cancel_pending_attempts(conn, order.id, now).await?;
             let cancelled_payments: Vec<i64> = cancelled.iter().map(|p| p.id).collect();
             // No attempt is under way any more.
@@ -88,10 +89,7 @@ pub(super) async fn cancel_intents(
         if provider.name() == "manual" {
             continue;
         }
-        let outcome = match providers.slot().await {
-            Ok(_slot) => provider.cancel_payment(intent).await,
-            Err(busy) => Err(busy),
-        };
+        let outcome = providers.in_slot(provider.cancel_payment(intent)).await;
         let (event, detail) = match &outcome {
             Ok(()) => (kind::INTENT_CANCELLED, None),
             Err(error) => {
@@ -102,10 +100,7 @@ pub(super) async fn cancel_intents(
         if outcome.is_err() {
             // It may have been paid already (a card confirmed just before): ask, and record
             // money that arrived (as due back), so it is not left behind a cancelled attempt.
-            let found = match providers.slot().await {
-                Ok(_slot) => provider.fetch_payment(intent).await.ok(),
-                Err(_) => None,
-            };
+            let found = providers.in_slot(provider.fetch_payment(intent)).await.ok();
             if let Some(found) = found.filter(|f| f.status == ProviderPaymentStatus::Succeeded)
                 && let Err(error) = super::apply_found(pool, provider.name(), &payment, &found, actor).await
             {

@@ -18,6 +18,18 @@ fn only_attempt(order: &models::Order, open: i64) -> AppResult<()> {
     Ok(())
 }
 
+/// A reservation waits to be captured or released: another attempt would take the money
+/// beside it.
+fn none_reserved(order: &models::Order, reserved: i64) -> AppResult<()> {
+    if reserved > 0 {
+        return Err(AppError::Conflict(format!(
+            "order {} has a reserved (AUTHORIZED) payment; capture or cancel it before starting another",
+            order.number
+        )));
+    }
+    Ok(())
+}
+
 fn too_many_attempts(order: &models::Order, open: i64) -> AppResult<()> {
     if open >= MAX_OPEN_ATTEMPTS {
         return Err(AppError::Conflict(format!(
@@ -39,6 +51,7 @@ pub async fn create_payment(
     mut details: crate::domain::payments::details::PaymentDetailsInput,
 ) -> AppResult<models::Payment> {
     use crate::domain::payments::card;
+    let manual_capture = details.manual_capture;
     let card = details.card.take().map(|c| c.validated("card", Utc::now().date_naive())).transpose()?;
     let mut details = details.validated()?;
     let payment_method = payment_method.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
@@ -57,19 +70,21 @@ pub async fn create_payment(
         Ok(())
     };
     // Check first, so no provider payment is created for an order that cannot take one.
-    let (order, open) = {
+    let (order, open, reserved) = {
         let conn = pool.get().await?;
-        let (order, open) = futures_util::try_join!(
+        let (order, open, reserved) = futures_util::try_join!(
             queries::find_order(&conn, order_id),
-            queries::count_pending_payments(&conn, order_id)
+            queries::count_pending_payments(&conn, order_id),
+            queries::count_authorized_payments(&conn, order_id)
         )?;
         let order =
             visible_to(caller, order).ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
-        (order, open)
+        (order, open, reserved)
     };
     check(&order)?;
+    none_reserved(&order, reserved)?;
     too_many_attempts(&order, open)?;
-    if card.is_some() {
+    if card.is_some() || manual_capture {
         only_attempt(&order, open)?;
     }
     let method = payment_method.unwrap_or_else(|| order.payment_method.clone());
@@ -80,14 +95,19 @@ pub async fn create_payment(
             provider.name()
         )));
     }
+    if manual_capture && !provider.takes_manual_capture() {
+        return Err(AppError::bad_input(format!(
+            "captureMethod: the configured payment provider ({}) cannot reserve an amount to capture later",
+            provider.name()
+        )));
+    }
     let currency = crate::money::Currency::of_stored(&order.currency)?;
     provider.check_amount(order.total_cents, currency).map_err(|reason| {
         AppError::Conflict(format!("order {} cannot be paid with {}: {reason}", order.number, provider.name()))
     })?;
     let idempotency_key = format!("order-{}-attempt-{}", order.id, rand_token());
-    let slot = providers.slot().await?;
-    let begun = provider
-        .start_payment(&StartPayment {
+    let begun = providers
+        .in_slot(provider.start_payment(&StartPayment {
             order_id: order.id,
             order_number: &order.number,
             amount_cents: order.total_cents,
@@ -95,33 +115,30 @@ pub async fn create_payment(
             payment_method: &method,
             idempotency_key: &idempotency_key,
             card: card.as_ref(),
-        })
+            manual_capture,
+        }))
         .await?;
-    drop(slot);
     let intent_id = begun.intent_id.clone();
     if let Some(card) = &card {
-        let shown = card::shown(begun.card.clone(), card);
-        details.card_brand = shown.brand;
-        details.card_last4 = Some(shown.last4);
-        details.card_exp_month = shown.exp_month;
-        details.card_exp_year = shown.exp_year;
+        card::show_on(&mut details, begun.card.clone(), card);
     }
     let provider_name = provider.name();
     let started = (order.total_cents, order.currency.clone());
     let with_card = card.is_some();
-    let attempt =
-        Attempt { started, method: &method, provider_name, intent_id: &intent_id, details: &details, with_card };
+    let attempt = Attempt {
+        started,
+        method: &method,
+        provider_name,
+        intent_id: &intent_id,
+        details: &details,
+        with_card,
+        manual_capture,
+    };
     let recorded = record_attempt(pool, providers, caller, order_id, &check, &attempt).await;
     if let (Err(_), Some(intent)) = (&recorded, intent_id.as_deref()) {
         // The order changed while the provider worked (or the database failed): nothing
         // points at the new intent, so it must not stay payable.
-        let cancelled = match providers.slot().await {
-            Ok(_slot) => provider.cancel_payment(intent).await,
-            Err(busy) => Err(busy),
-        };
-        if let Err(error) = cancelled {
-            tracing::warn!(order = order_id, %error, "cancelling an unrecorded payment intent failed");
-        }
+        cancel_unrecorded(providers, provider, intent, &[order_id]).await;
     }
     let payment = recorded?;
     match (&card, intent_id.as_deref()) {
@@ -136,7 +153,7 @@ pub async fn create_payment(
 /// the customer to authenticate (3-D Secure), or a provider that could not be reached, has
 /// its intent cancelled and the attempt failed, so the order is free for another payment.
 /// An answer that never came leaves the attempt PENDING for the janitor.
-async fn confirm(
+pub(super) async fn confirm(
     pool: &DbPool,
     providers: &Providers,
     provider: &dyn PaymentProvider,
@@ -161,15 +178,9 @@ async fn confirm(
         cancel_intents(pool, providers, &actor, vec![payment.clone()]).await?;
         return reread(pool, payment).await;
     }
-    let asked = async {
-        let _slot = providers.slot().await?;
-        confirm_card(provider, intent, payment.id).await
-    };
+    let asked = providers.in_slot(confirm_card(provider, intent, payment.id));
     // Whether the intent was cancelled at the provider (nothing can be taken on it any more).
-    let released = async || match providers.slot().await {
-        Ok(_slot) => provider.cancel_payment(intent).await.is_ok(),
-        Err(_) => false,
-    };
+    let released = async || providers.in_slot(provider.cancel_payment(intent)).await.is_ok();
     let given_up = |code: &str, message: &str| ProviderPayment {
         status: ProviderPaymentStatus::Failed,
         raw_status: code.to_owned(),
@@ -180,6 +191,8 @@ async fn confirm(
         amount_received: None,
         currency: None,
         settled: None,
+        capturable: None,
+        manual_capture: false,
     };
     let decided = match asked.await {
         Ok(found) if found.raw_status == "requires_action" => released().await.then(|| {
@@ -209,16 +222,6 @@ async fn confirm(
     reread(pool, payment).await
 }
 
-/// The payment as it is now; the one in hand if the database cannot say (the answer must
-/// not turn into an error after money may have moved).
-async fn reread(pool: &DbPool, payment: models::Payment) -> AppResult<models::Payment> {
-    let Ok(mut conn) = pool.get().await else { return Ok(payment) };
-    match queries::find_payment_of_order(&mut conn, payment.order_id, payment.id).await {
-        Ok(Some(now)) => Ok(now),
-        _ => Ok(payment),
-    }
-}
-
 /// What phase one of `create_payment` started at the provider.
 struct Attempt<'a> {
     /// The amount and currency the provider was asked for.
@@ -229,6 +232,8 @@ struct Attempt<'a> {
     details: &'a models::PaymentDetails,
     /// A card payment: it must be the order's only open attempt.
     with_card: bool,
+    /// A reservation to capture later: it must be the order's only open attempt too.
+    manual_capture: bool,
 }
 
 /// Phase two of `create_payment`: records the attempt the provider started.
@@ -240,8 +245,15 @@ async fn record_attempt(
     check: &(dyn Fn(&models::Order) -> AppResult<()> + Sync),
     attempt: &Attempt<'_>,
 ) -> AppResult<models::Payment> {
-    let Attempt { started: (started_cents, started_currency), method, provider_name, intent_id, details, with_card } =
-        attempt;
+    let Attempt {
+        started: (started_cents, started_currency),
+        method,
+        provider_name,
+        intent_id,
+        details,
+        with_card,
+        manual_capture,
+    } = attempt;
     let actor = caller.name.clone();
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
@@ -257,8 +269,9 @@ async fn record_attempt(
         }
         // Again under the order's lock: concurrent requests each saw room before.
         let open = queries::count_pending_payments(conn, order.id).await?;
+        none_reserved(&order, queries::count_authorized_payments(conn, order.id).await?)?;
         too_many_attempts(&order, open)?;
-        if *with_card {
+        if *with_card || *manual_capture {
             only_attempt(&order, open)?;
         }
         let now = Utc::now();
@@ -305,7 +318,7 @@ async fn record_attempt(
     .await
 }
 
-fn rand_token() -> String {
+pub(super) fn rand_token() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);

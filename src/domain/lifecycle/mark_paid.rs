@@ -47,6 +47,7 @@ pub async fn mark_order_paid(
                     order.number
                 )));
             }
+            refuse_while_capturing(conn, &order).await?;
             let (provider, method) = if input.charge_balance {
                 ("balance", "balance".to_owned())
             } else {
@@ -96,15 +97,9 @@ pub async fn mark_order_paid(
                 conn,
                 order.id,
                 &OrderChanges {
-                    status: Some(OrderStatus::Completed.code()),
-                    payment_status: Some(PaymentStatus::Paid.code()),
                     payment_method: Some(method.clone()),
                     payment_reference: Some(reference.clone()),
-                    payment_failure_code: Some(None),
-                    payment_failure_message: Some(None),
-                    paid_at: Some(Some(paid_at)),
-                    updated_at: Some(now),
-                    ..Default::default()
+                    ..paid_changes(paid_at, now)
                 },
             )
             .await?;

@@ -1,26 +1,36 @@
 //! State changes of an order: start a payment, cancel, mark paid, apply a payment outcome
 //! (callbacks and reconcile share it). Refunds are in `refunds`.
 //!
-//! Every change runs in one transaction that first locks the order row, so concurrent
-//! requests on one order serialise; balances are locked after the order (always in that
-//! order, so two requests never wait on each other crosswise). Provider calls happen
-//! outside transactions: refunds reserve their amount first (`refund_pending_cents`), call
-//! the provider, then settle.
+//! Every change runs in one transaction that first locks the order row (for a payment of
+//! several orders, all of them in ascending id order), so concurrent requests on one order
+//! serialise; balances are locked after the orders (always in that order, so two requests
+//! never wait on each other crosswise). Provider calls happen outside transactions:
+//! refunds reserve their amount first (`refund_pending_cents`), captures claim theirs,
+//! call the provider, then settle.
 //!
-//! One file per action: [`create_payment`], [`cancel`], [`mark_paid`], [`outcomes`]
-//! (callbacks, the one path every payment outcome takes, and authentication deadlines) and
-//! [`reconcile`]. This file holds what they share.
+//! One file per action: [`create_payment`], [`pay_orders`], [`capture`] (capture and
+//! cancel a payment), [`cancel`] (an order), [`mark_paid`], [`outcomes`] (callbacks, the
+//! one path every payment outcome takes), [`group_outcomes`] (that path for a charge of
+//! several orders), [`deadlines`] (authentication deadlines) and [`reconcile`]. This file
+//! holds what they share.
 
 mod cancel;
+mod capture;
 mod create_payment;
+mod deadlines;
+mod group_outcomes;
 mod mark_paid;
 mod outcomes;
+mod pay_orders;
 mod reconcile;
 
 pub use cancel::{CancelInput, cancel_order};
+pub use capture::{cancel_payment, capture_payment};
 pub use create_payment::{MAX_OPEN_ATTEMPTS, create_payment};
+pub use deadlines::expire_authentications;
 pub use mark_paid::{MarkPaidInput, mark_order_paid};
-pub use outcomes::{DUPLICATE_PAYMENT, PaymentOutcome, expire_authentications, is_due_back, process_callback};
+pub use outcomes::{DUPLICATE_PAYMENT, PaymentOutcome, is_due_back, process_callback};
+pub use pay_orders::{MAX_ORDERS, PayOrdersInput, pay_orders};
 pub use reconcile::reconcile_payment;
 
 use cancel::cancel_intents;
@@ -91,8 +101,8 @@ fn is_paid(payment_status: PaymentStatus) -> bool {
     matches!(payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded)
 }
 
-/// Cancels the order's PENDING attempts (the order was cancelled, or paid another way);
-/// returns them as they are now.
+/// Cancels the order's open attempts, PENDING and AUTHORIZED (the order was cancelled, or
+/// paid another way); returns them as they are now.
 async fn cancel_pending_attempts(
     conn: &mut AsyncPgConnection,
     order_id: i64,
@@ -101,11 +111,57 @@ async fn cancel_pending_attempts(
     Ok(queries::set_payments_status_where(
         conn,
         order_id,
-        PaymentAttemptStatus::Pending.code(),
+        &PaymentAttemptStatus::OPEN.map(|s| s.code()),
         PaymentAttemptStatus::Cancelled.code(),
         now,
     )
     .await?)
+}
+
+/// Cancels at the provider an intent that nothing here records (recording it failed), so
+/// it does not stay payable; a failure is logged.
+async fn cancel_unrecorded(providers: &Providers, provider: &dyn PaymentProvider, intent: &str, orders: &[i64]) {
+    if let Err(error) = providers.in_slot(provider.cancel_payment(intent)).await {
+        tracing::warn!(?orders, %error, intent, "cancelling an unrecorded payment intent failed");
+    }
+}
+
+/// Locks the orders a change of payment `payment_id` (of order `order_id`) touches: its
+/// group's, in ascending id order, or its own. Every path that changes a payment locks
+/// this way before the payment row, so no two wait on each other crosswise.
+pub(super) async fn lock_orders_of(conn: &mut AsyncPgConnection, payment_id: i64, order_id: i64) -> AppResult<()> {
+    for id in crate::db::groups::orders_to_lock(conn, payment_id, order_id).await? {
+        queries::lock_order(conn, id).await?;
+    }
+    Ok(())
+}
+
+/// The order's changes when a payment pays it at `paid_at`: COMPLETED/PAID, no failure.
+/// Callers add what else they know (method, reference, intent).
+fn paid_changes(paid_at: DateTime<Utc>, now: DateTime<Utc>) -> OrderChanges {
+    OrderChanges {
+        status: Some(OrderStatus::Completed.code()),
+        payment_status: Some(PaymentStatus::Paid.code()),
+        payment_failure_code: Some(None),
+        payment_failure_message: Some(None),
+        paid_at: Some(Some(paid_at)),
+        updated_at: Some(now),
+        ..Default::default()
+    }
+}
+
+/// Refuses to let go of an order's attempts while a capture of one is under way (its claim
+/// was recorded and the attempt is still AUTHORIZED): the provider may be taking the money
+/// right now. The caller holds the order's lock.
+async fn refuse_while_capturing(conn: &mut AsyncPgConnection, order: &models::Order) -> AppResult<()> {
+    let under_way = crate::db::groups::captures_under_way(conn, order.id).await?;
+    if let Some(payment) = under_way.first() {
+        return Err(AppError::Conflict(format!(
+            "a capture of payment {payment} of order {} is under way; try again once it finished (reconcilePayment asks the provider)",
+            order.number
+        )));
+    }
+    Ok(())
 }
 
 /// Confirms a card attempt's intent under the attempt's own key (a repeat confirms once);
@@ -130,4 +186,14 @@ pub(crate) async fn lock_visible_order(
 ) -> AppResult<models::Order> {
     visible_to(caller, queries::lock_order(conn, id).await?)
         .ok_or_else(|| AppError::not_found(format!("order {id} not found")))
+}
+
+/// The payment as it is now; the one in hand if the database cannot say (the answer must
+/// not turn into an error after money may have moved).
+async fn reread(pool: &DbPool, payment: models::Payment) -> AppResult<models::Payment> {
+    let Ok(mut conn) = pool.get().await else { return Ok(payment) };
+    match queries::find_payment_of_order(&mut conn, payment.order_id, payment.id).await {
+        Ok(Some(now)) => Ok(now),
+        _ => Ok(payment),
+    }
 }

@@ -19,6 +19,9 @@ pub struct PaymentOutcome {
     /// With status SUCCEEDED: the money settled at this time, for this many minor units
     /// (at most the payment's amount; net of the provider's fees).
     pub settlement: Option<(DateTime<Utc>, i64)>,
+    /// With status SUCCEEDED of an AUTHORIZED attempt: how much of the reservation was
+    /// captured (none: all of it). The rest is released.
+    pub captured_cents: Option<i64>,
 }
 
 /// Applies a provider's callback. Admin keys (admin REST path, GraphQL) and the signed
@@ -29,8 +32,16 @@ pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOu
         // Only the service marks money as due back; a caller cannot forge it.
         return Err(AppError::bad_input(format!("failureCode {DUPLICATE_PAYMENT} is reserved for the service")));
     }
+    if outcome.status == PaymentAttemptStatus::Authorized {
+        // A reservation is read from the provider (reconcile), which can then capture it; a
+        // callback cannot make an attempt capturable.
+        return Err(AppError::bad_input(
+            "status AUTHORIZED is not reported by callback: reconcilePayment reads a reservation from the provider",
+        ));
+    }
     let now = Utc::now();
     let outcome = PaymentOutcome {
+        captured_cents: None,
         reference: text("reference", outcome.reference, 200)?,
         failure_code: text("failureCode", outcome.failure_code, 100)?,
         failure_message: text("failureMessage", outcome.failure_message, 1000)?,
@@ -52,6 +63,18 @@ pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOu
     let actor = caller.name.clone();
     let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
+        // Under the orders' locks (a group's all, in id order), so a reconcile cannot make
+        // the attempt AUTHORIZED between this check and the outcome.
+        lock_orders_of(conn, outcome.payment_id, outcome.order_id).await?;
+        let current = queries::find_payment(conn, outcome.payment_id).await?;
+        if current.is_some_and(|p| p.status == PaymentAttemptStatus::Authorized.code()) {
+            // Only the provider knows what a capture took: a reservation ends through
+            // capturePayment, cancelPayment or a reconcile, never a callback.
+            return Err(AppError::Conflict(format!(
+                "payment {} is AUTHORIZED: it ends by capturePayment, cancelPayment or reconcilePayment, not by callback",
+                outcome.payment_id
+            )));
+        }
         apply_outcome(conn, &outcome, &actor).await.map(|(order, _)| order)
     })
     .await
@@ -68,8 +91,21 @@ pub fn is_due_back(payment: &models::Payment) -> bool {
 }
 
 /// The one code path of callbacks and reconciles: the attempt's status, then settlement.
-/// Returns the order and whether it changed.
+/// Returns the order and whether it changed. The outcome of a charge for several orders
+/// is every member's ([`super::group_outcomes`]).
 pub(super) async fn apply_outcome(
+    conn: &mut AsyncPgConnection,
+    outcome: &PaymentOutcome,
+    actor: &str,
+) -> AppResult<(models::Order, bool)> {
+    match crate::db::groups::group_of_payment(conn, outcome.payment_id).await? {
+        Some(group) => super::group_outcomes::apply_to_group(conn, outcome, group, actor).await,
+        None => apply_one(conn, outcome, actor).await,
+    }
+}
+
+/// `apply_outcome` for one attempt: its status, then settlement.
+pub(super) async fn apply_one(
     conn: &mut AsyncPgConnection,
     outcome: &PaymentOutcome,
     actor: &str,
@@ -83,6 +119,27 @@ pub(super) async fn apply_outcome(
         }
         _ => Ok((order, changed)),
     }
+}
+
+/// Changes a payment in a way that leaves its order's state alone: the payment, the
+/// order's `updated_at`, and one event on the order.
+async fn change_payment(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    payment_id: i64,
+    changes: &PaymentChanges,
+    event: (&str, serde_json::Value),
+    actor: &str,
+) -> AppResult<models::Order> {
+    queries::update_payment(conn, payment_id, changes).await?;
+    let order = queries::update_order(
+        conn,
+        order_id,
+        &OrderChanges { updated_at: changes.updated_at.or(Some(Utc::now())), ..Default::default() },
+    )
+    .await?;
+    events::record(conn, order.id, event.0, actor, event.1).await?;
+    Ok(order)
 }
 
 /// Records that a payment's money settled. Only money that arrived (and was dated) settles;
@@ -112,27 +169,14 @@ async fn apply_settlement(
         )));
     }
     let now = Utc::now();
-    queries::update_payment(
-        conn,
-        payment.id,
-        &PaymentChanges {
-            settled_at: Some(Some(at)),
-            settled_cents: Some(Some(cents)),
-            updated_at: Some(now),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let order =
-        queries::update_order(conn, order.id, &OrderChanges { updated_at: Some(now), ..Default::default() }).await?;
-    events::record(
-        conn,
-        order.id,
-        kind::PAYMENT_SETTLED,
-        actor,
-        json!({ "payment_id": payment.id, "settled_at": at, "settled_cents": cents }),
-    )
-    .await?;
+    let changes = PaymentChanges {
+        settled_at: Some(Some(at)),
+        settled_cents: Some(Some(cents)),
+        updated_at: Some(now),
+        ..Default::default()
+    };
+    let event = json!({ "payment_id": payment.id, "settled_at": at, "settled_cents": cents });
+    let order = change_payment(conn, order.id, payment.id, &changes, (kind::PAYMENT_SETTLED, event), actor).await?;
     Ok(Some(order))
 }
 
@@ -159,32 +203,26 @@ async fn apply_status(
             // Already waiting (a repeated callback), or the order moved on: nothing changes.
             return Ok((order, false));
         }
-        queries::update_payment(
-            conn,
-            payment.id,
-            &PaymentChanges {
-                authentication: Some(Some(kind.as_str().to_owned())),
-                authentication_expires_at: Some(Some(deadline)),
-                updated_at: Some(now),
-                ..Default::default()
-            },
-        )
-        .await?;
+        let changes = PaymentChanges {
+            authentication: Some(Some(kind.as_str().to_owned())),
+            authentication_expires_at: Some(Some(deadline)),
+            updated_at: Some(now),
+            ..Default::default()
+        };
+        let event = json!({ "payment_id": payment.id, "authentication": kind.as_str(), "expires_at": deadline });
         let order =
-            queries::update_order(conn, order.id, &OrderChanges { updated_at: Some(now), ..Default::default() })
-                .await?;
-        events::record(
-            conn,
-            order.id,
-            kind::AUTHENTICATION_REQUIRED,
-            actor,
-            json!({ "payment_id": payment.id, "authentication": kind.as_str(), "expires_at": deadline }),
-        )
-        .await?;
+            change_payment(conn, order.id, payment.id, &changes, (kind::AUTHENTICATION_REQUIRED, event), actor).await?;
         return Ok((order, true));
     }
     if attempt == outcome.status {
         // A repeated callback with the same outcome changes nothing.
+        return Ok((order, false));
+    }
+    if outcome.status == PaymentAttemptStatus::Authorized {
+        return authorize(conn, order, &payment, attempt, actor).await;
+    }
+    if attempt == PaymentAttemptStatus::Authorized && outcome.status == PaymentAttemptStatus::Pending {
+        // The provider reserved the amount; "still processing" says nothing newer.
         return Ok((order, false));
     }
     if is_due_back(&payment) && outcome.status == PaymentAttemptStatus::Succeeded {
@@ -207,8 +245,21 @@ async fn apply_status(
     }
 
     let order = match outcome.status {
+        // Handled above.
+        PaymentAttemptStatus::Authorized => return Ok((order, false)),
         PaymentAttemptStatus::Succeeded => {
             let paid_at = outcome.paid_at.unwrap_or(now);
+            // A capture takes all of an authorisation or part of it; the rest is released.
+            // What the provider says it took; else the capture claimed; else all of it.
+            let claimed = crate::db::groups::capture_claim(conn, payment.id).await?;
+            let captured = outcome.captured_cents.or(claimed).unwrap_or(payment.amount_cents);
+            if !(1..=payment.amount_cents).contains(&captured) {
+                return Err(AppError::Provider(format!(
+                    "the provider reports {captured} captured of payment {}, which reserved {}: not applied; check it at the provider",
+                    payment.id, payment.amount_cents
+                )));
+            }
+            let released = payment.amount_cents - captured;
             let reference = outcome.reference.clone().or(payment.reference.clone());
             if is_paid(payment_status) {
                 // Another attempt already paid this order: the money came twice. Recorded
@@ -264,14 +315,15 @@ async fn apply_status(
                 &OrderChanges {
                     // Money for a cancelled order is recorded, the order stays cancelled.
                     status: Some(if cancelled { OrderStatus::Cancelled } else { OrderStatus::Completed }.code()),
-                    payment_status: Some(PaymentStatus::Paid.code()),
+                    // What was not captured counts as given back (it never left the customer),
+                    // so refunds stay within what was taken.
+                    payment_status: Some(
+                        if released > 0 { PaymentStatus::PartiallyRefunded } else { PaymentStatus::Paid }.code(),
+                    ),
+                    refunded_cents: (released > 0).then_some(released),
                     payment_reference: Some(reference.clone()),
                     payment_intent_id: payment.payment_intent_id.clone().map(Some),
-                    payment_failure_code: Some(None),
-                    payment_failure_message: Some(None),
-                    paid_at: Some(Some(paid_at)),
-                    updated_at: Some(now),
-                    ..Default::default()
+                    ..paid_changes(paid_at, now)
                 },
             )
             .await?;
@@ -281,16 +333,20 @@ async fn apply_status(
                 kind::PAID,
                 actor,
                 json!({ "payment_id": payment.id, "provider": payment.provider, "reference": reference,
-                        "amount_cents": payment.amount_cents, "superseded_payment_ids": others }),
+                        "amount_cents": payment.amount_cents, "captured_cents": captured,
+                        "superseded_payment_ids": others }),
             )
             .await?;
+            if released > 0 {
+                release(conn, &order, &payment, released, actor, now).await?;
+            }
             if cancelled {
                 events::record(
                     conn,
                     order.id,
                     kind::REFUND_DUE,
                     actor,
-                    json!({ "payment_id": payment.id, "amount_cents": payment.amount_cents,
+                    json!({ "payment_id": payment.id, "amount_cents": captured,
                             "reason": "payment succeeded after the order was cancelled" }),
                 )
                 .await?;
@@ -347,21 +403,28 @@ async fn apply_status(
             queries::update_payment(
                 conn,
                 payment.id,
-                // A failure's code does not outlive it.
+                // A failure's code does not outlive it; a cancellation may say why (an
+                // authorisation that expired).
                 &PaymentChanges {
                     status: Some(to.code()),
-                    failure_code: Some(None),
-                    failure_message: Some(None),
+                    failure_code: Some(outcome.failure_code.clone().filter(|_| to == PaymentAttemptStatus::Cancelled)),
+                    failure_message: Some(
+                        outcome.failure_message.clone().filter(|_| to == PaymentAttemptStatus::Cancelled),
+                    ),
                     updated_at: Some(now),
                     ..Default::default()
                 },
             )
             .await?;
+            // The order's payment is under way while any attempt is open.
+            let still_open = queries::count_pending_payments(conn, order.id).await? > 0;
             let new_payment_status = match (to, payment_status) {
                 (PaymentAttemptStatus::Pending, PaymentStatus::Unpaid | PaymentStatus::Failed) => {
                     Some(PaymentStatus::Processing)
                 }
-                (PaymentAttemptStatus::Cancelled, PaymentStatus::Processing) => Some(PaymentStatus::Unpaid),
+                (PaymentAttemptStatus::Cancelled, PaymentStatus::Processing) if !still_open => {
+                    Some(PaymentStatus::Unpaid)
+                }
                 _ => None,
             }
             .filter(|_| status == OrderStatus::Pending);
@@ -378,57 +441,85 @@ async fn apply_status(
             };
             let event =
                 if to == PaymentAttemptStatus::Pending { kind::PAYMENT_PROCESSING } else { kind::PAYMENT_CANCELLED };
-            events::record(conn, order.id, event, actor, json!({ "payment_id": payment.id })).await?;
+            let data = match &outcome.failure_code {
+                Some(code) if to == PaymentAttemptStatus::Cancelled => {
+                    json!({ "payment_id": payment.id, "failure_code": code })
+                }
+                _ => json!({ "payment_id": payment.id }),
+            };
+            events::record(conn, order.id, event, actor, data).await?;
             order
         }
     };
     Ok((order, true))
 }
 
-/// Most attempts one sweep fails for an authentication that ran out.
-const EXPIRY_BATCH: i64 = 100;
-
-/// Fails the attempts whose customer did not authenticate before the deadline
-/// (`authentication_timeout`), each like a provider's failure callback: the order's payment
-/// becomes FAILED (seed 001: TIMEOUT_3DS or OTP_TIMEOUT) unless another attempt is pending.
-/// Returns how many it failed. The janitor runs it on every tick.
-pub async fn expire_authentications(pool: &DbPool) -> AppResult<usize> {
-    let mut conn = pool.get().await?;
-    let due = queries::authentications_due(&mut conn, Utc::now(), EXPIRY_BATCH).await?;
-    let mut failed = 0;
-    for payment in due {
-        let outcome = PaymentOutcome {
-            order_id: payment.order_id,
-            payment_id: payment.id,
-            status: PaymentAttemptStatus::Failed,
-            reference: None,
-            failure_code: Some(crate::domain::merchants::status::AUTHENTICATION_TIMEOUT.to_owned()),
-            failure_message: Some("the customer did not authenticate in time".to_owned()),
-            paid_at: None,
-            authentication: None,
-            settlement: None,
-        };
-        let changed = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                // Under the row locks, order first (as every other path takes them): only an
-                // attempt still waiting is failed.
-                queries::lock_order(conn, payment.order_id).await?;
-                let current = queries::lock_payment_of_order(conn, payment.order_id, payment.id).await?;
-                if current.is_none_or(|p| {
-                    p.status != PaymentAttemptStatus::Pending.code()
-                        || p.authentication_expires_at.is_none_or(|d| d > Utc::now())
-                }) {
-                    return Ok(false);
-                }
-                apply_outcome(conn, &outcome, super::events::JANITOR_ACTOR).await.map(|(_, changed)| changed)
-            })
-            .await;
-        match changed {
-            Ok(changed) => failed += usize::from(changed),
-            // One attempt's trouble (a lock timeout, say) does not stop the others; it is
-            // due again on the next tick.
-            Err(error) => error.log(),
-        }
+/// A PENDING attempt whose amount the provider reserved becomes AUTHORIZED; the order's
+/// payment stays PROCESSING until the capture. Only a PENDING attempt of a PENDING order:
+/// anything else already moved on (a cancelled attempt's intent is cancelled at the
+/// provider by the path that cancelled it).
+async fn authorize(
+    conn: &mut AsyncPgConnection,
+    order: models::Order,
+    payment: &models::Payment,
+    attempt: PaymentAttemptStatus,
+    actor: &str,
+) -> AppResult<(models::Order, bool)> {
+    let (status, _) = state(&order)?;
+    if attempt != PaymentAttemptStatus::Pending || status != OrderStatus::Pending || payment.payment_intent_id.is_none()
+    {
+        return Ok((order, false));
     }
-    Ok(failed)
+    let changes = PaymentChanges {
+        status: Some(PaymentAttemptStatus::Authorized.code()),
+        authentication: Some(None),
+        authentication_expires_at: Some(None),
+        updated_at: Some(Utc::now()),
+        ..Default::default()
+    };
+    let event =
+        json!({ "payment_id": payment.id, "reserved_cents": payment.amount_cents, "currency": payment.currency });
+    let order = change_payment(conn, order.id, payment.id, &changes, (kind::PAYMENT_AUTHORIZED, event), actor).await?;
+    Ok((order, true))
+}
+
+/// Records the part of an authorisation that was not captured as a refund that moved no
+/// money (`released`); the caller already counted it in the order's refunded_cents.
+async fn release(
+    conn: &mut AsyncPgConnection,
+    order: &models::Order,
+    payment: &models::Payment,
+    amount_cents: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let refund = queries::insert_refund(
+        conn,
+        &models::NewRefund {
+            order_id: order.id,
+            payment_id: Some(payment.id),
+            status: crate::domain::RefundStatus::Succeeded.code(),
+            amount_cents,
+            currency: &payment.currency,
+            reason: Some("released: the part of the authorisation that was not captured"),
+            metadata: &json!({}),
+            credit_balance: false,
+            request_key: None,
+            next_check_at: None,
+            due_back: false,
+            released: true,
+            refunded_at: Some(now),
+        },
+    )
+    .await?;
+    events::record(
+        conn,
+        order.id,
+        kind::AUTHORIZATION_RELEASED,
+        actor,
+        json!({ "payment_id": payment.id, "refund_id": refund.id, "amount_cents": amount_cents,
+                "reason": "captured less than was reserved; the rest was never taken" }),
+    )
+    .await?;
+    Ok(())
 }

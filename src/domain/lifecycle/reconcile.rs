@@ -4,32 +4,44 @@ use super::*;
 
 /// The provider's settlement of `payment`, when it can be recorded: in the payment's own
 /// currency (an account settling in another currency reports another amount) and within
-/// its amount. Anything else is left out, so it cannot undo the success it came with.
-fn usable_settlement(payment: &models::Payment, found: &ProviderPayment) -> Option<(DateTime<Utc>, i64)> {
+/// what was charged (`charged`: the amount, or a group's sum). Anything else is left out, so it cannot undo the success it came with.
+fn usable_settlement(payment: &models::Payment, charged: i64, found: &ProviderPayment) -> Option<(DateTime<Utc>, i64)> {
     let (at, net, currency) = found.settled.clone()?;
     if found.status != ProviderPaymentStatus::Succeeded {
         return None;
     }
     let paid = payment.paid_at.or(found.paid_at);
-    if currency != payment.currency || !(0..=payment.amount_cents).contains(&net) || paid.is_some_and(|p| at < p) {
+    if currency != payment.currency || !(0..=charged).contains(&net) || paid.is_some_and(|p| at < p) {
         tracing::warn!(payment = payment.id, net, %currency, "a settlement the payment cannot hold is not recorded");
         return None;
     }
     Some((at, net))
 }
 
-fn outcome_from_provider(order_id: i64, payment_id: i64, found: &ProviderPayment) -> PaymentOutcome {
+fn outcome_from_provider(payment: &models::Payment, found: &ProviderPayment) -> PaymentOutcome {
+    let authorized = payment.status == PaymentAttemptStatus::Authorized.code();
+    let failure_code = match found.status {
+        // An authorisation cancelled by nobody here ran out at the provider (Stripe gives
+        // no reason on some paths).
+        ProviderPaymentStatus::Cancelled if authorized => {
+            found.failure_code.clone().or_else(|| Some(crate::providers::AUTHORIZATION_EXPIRED.to_owned()))
+        }
+        _ => found.failure_code.clone(),
+    };
     PaymentOutcome {
-        order_id,
-        payment_id,
+        order_id: payment.order_id,
+        payment_id: payment.id,
+        // What was taken, when the provider says (else all of it, or the capture claimed).
+        captured_cents: if found.status == ProviderPaymentStatus::Succeeded { found.amount_received } else { None },
         status: match found.status {
+            ProviderPaymentStatus::Authorized => PaymentAttemptStatus::Authorized,
             ProviderPaymentStatus::Pending => PaymentAttemptStatus::Pending,
             ProviderPaymentStatus::Succeeded => PaymentAttemptStatus::Succeeded,
             ProviderPaymentStatus::Failed => PaymentAttemptStatus::Failed,
             ProviderPaymentStatus::Cancelled => PaymentAttemptStatus::Cancelled,
         },
         reference: found.reference.clone(),
-        failure_code: found.failure_code.clone(),
+        failure_code,
         failure_message: found.failure_message.clone(),
         paid_at: found.paid_at,
         authentication: None,
@@ -79,6 +91,14 @@ pub async fn reconcile_payment(
             found
         }
     };
+    if found.status == ProviderPaymentStatus::Authorized && payment.status == PaymentAttemptStatus::Authorized.code() {
+        // Still reserved at the provider long after a capture was claimed: the request that
+        // held the claim stopped without an answer, and no capture is under way any more.
+        let stale =
+            Utc::now() - chrono::Duration::from_std(providers.longest_check() * 2).unwrap_or(Duration::hours(1));
+        let mut conn = pool.get().await?;
+        crate::db::groups::clear_stale_capture_claim(&mut conn, payment.id, stale).await?;
+    }
     let actor = format!("{} (reconcile)", caller.name);
     apply_found(pool, provider.name(), &payment, &found, &actor).await
 }
@@ -93,25 +113,42 @@ pub(super) async fn apply_found(
     found: &ProviderPayment,
     actor: &str,
 ) -> AppResult<models::Order> {
-    let (order_id, payment_id) = (payment.order_id, payment.id);
+    let payment_id = payment.id;
+    // What the provider was asked to take: the payment's amount, or for one charge paying
+    // several orders, the sum of their shares.
+    let mut conn = pool.get().await?;
+    let charged = crate::db::groups::group_of_payment(&mut conn, payment_id)
+        .await?
+        .map_or(payment.amount_cents, |(g, _)| g.amount_cents);
+    if found.status == ProviderPaymentStatus::Authorized && found.capturable.is_some_and(|reserved| reserved != charged)
+    {
+        return Err(AppError::Provider(format!(
+            "the provider reserved {} for payment {payment_id}, which expects {} {}: not applied; check it at the provider",
+            found.capturable.unwrap_or_default(),
+            charged,
+            payment.currency
+        )));
+    }
     if found.status == ProviderPaymentStatus::Succeeded {
-        let amount_ok = found.amount_received.is_none_or(|received| received == payment.amount_cents);
+        // A capture may take part of an authorisation; anything else takes the whole amount.
+        let amount_ok = found.amount_received.is_none_or(|received| {
+            received == charged || (found.manual_capture && (1..payment.amount_cents).contains(&received))
+        });
         let currency_ok = found.currency.as_deref().is_none_or(|currency| currency == payment.currency);
         if !amount_ok || !currency_ok {
             return Err(AppError::Provider(format!(
                 "the provider reports {} {} received for payment {payment_id}, which expects {} {}: not applied; check it at the provider",
                 found.amount_received.map_or_else(|| "?".to_owned(), |a| a.to_string()),
                 found.currency.as_deref().unwrap_or("?"),
-                payment.amount_cents,
+                charged,
                 payment.currency
             )));
         }
     }
     let outcome = PaymentOutcome {
-        settlement: usable_settlement(payment, found),
-        ..outcome_from_provider(order_id, payment_id, found)
+        settlement: usable_settlement(payment, charged, found),
+        ..outcome_from_provider(payment, found)
     };
-    let mut conn = pool.get().await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
         let (order, changed) = apply_outcome(conn, &outcome, actor).await?;
         if changed {

@@ -74,9 +74,18 @@ impl CardInput {
     }
 }
 
+/// Keeps on a payment's details what may be shown of the card it was started with.
+pub fn show_on(details: &mut crate::db::models::PaymentDetails, provider: Option<CardShown>, card: &CardDetails) {
+    let shown = shown(provider, card);
+    details.card_brand = shown.brand;
+    details.card_last4 = Some(shown.last4);
+    details.card_exp_month = shown.exp_month;
+    details.card_exp_year = shown.exp_year;
+}
+
 /// What the provider said about the card, made safe to keep: four digits (ours if the
 /// provider's are not), a short brand, an expiry in range.
-pub fn shown(provider: Option<CardShown>, card: &CardDetails) -> CardShown {
+fn shown(provider: Option<CardShown>, card: &CardDetails) -> CardShown {
     let provider = provider.unwrap_or_default();
     let last4 = if provider.last4.len() == 4 && provider.last4.bytes().all(|b| b.is_ascii_digit()) {
         provider.last4

@@ -85,6 +85,8 @@ pub struct PaymentDetailsInput {
     pub payment_date: Option<DateTime<Utc>>,
     /// A card to pay with now (providers that take cards only); never stored.
     pub card: Option<super::card::CardInput>,
+    /// Reserve only; capture later (providers that can: stripe).
+    pub manual_capture: bool,
 }
 
 impl PaymentDetailsInput {

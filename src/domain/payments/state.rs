@@ -82,9 +82,25 @@ pub fn money_arrived(payment: &models::Payment) -> AppResult<bool> {
 pub fn refunded_cents(payment: &models::Payment, refunds: &[models::Refund]) -> i64 {
     refunds
         .iter()
-        .filter(|r| r.payment_id == Some(payment.id) && r.status == RefundStatus::Succeeded.code())
+        .filter(|r| r.payment_id == Some(payment.id) && r.status == RefundStatus::Succeeded.code() && !r.released)
         .map(|r| r.amount_cents)
         .sum()
+}
+
+/// What the provider took of `payment`: its amount, less the part of an authorisation that
+/// was released uncaptured; nothing before the money arrived.
+pub fn captured_cents(payment: &models::Payment, refunds: &[models::Refund]) -> AppResult<i64> {
+    if !money_arrived(payment)? {
+        return Ok(0);
+    }
+    let released: i64 =
+        refunds.iter().filter(|r| r.payment_id == Some(payment.id) && r.released).map(|r| r.amount_cents).sum();
+    Ok(payment.amount_cents - released)
+}
+
+/// What the provider holds reserved for `payment`: its amount while AUTHORIZED.
+pub fn reserved_cents(payment: &models::Payment) -> i64 {
+    if payment.status == PaymentAttemptStatus::Authorized.code() { payment.amount_cents } else { 0 }
 }
 
 /// Seed 002's state of `payment`, given the refunds of its order.
@@ -104,7 +120,7 @@ pub fn state_of(payment: &models::Payment, refunds: &[models::Refund]) -> AppRes
             return Ok(PaymentState::RefundFailed);
         }
         let back = refunded_cents(payment, refunds);
-        return Ok(if back >= payment.amount_cents {
+        return Ok(if back >= captured_cents(payment, refunds)? {
             PaymentState::Refunded
         } else if back > 0 {
             PaymentState::PartialRefund
@@ -120,6 +136,7 @@ pub fn state_of(payment: &models::Payment, refunds: &[models::Refund]) -> AppRes
             PaymentState::Created
         }
         PaymentAttemptStatus::Pending => PaymentState::Processing,
+        PaymentAttemptStatus::Authorized => PaymentState::Reserved,
         PaymentAttemptStatus::Succeeded => PaymentState::Captured,
         PaymentAttemptStatus::Failed => PaymentState::Failed,
         PaymentAttemptStatus::Cancelled => PaymentState::Cancelled,
@@ -151,7 +168,7 @@ impl Seed003Status {
         }
         match attempt {
             _ if due_back => Self::Success,
-            PaymentAttemptStatus::Pending => Self::Pending,
+            PaymentAttemptStatus::Pending | PaymentAttemptStatus::Authorized => Self::Pending,
             PaymentAttemptStatus::Succeeded => Self::Success,
             PaymentAttemptStatus::Failed | PaymentAttemptStatus::Cancelled => Self::Error,
         }
@@ -178,7 +195,7 @@ impl Seed003Status {
             Self::Settled => (Vec::new(), true, None),
             Self::Success => (Vec::new(), false, Some(true)),
             Self::Error => (vec![A::Failed, A::Cancelled], false, Some(false)),
-            Self::Pending => (vec![A::Pending], false, None),
+            Self::Pending => (vec![A::Pending, A::Authorized], false, None),
         }
     }
 }

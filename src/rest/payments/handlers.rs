@@ -63,7 +63,7 @@ fn datetime(name: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
     params(
         ("payment_id" = Option<String>, Query, description = "Exactly this payment (its six-character id)"),
         ("payment_method" = Option<String>, Query, description = "credit_card, mbway, or another method word"),
-        ("status" = Option<String>, Query, description = "success, error, settled or pending"),
+        ("status" = Option<String>, Query, description = "success, error, settled or pending (pending: under way, or reserved and not captured)"),
         ("amount_gte" = Option<f64>, Query, description = "Major units of `currency` (required with it)"),
         ("amount_lte" = Option<f64>, Query, description = "Major units of `currency` (required with it)"),
         ("currency" = Option<String>, Query, description = "ISO 4217; required with an amount bound"),

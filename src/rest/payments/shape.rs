@@ -119,7 +119,7 @@ pub struct SeedPayment {
     /// `credit_card` for card payments; otherwise the service's method word (`mbway`,
     /// `bank_transfer`, `balance`, ...).
     pub payment_method: String,
-    /// `success`, `error`, `settled`, or `pending` (ours: undecided).
+    /// `success`, `error`, `settled`, or `pending` (ours: undecided, or reserved and not captured).
     #[schema(example = "success")]
     pub status: String,
     /// Seed 002's state (docs/decisions.md).
@@ -177,6 +177,7 @@ pub fn shape(p: GqlPayment) -> Result<SeedPayment, ApiError> {
         "SUCCEEDED" => PaymentAttemptStatus::Succeeded,
         "FAILED" => PaymentAttemptStatus::Failed,
         "CANCELLED" => PaymentAttemptStatus::Cancelled,
+        "AUTHORIZED" => PaymentAttemptStatus::Authorized,
         _ => return Err(internal()),
     };
     let status = Seed003Status::of(attempt, p.settled_at.is_some(), p.money_due_back);
