@@ -125,7 +125,7 @@ impl OrderMutation {
             super::types::PaymentAttemptStatus::Authorized => "callback_authorized",
         };
         let reported = input.into_domain(app.config().authentication_timeout)?;
-        let applied = lifecycle::process_callback(app.pool(), caller(ctx)?, reported).await;
+        let applied = lifecycle::process_callback(app.pool(), app.providers(), caller(ctx)?, reported).await;
         let order = count(app, applied, Metrics::payment, outcome)?;
         Order::load_changed(ctx, order).await
     }

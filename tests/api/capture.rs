@@ -140,6 +140,17 @@ async fn a_partial_capture_releases_the_rest_and_refunds_stay_within_what_was_ta
         .map(|r| r["amount"].as_i64().unwrap())
         .collect();
     assert_eq!(ours, [600], "{refunds}");
+    // The legacy admin face tells the release (no money moved) from the refund.
+    let detail = t.get(&format!("/api/v1/admin/orders/{order}"), Some(&t.admin_key)).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    let mut shown: Vec<(i64, bool)> = detail.body["order"]["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["amount_cents"].as_i64().unwrap(), r["released"].as_bool().unwrap()))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, [(400, true), (600, false)], "{}", detail.body);
     let state = t
         .gql_data(
             "query($p: ID!) { payment(id: $p) { state amountRefundedCents amountCapturedCents } }",

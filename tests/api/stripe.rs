@@ -312,6 +312,53 @@ async fn paying_another_way_cancels_the_superseded_intent_at_stripe() {
     assert_eq!(at_stripe["status"], "canceled", "{at_stripe}");
 }
 
+/// When one attempt pays the order, the other attempts' intents are cancelled at Stripe
+/// too, whichever way the success arrived (reconcile, callback), so a customer's page still
+/// holding one of them cannot take the money a second time.
+#[tokio::test]
+async fn a_success_cancels_the_other_attempts_intents_at_stripe() {
+    let Some(stripe) = LocalStripe::start().await else { return };
+    let t = TestApp::with_config(stripe_config(&stripe.base)).await;
+    let second_attempt = async |order: i64| {
+        let data = t
+            .gql_data(
+                "mutation($o: ID!) { createPayment(input: { orderId: $o }) { id paymentIntentId status } }",
+                json!({ "o": order.to_string() }),
+            )
+            .await;
+        let payment = &data["createPayment"];
+        assert_eq!(payment["status"], "PENDING", "{payment}");
+        (id(&payment["id"]), payment["paymentIntentId"].as_str().unwrap().to_owned())
+    };
+    let status_at_stripe =
+        async |intent: &str| stripe.get(&format!("/v1/payment_intents/{intent}")).await["status"].clone();
+
+    // Paid through reconcile of the second attempt.
+    let (order, _, first_intent) = stripe_payment(&t, 1_200).await;
+    let (second, second_intent) = second_attempt(order).await;
+    stripe.confirm(&second_intent, "4242424242424242").await;
+    let paid = reconcile(&t, order, second).await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(paid.body["order"]["payment_status"], 3, "{}", paid.body);
+    assert_eq!(status_at_stripe(&first_intent).await, "canceled");
+    assert_eq!(status_at_stripe(&second_intent).await, "succeeded");
+
+    // Paid through a provider callback for the first attempt.
+    let (order, first, first_intent) = stripe_payment(&t, 1_300).await;
+    let (_, second_intent) = second_attempt(order).await;
+    stripe.confirm(&first_intent, "4242424242424242").await;
+    let body = json!({ "order_id": order, "payment_id": first, "status": 2 });
+    let paid = crate::callbacks::admin_callback(&t, body).await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(status_at_stripe(&second_intent).await, "canceled");
+    let cancelled_events = count(
+        &t,
+        &format!("SELECT count(*) AS n FROM order_events WHERE order_id = {order} AND kind = 'intent_cancelled'"),
+    )
+    .await;
+    assert_eq!(cancelled_events, 1, "the cancel at the provider is an event of the order");
+}
+
 /// Every row of every table of the test's database, as text, that contains `needle`.
 async fn rows_containing(t: &TestApp, needle: &str) -> i64 {
     use diesel::prelude::*;

@@ -102,7 +102,8 @@ pub(super) async fn cancel_intents(
             // money that arrived (as due back), so it is not left behind a cancelled attempt.
             let found = providers.in_slot(provider.fetch_payment(intent)).await.ok();
             if let Some(found) = found.filter(|f| f.status == ProviderPaymentStatus::Succeeded)
-                && let Err(error) = super::apply_found(pool, provider.name(), &payment, &found, actor).await
+                // The order let go of this attempt already: nothing else is superseded.
+                && let Err(error) = super::reconcile::record_found(pool, provider.name(), &payment, &found, actor).await
             {
                 tracing::warn!(payment = payment.id, %error, "recording money found on a cancelled intent failed");
             }

@@ -60,7 +60,7 @@ async fn learn(
     actor: &str,
 ) -> AppResult<models::Payment> {
     let found = providers.in_slot(provider.fetch_payment(intent)).await?;
-    apply_found(pool, provider.name(), &payment, &found, actor).await?;
+    apply_found(pool, providers, provider.name(), &payment, &found, actor).await?;
     reread(pool, payment).await
 }
 
@@ -139,7 +139,7 @@ pub async fn capture_payment(
                 // The provider carried out this request: it took what was asked.
                 found.amount_received = Some(amount);
             }
-            apply_found(pool, provider.name(), &payment, &found, &actor).await?;
+            apply_found(pool, providers, provider.name(), &payment, &found, &actor).await?;
             let now = reread(pool, payment).await?;
             if now.status != PaymentAttemptStatus::Succeeded.code() {
                 return Err(AppError::Conflict(format!(
@@ -225,7 +225,7 @@ pub async fn cancel_payment(
             let at_provider = payment.payment_intent_id.is_some() && payment.provider != "manual";
             if !at_provider {
                 // Nothing to release anywhere else: cancelled here and now.
-                apply_outcome(conn, &outcome(&payment), &actor).await?;
+                apply_outcome(conn, &outcome(&payment), &actor, &mut Vec::new()).await?;
             }
             Ok((payment, !at_provider))
         })
@@ -241,7 +241,10 @@ pub async fn cancel_payment(
         Ok(()) => {
             let mut conn = pool.get().await?;
             let cancelled = outcome(&payment);
-            conn.transaction::<_, AppError, _>(async |conn| apply_outcome(conn, &cancelled, &actor).await).await?;
+            conn.transaction::<_, AppError, _>(async |conn| {
+                apply_outcome(conn, &cancelled, &actor, &mut Vec::new()).await
+            })
+            .await?;
             reread(pool, payment).await
         }
         Err(ProviderError::Rejected(reason)) => {

@@ -215,7 +215,7 @@ pub(super) async fn confirm(
         }
     };
     if let Some(found) = decided
-        && let Err(error) = apply_found(pool, provider.name(), &payment, &found, &actor).await
+        && let Err(error) = apply_found(pool, providers, provider.name(), &payment, &found, &actor).await
     {
         tracing::warn!(payment = payment.id, %error, "applying a card payment's outcome failed; the janitor asks again");
     }

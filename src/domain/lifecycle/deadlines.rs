@@ -39,7 +39,9 @@ pub async fn expire_authentications(pool: &DbPool) -> AppResult<usize> {
                 }) {
                     return Ok(false);
                 }
-                apply_outcome(conn, &outcome, super::events::JANITOR_ACTOR).await.map(|(_, changed)| changed)
+                // A failure supersedes nothing.
+                let mut none = Vec::new();
+                apply_outcome(conn, &outcome, super::events::JANITOR_ACTOR, &mut none).await.map(|(_, changed)| changed)
             })
             .await;
         match changed {

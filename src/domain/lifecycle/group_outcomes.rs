@@ -11,6 +11,7 @@ pub(super) async fn apply_to_group(
     outcome: &PaymentOutcome,
     (group, members): (PaymentGroup, Vec<Member>),
     actor: &str,
+    superseded: &mut Vec<models::Payment>,
 ) -> AppResult<(models::Order, bool)> {
     // One charge for several orders: its outcome is every member's, in one transaction.
     // The orders are locked first, in id order, as payOrders locks them.
@@ -44,7 +45,7 @@ pub(super) async fn apply_to_group(
             captured_cents: None,
             ..outcome.clone()
         };
-        let (order, changed_one) = apply_one(conn, &each, actor).await?;
+        let (order, changed_one) = apply_one(conn, &each, actor, superseded).await?;
         changed |= changed_one;
         if member.payment_id == outcome.payment_id {
             mine = Some(order);

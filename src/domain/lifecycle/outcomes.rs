@@ -26,7 +26,12 @@ pub struct PaymentOutcome {
 
 /// Applies a provider's callback. Admin keys (admin REST path, GraphQL) and the signed
 /// provider callback may call it.
-pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOutcome) -> AppResult<models::Order> {
+pub async fn process_callback(
+    pool: &DbPool,
+    providers: &Providers,
+    caller: &Caller,
+    outcome: PaymentOutcome,
+) -> AppResult<models::Order> {
     caller.require_admin_or_provider("processPaymentCallback")?;
     if outcome.failure_code.as_deref().map(str::trim) == Some(DUPLICATE_PAYMENT) {
         // Only the service marks money as due back; a caller cannot forge it.
@@ -62,7 +67,9 @@ pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOu
     };
     let actor = caller.name.clone();
     let mut conn = pool.get().await?;
-    conn.transaction::<_, AppError, _>(async move |conn| {
+    let mut superseded = Vec::new();
+    let order = conn
+        .transaction::<_, AppError, _>(async |conn| {
         // Under the orders' locks (a group's all, in id order), so a reconcile cannot make
         // the attempt AUTHORIZED between this check and the outcome.
         lock_orders_of(conn, outcome.payment_id, outcome.order_id).await?;
@@ -75,9 +82,30 @@ pub async fn process_callback(pool: &DbPool, caller: &Caller, outcome: PaymentOu
                 outcome.payment_id
             )));
         }
-        apply_outcome(conn, &outcome, &actor).await.map(|(order, _)| order)
+        apply_outcome(conn, &outcome, &actor, &mut superseded).await.map(|(order, _)| order)
     })
-    .await
+    .await?;
+    drop(conn);
+    cancel_superseded(pool, providers, &actor, superseded).await;
+    Ok(order)
+}
+
+/// Cancels at their provider the intents of attempts a success superseded (after the
+/// success committed). The success stands whatever happens here: a failure is logged, and
+/// money that still arrives on one of them is recorded as due back.
+pub(super) async fn cancel_superseded(
+    pool: &DbPool,
+    providers: &Providers,
+    actor: &str,
+    superseded: Vec<models::Payment>,
+) {
+    if superseded.is_empty() {
+        return;
+    }
+    let ids: Vec<i64> = superseded.iter().map(|p| p.id).collect();
+    if let Err(error) = super::cancel_intents(pool, providers, actor, superseded).await {
+        tracing::warn!(payments = ?ids, %error, "cancelling superseded intents at the provider failed");
+    }
 }
 
 /// The failure code of an attempt whose money arrived after another attempt paid its order.
@@ -93,14 +121,17 @@ pub fn is_due_back(payment: &models::Payment) -> bool {
 /// The one code path of callbacks and reconciles: the attempt's status, then settlement.
 /// Returns the order and whether it changed. The outcome of a charge for several orders
 /// is every member's ([`super::group_outcomes`]).
+/// Attempts a success cancels here are added to `superseded`: the caller cancels their
+/// intents at the provider once the transaction committed ([`cancel_superseded`]).
 pub(super) async fn apply_outcome(
     conn: &mut AsyncPgConnection,
     outcome: &PaymentOutcome,
     actor: &str,
+    superseded: &mut Vec<models::Payment>,
 ) -> AppResult<(models::Order, bool)> {
     match crate::db::groups::group_of_payment(conn, outcome.payment_id).await? {
-        Some(group) => super::group_outcomes::apply_to_group(conn, outcome, group, actor).await,
-        None => apply_one(conn, outcome, actor).await,
+        Some(group) => super::group_outcomes::apply_to_group(conn, outcome, group, actor, superseded).await,
+        None => apply_one(conn, outcome, actor, superseded).await,
     }
 }
 
@@ -109,8 +140,9 @@ pub(super) async fn apply_one(
     conn: &mut AsyncPgConnection,
     outcome: &PaymentOutcome,
     actor: &str,
+    superseded: &mut Vec<models::Payment>,
 ) -> AppResult<(models::Order, bool)> {
-    let (order, changed) = apply_status(conn, outcome, actor).await?;
+    let (order, changed) = apply_status(conn, outcome, actor, superseded).await?;
     match outcome.settlement {
         Some((at, cents)) if outcome.status == PaymentAttemptStatus::Succeeded => {
             let settled = apply_settlement(conn, &order, outcome.payment_id, (at, cents), actor).await?;
@@ -185,6 +217,7 @@ async fn apply_status(
     conn: &mut AsyncPgConnection,
     outcome: &PaymentOutcome,
     actor: &str,
+    superseded: &mut Vec<models::Payment>,
 ) -> AppResult<(models::Order, bool)> {
     let order = queries::lock_order(conn, outcome.order_id)
         .await?
@@ -307,7 +340,9 @@ async fn apply_status(
                 },
             )
             .await?;
-            let others: Vec<i64> = cancel_pending_attempts(conn, order.id, now).await?.iter().map(|p| p.id).collect();
+            let cancelled_here = cancel_pending_attempts(conn, order.id, now).await?;
+            let others: Vec<i64> = cancelled_here.iter().map(|p| p.id).collect();
+            superseded.extend(cancelled_here);
             let cancelled = status == OrderStatus::Cancelled;
             let order = queries::update_order(
                 conn,

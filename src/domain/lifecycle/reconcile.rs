@@ -100,19 +100,35 @@ pub async fn reconcile_payment(
         crate::db::groups::clear_stale_capture_claim(&mut conn, payment.id, stale).await?;
     }
     let actor = format!("{} (reconcile)", caller.name);
-    apply_found(pool, provider.name(), &payment, &found, &actor).await
+    apply_found(pool, providers, provider.name(), &payment, &found, &actor).await
 }
 
-/// Applies what the provider reports about `payment` exactly as a callback would, and
-/// records that the provider was asked. A success is believed only for the money the
-/// attempt expects: the amount and currency the provider received must match it.
+/// [`record_found`], then the intents of attempts a success superseded are cancelled at
+/// their provider.
 pub(super) async fn apply_found(
     pool: &DbPool,
+    providers: &Providers,
     provider: &str,
     payment: &models::Payment,
     found: &ProviderPayment,
     actor: &str,
 ) -> AppResult<models::Order> {
+    let (order, superseded) = record_found(pool, provider, payment, found, actor).await?;
+    super::outcomes::cancel_superseded(pool, providers, actor, superseded).await;
+    Ok(order)
+}
+
+/// Applies what the provider reports about `payment` exactly as a callback would, and
+/// records that the provider was asked. A success is believed only for the money the
+/// attempt expects: the amount and currency the provider received must match it. Returns
+/// the order and the attempts a success superseded (their intents are still live).
+pub(super) async fn record_found(
+    pool: &DbPool,
+    provider: &str,
+    payment: &models::Payment,
+    found: &ProviderPayment,
+    actor: &str,
+) -> AppResult<(models::Order, Vec<models::Payment>)> {
     let payment_id = payment.id;
     // What the provider was asked to take: the payment's amount, or for one charge paying
     // several orders, the sum of their shares.
@@ -149,19 +165,22 @@ pub(super) async fn apply_found(
         settlement: usable_settlement(payment, charged, found),
         ..outcome_from_provider(payment, found)
     };
-    conn.transaction::<_, AppError, _>(async move |conn| {
-        let (order, changed) = apply_outcome(conn, &outcome, actor).await?;
-        if changed {
-            events::record(
-                conn,
-                order.id,
-                kind::RECONCILED,
-                actor,
-                json!({ "payment_id": payment_id, "provider": provider, "provider_status": found.raw_status }),
-            )
-            .await?;
-        }
-        Ok(order)
-    })
-    .await
+    let mut superseded = Vec::new();
+    let order = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let (order, changed) = apply_outcome(conn, &outcome, actor, &mut superseded).await?;
+            if changed {
+                events::record(
+                    conn,
+                    order.id,
+                    kind::RECONCILED,
+                    actor,
+                    json!({ "payment_id": payment_id, "provider": provider, "provider_status": found.raw_status }),
+                )
+                .await?;
+            }
+            Ok(order)
+        })
+        .await?;
+    Ok((order, superseded))
 }

@@ -15,7 +15,7 @@ pub const ORDER_FIELDS: &str = "fragment LegacyOrder on Order {
   paymentFailureCode paymentFailureMessage totalCents currency paymentMethod planId
   planSnapshot metadata paidAt cancelledAt refundedCents refundedAt createdAt updatedAt
   items { id name sku quantity unitPriceCents totalCents metadata createdAt }
-  refunds { id orderId paymentId status amountCents currency reason metadata creditBalance refundedAt createdAt }
+  refunds { id orderId paymentId status amountCents currency reason metadata creditBalance released refundedAt createdAt }
   payments { id orderId status provider paymentMethod amountCents currency reference paymentIntentId
              failureCode failureMessage paidAt createdAt updatedAt }
   user { id email name balanceCents createdAt }
@@ -90,6 +90,7 @@ struct GqlRefund {
     reason: Option<String>,
     metadata: Value,
     credit_balance: bool,
+    released: bool,
     refunded_at: Option<Time>,
     created_at: Time,
 }
@@ -182,6 +183,9 @@ pub struct RestRefund {
     #[schema(value_type = Object)]
     metadata: Value,
     credit_balance: bool,
+    /// The part of a reservation a partial capture did not take: recorded as refunded,
+    /// though no money moved (it never left the customer).
+    released: bool,
     refunded_at: Option<i64>,
     created_at: i64,
 }
@@ -270,6 +274,7 @@ impl TryFrom<GqlOrder> for RestOrder {
                         reason: r.reason,
                         metadata: r.metadata,
                         credit_balance: r.credit_balance,
+                        released: r.released,
                         refunded_at: unix(r.refunded_at),
                         created_at: r.created_at.timestamp(),
                     })
