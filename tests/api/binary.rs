@@ -264,6 +264,20 @@ async fn cargo_run_works_from_a_private_directory_with_spaces_in_its_path() {
     }
 }
 
+/// Waits (at most 10 s) until a statement on the database at `url` waits for a lock: the
+/// request under test is then surely in flight, whatever the machine's load.
+async fn a_statement_waits_for_a_lock(url: &str) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection};
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    let sql =
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while crate::graphql_reads::count_on(&mut conn, sql).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no statement waits for the lock");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_mutation_finish_then_exits_cleanly() {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
@@ -286,11 +300,13 @@ async fn sigterm_lets_an_in_flight_mutation_finish_then_exits_cleanly() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    a_statement_waits_for_a_lock(&url).await;
     Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let fresh = reqwest::Client::new().get(format!("{base}/healthz")).send().await;
-    assert!(fresh.is_err(), "a stopping server accepts no new connections");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while reqwest::Client::new().get(format!("{base}/healthz")).send().await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "a stopping server accepts no new connections");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     blocker.batch_execute("COMMIT").await.unwrap();
     let response = in_flight.await.unwrap().expect("the in-flight request is answered");
     assert_eq!(response.status(), 200);
@@ -360,15 +376,22 @@ async fn sigterm_waits_for_a_mutation_whose_client_left() {
     assert_eq!(paid["data"]["markOrderPaid"]["paymentStatus"], "PAID", "{paid}");
     let mut blocker = AsyncPgConnection::establish(&url).await.unwrap();
     blocker.batch_execute("BEGIN; SELECT id FROM orders WHERE id = 1 FOR UPDATE;").await.unwrap();
-    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
-    let gone = impatient
-        .post(format!("{base}/api/v1/admin/orders/1/refund"))
-        .bearer_auth(&key)
-        .header("idempotency-key", "left-early")
-        .json(&serde_json::json!({ "amount_cents": 400 }))
-        .send()
-        .await;
-    assert!(gone.is_err(), "the client gave up");
+    let impatient = {
+        let (base, key) = (base.clone(), key.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/admin/orders/1/refund"))
+                .bearer_auth(&key)
+                .header("idempotency-key", "left-early")
+                .json(&serde_json::json!({ "amount_cents": 400 }))
+                .send()
+                .await
+        })
+    };
+    // The client gives up once its refund waits for the lock.
+    a_statement_waits_for_a_lock(&url).await;
+    impatient.abort();
+    assert!(impatient.await.is_err(), "the client gave up");
     Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     blocker.batch_execute("COMMIT").await.unwrap();

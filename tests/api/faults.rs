@@ -17,14 +17,15 @@ use crate::fake_stripe::{FakeStripe, Fault};
 use crate::graphql_reads::count;
 use crate::mutations::order_of;
 
-/// A service on the fake provider; provider calls time out after 300 ms, and the janitor
-/// (run by the tests, not in the background) checks after 1 s.
+/// A service on the fake provider; provider calls time out after 1 s (a hung call is held
+/// for 4 s, past it), and the janitor (run by the tests, not in the background) checks
+/// after 1 s. The timeout leaves room for a loaded machine's slow answers that must succeed.
 pub async fn faulty() -> (TestApp, FakeStripe) {
-    let (base, fake) = FakeStripe::start(Duration::from_secs(2)).await;
+    let (base, fake) = FakeStripe::start(Duration::from_secs(4)).await;
     let config = Config {
         payment_provider: ProviderKind::Stripe,
         stripe_api_base: base,
-        provider_timeout: Duration::from_millis(300),
+        provider_timeout: Duration::from_secs(1),
         janitor: JanitorConfig { enabled: false, tick: Duration::from_secs(1), delays: vec![Duration::from_secs(1)] },
         ..Config::default()
     };

@@ -12,9 +12,20 @@ use crate::common::TestApp;
 use crate::graphql_reads::count;
 use crate::mutations::{balance_checked, order_of, pay, post_json};
 
+/// A service whose requests queue for a pooled connection as long as the race needs: forty
+/// requests share eight connections and one order's lock, which on a loaded machine can
+/// take longer than the default 5 s wait (a 503 is not what these tests are about).
+async fn racing_app() -> TestApp {
+    TestApp::with_config(billing_api::config::Config {
+        pool_timeout: std::time::Duration::from_secs(30),
+        ..Default::default()
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forty_concurrent_refunds_never_exceed_the_paid_amount() {
-    let t = Arc::new(TestApp::new().await);
+    let t = Arc::new(racing_app().await);
     let (_, order) = order_of(&t, 0, 1_000).await;
     assert_eq!(pay(&t, order).await.status, StatusCode::OK);
     let path = format!("/api/v1/admin/orders/{order}/refund");
@@ -38,7 +49,7 @@ async fn forty_concurrent_refunds_never_exceed_the_paid_amount() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_balance_charges_take_only_what_is_there() {
-    let t = Arc::new(TestApp::new().await);
+    let t = Arc::new(racing_app().await);
     let user = t.create_user("race@example.com", 1_000).await;
     let mut orders = Vec::new();
     for _ in 0..8 {
@@ -61,7 +72,7 @@ async fn eight_concurrent_balance_charges_take_only_what_is_there() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_identical_callbacks_change_the_payment_once() {
-    let t = Arc::new(TestApp::new().await);
+    let t = Arc::new(racing_app().await);
     let (_, order) = order_of(&t, 0, 777).await;
     let payment = start_payment(&t, order).await;
     let requests = (0..20).map(|_| {
@@ -94,7 +105,7 @@ async fn twenty_identical_callbacks_change_the_payment_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_requests_with_one_idempotency_key_act_once() {
-    let t = Arc::new(TestApp::new().await);
+    let t = Arc::new(racing_app().await);
     let (_, order) = order_of(&t, 0, 1_000).await;
     assert_eq!(pay(&t, order).await.status, StatusCode::OK);
     let path = format!("/api/v1/admin/orders/{order}/refund");
@@ -137,7 +148,7 @@ async fn ten_concurrent_requests_with_one_idempotency_key_act_once() {
 /// Two requests creating users with one email at once: one user, one CONFLICT, no 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_create_user_with_one_email_is_a_conflict_not_a_500() {
-    let t = std::sync::Arc::new(TestApp::new().await);
+    let t = std::sync::Arc::new(racing_app().await);
     for round in 0..5 {
         let email = format!("twin{round}@example.com");
         let query = "mutation($e: String!) { createUser(input: { email: $e, name: \"Twin\" }) { id } }";

@@ -33,8 +33,24 @@ async fn serve(app: App) -> String {
 }
 
 async fn live(t: &TestApp, config: Config) -> String {
+    live_app(t, config).await.0
+}
+
+/// `live`, with the served app (to see its subscriptions).
+async fn live_app(t: &TestApp, config: Config) -> (String, App) {
     let config = Config { database_url: Some(t.url.clone()), pool_size: 4, ..config };
-    serve(App::new(config, &t.url).unwrap()).await
+    let app = App::new(config, &t.url).unwrap();
+    (serve(app.clone()).await, app)
+}
+
+/// Waits until `app` serves `n` subscriptions (at most 10 s), then a moment more.
+async fn serving(app: &App, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.hub().open() < n {
+        assert!(std::time::Instant::now() < deadline, "{} of {n} subscriptions started", app.hub().open());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 async fn connect(url: &str, protocol: &str) -> Socket {
@@ -125,8 +141,9 @@ async fn a_change_reaches_a_subscriber_of_another_app_and_a_resume_loses_nothing
 
     let mut socket = connect(&url, "graphql-transport-ws").await;
     init(&mut socket, &t.admin_key).await;
-    subscribe(&mut socket, "1", ORDER_UPDATED, json!({ "id": order.to_string() })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // From the sequence number read before subscribing: a change made while the
+    // subscription starts is not lost.
+    subscribe(&mut socket, "1", ORDER_UPDATED, json!({ "id": order.to_string(), "after": start })).await;
     // Through the other app (the test's own router).
     let paid = crate::mutations::pay(&t, order).await;
     assert_eq!(paid.status, 200, "{}", paid.body);
@@ -178,7 +195,7 @@ async fn a_change_reaches_a_subscriber_of_another_app_and_a_resume_loses_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_sees_only_its_own_orders_live() {
     let t = TestApp::new().await;
-    let url = live(&t, Config::default()).await;
+    let (url, app) = live_app(&t, Config::default()).await;
     let mine = t.create_user("mine@example.com", 0).await;
     let theirs = t.create_user("theirs@example.com", 0).await;
     let key = t.key(Role::Customer, Some(mine)).await;
@@ -195,7 +212,8 @@ async fn a_customer_sees_only_its_own_orders_live() {
     assert_eq!(next(&mut socket).await["type"], "complete");
 
     subscribe(&mut socket, "all", "subscription { ordersUpdated { orderId kind actor } }", json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // "From now" starts when the subscription does: wait until it serves.
+    serving(&app, 1).await;
     for order in [their_order, my_order] {
         let cancelled = t
             .gql("mutation($id: ID!) { cancelOrder(input: { id: $id }) { id } }", json!({ "id": order.to_string() }))
@@ -247,10 +265,15 @@ async fn the_older_graphql_ws_protocol_streams_too() {
     let url = live(&t, Config::default()).await;
     let user = t.create_user("old@example.com", 0).await;
     let order = id(&t.create_order(user, &[(1, 100)]).await["id"]);
+    let start = count(&t, &format!("SELECT event_seq AS n FROM orders WHERE id = {order}")).await;
     let mut socket = connect(&url, "graphql-ws").await;
     init(&mut socket, &t.admin_key).await;
-    send(&mut socket, json!({ "id": "7", "type": "start", "payload": { "query": ORDER_UPDATED, "variables": { "id": order.to_string() } } })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let variables = json!({ "id": order.to_string(), "after": start });
+    send(
+        &mut socket,
+        json!({ "id": "7", "type": "start", "payload": { "query": ORDER_UPDATED, "variables": variables } }),
+    )
+    .await;
     t.gql("mutation($id: ID!) { cancelOrder(input: { id: $id }) { id } }", json!({ "id": order.to_string() })).await;
     let message = next(&mut socket).await;
     assert_eq!(message["type"], "data", "{message}");
@@ -264,7 +287,9 @@ async fn limits_hold_and_a_revoked_key_s_subscriptions_end() {
         ws_subscriptions_per_connection: 2,
         ws_subscriptions_per_key: 3,
         live_key_check: Duration::from_millis(100),
-        ws_ping_interval: Duration::from_millis(300),
+        // Pings seldom: a socket this test does not read for a while on a loaded machine
+        // must not be closed as silent (4408) before the revocation closes it (4403).
+        ws_ping_interval: Duration::from_secs(10),
         ..Config::default()
     };
     let url = live(&t, config).await;
@@ -346,13 +371,11 @@ async fn hostile_messages_and_protocol_confusion_change_nothing() {
     let order = id(&t.create_order(user, &[(1, 100)]).await["id"]);
     let mut legacy = connect(&url, "graphql-ws").await;
     init(&mut legacy, &t.admin_key).await;
-    let query = "subscription($id: ID!) { orderUpdated(orderId: $id) { kind data } }";
-    send(
-        &mut legacy,
-        json!({ "id": "1", "type": "start", "payload": { "query": query, "variables": { "id": order.to_string() } } }),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = count(&t, &format!("SELECT event_seq AS n FROM orders WHERE id = {order}")).await;
+    let query = "subscription($id: ID!, $after: Int) { orderUpdated(orderId: $id, afterSeq: $after) { kind data } }";
+    let variables = json!({ "id": order.to_string(), "after": start });
+    send(&mut legacy, json!({ "id": "1", "type": "start", "payload": { "query": query, "variables": variables } }))
+        .await;
     let cancelled = t
         .gql(
             "mutation($id: ID!) { cancelOrder(input: { id: $id, reason: \"connection_error\" }) { id } }",

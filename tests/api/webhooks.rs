@@ -128,7 +128,9 @@ pub fn test_webhooks() -> WebhookConfig {
     WebhookConfig {
         enabled: false,
         poll: Duration::from_millis(50),
-        timeout: Duration::from_secs(2),
+        // Long enough that a loaded machine's slow answer is not taken for a lost one (no
+        // test here relies on the timeout firing).
+        timeout: Duration::from_secs(10),
         retry_delays: vec![Duration::from_millis(1500); 3],
         batch: 20,
         allow_private_targets: true,
@@ -362,9 +364,16 @@ async fn two_workers_deliver_each_message_once() {
     assert_eq!(total, 30);
     let _one = start_worker(&t);
     let _two = start_worker(&t);
-    let received = receiver.wait_for(Duration::from_secs(20), |r| r.len() >= 30).await;
+    receiver.wait_for(Duration::from_secs(20), |r| r.len() >= 30).await;
+    // The receiver records a request before the worker records its answer: wait for every
+    // delivery to be recorded delivered, then a moment more, so a second send would show.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count(&t, "SELECT count(*) AS n FROM webhook_deliveries WHERE state = 2").await < 30 {
+        assert!(Instant::now() < deadline, "deliveries not recorded: {:?}", receiver.received().len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let received = if receiver.received().len() > received.len() { receiver.received() } else { received };
+    let received = receiver.received();
     let mut ids: Vec<&str> = received.iter().map(|r| r.webhook_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -829,14 +838,16 @@ async fn a_slow_endpoint_holds_only_its_own_slot() {
     let config = Config { webhooks: WebhookConfig { batch: 2, ..test_webhooks() }, ..Config::default() };
     let t = TestApp::with_config(config).await;
     let receiver = Receiver::start().await;
-    receiver.slow_path("slow", Duration::from_millis(1500));
+    // Slow enough that the five others, one after another through the free slot, are done
+    // long before it even on a loaded machine.
+    receiver.slow_path("slow", Duration::from_secs(4));
     let m = merchant(&t, "Slots").await;
     new_order(&t, &m, &receiver.url("slow"), 100).await;
     for i in 0..5 {
         new_order(&t, &m, &receiver.url(&format!("fast{i}")), 200 + i).await;
     }
     let _worker = start_worker(&t);
-    let received = receiver.wait_for(Duration::from_secs(10), |r| r.len() == 6).await;
+    let received = receiver.wait_for(Duration::from_secs(20), |r| r.len() == 6).await;
     let slow = received.iter().find(|r| r.path == "slow").unwrap();
     for fast in received.iter().filter(|r| r.path != "slow") {
         assert!(fast.at < slow.at, "{} waited for the slow endpoint", fast.path);
