@@ -232,7 +232,8 @@ async fn a_customer_sees_only_its_own_orders_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_keys_close_4403_and_subscribing_before_init_closes_4401() {
     let t = TestApp::new().await;
-    let url = live(&t, Config { ws_init_timeout: Duration::from_millis(300), ..Config::default() }).await;
+    // Long enough that a loaded machine reads the init first; the silent case still ends in 4408.
+    let url = live(&t, Config { ws_init_timeout: Duration::from_secs(2), ..Config::default() }).await;
     for protocol in ["graphql-transport-ws", "graphql-ws"] {
         let mut socket = connect(&url, protocol).await;
         send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": "Bearer bk_nope" } })).await;
@@ -490,13 +491,14 @@ async fn the_graphql_ws_npm_client_resumes_across_two_processes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_silent_sockets_are_closed() {
     let t = TestApp::new().await;
+    // Idle: acknowledged, answers pings, never subscribes. Its server pings seldom, so a
+    // loaded machine's late pong is not taken for silence.
     let config = Config {
         ws_idle_timeout: Duration::from_millis(400),
-        ws_ping_interval: Duration::from_millis(100),
+        ws_ping_interval: Duration::from_secs(1),
         ..Config::default()
     };
     let url = live(&t, config).await;
-    // Idle: acknowledged, answers pings, never subscribes.
     let mut idle = connect(&url, "graphql-transport-ws").await;
     init(&mut idle, &t.admin_key).await;
     let closed = next(&mut idle).await;
@@ -504,6 +506,12 @@ async fn idle_and_silent_sockets_are_closed() {
     assert!(closed["reason"].as_str().unwrap().contains("idle"), "{closed}");
 
     // Silent: subscribed, but never answers a ping.
+    let config = Config {
+        ws_idle_timeout: Duration::from_millis(400),
+        ws_ping_interval: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let url = live(&t, config).await;
     let mut silent = connect(&url, "graphql-transport-ws").await;
     init(&mut silent, &t.admin_key).await;
     subscribe(&mut silent, "1", "subscription { ordersUpdated { seq } }", json!({})).await;

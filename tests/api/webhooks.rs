@@ -285,6 +285,13 @@ async fn a_redelivery_keeps_its_webhook_id_and_merchants_see_only_their_log() {
     new_order(&t, &b, &receiver.url("b"), 200).await;
     let _worker = start_worker(&t);
     receiver.wait_for(Duration::from_secs(10), |r| r.len() == 2).await;
+    // Received is not yet recorded delivered: a redelivery of a send still under way only
+    // hurries it. Wait for both to be recorded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(&t, "SELECT count(*) AS n FROM webhook_deliveries WHERE state = 2").await < 2 {
+        assert!(Instant::now() < deadline, "deliveries not recorded delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let query = "query { webhookDeliveries { nodes { id webhookId orderId } } }";
     let seen_by_b = t.gql_as(&b.key, query, json!({})).await.body;
     let nodes = seen_by_b["data"]["webhookDeliveries"]["nodes"].as_array().unwrap().clone();
