@@ -14,7 +14,15 @@ try {
   page.on('response', (r) => { if (r.status() >= 400) consoleErrors.push(`${r.status()} ${r.url()}`); });
   await page.goto(`${base}/graphiql`);
   await page.waitForSelector('.graphiql-execute-button', { timeout: 30000 });
-  const query = `subscription Live { orderUpdated(orderId: "${orderId}") { seq kind order { status } } }`;
+  // From the order's sequence number now: a change made while the subscription starts
+  // (a slow machine) is still delivered.
+  const before = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query: `{ order(id: "${orderId}") { eventSeq } }` }),
+  }).then((r) => r.json());
+  const afterSeq = before.data.order.eventSeq;
+  const query = `subscription Live { orderUpdated(orderId: "${orderId}", afterSeq: ${afterSeq}) { seq kind order { status } } }`;
   await page.evaluate((text) => {
     document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(text);
   }, query);

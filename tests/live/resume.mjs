@@ -50,7 +50,8 @@ function listen(afterSeq) {
 }
 
 const first = listen(null);
-await sleep(500);
+// "From now" starts when B has the subscription: give a loaded machine time for that.
+await sleep(1500);
 await change();
 for (let i = 0; i < 50 && first.seqs.length === 0; i++) await sleep(100);
 await sleep(300);
@@ -58,6 +59,8 @@ await first.stop();
 const last = Math.max(...first.seqs);
 for (let i = 0; i < 3; i++) await change();
 const resumed = listen(last);
-await sleep(1500);
+// Wait for the three missed changes (at most 10 s), then a moment more for any repeat.
+for (let i = 0; i < 100 && resumed.seqs.length < 3; i++) await sleep(100);
+await sleep(300);
 await resumed.stop();
 console.log(JSON.stringify({ first: first.seqs, resumed: resumed.seqs }));
