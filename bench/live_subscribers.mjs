@@ -1,7 +1,8 @@
 // Opens many GraphQL subscriptions (graphql-ws client over `ws`) and measures, per update,
 // the time from the change (the event's `at`, taken in the changing transaction) to its
-// arrival here. Prints "ready" once every subscription is acknowledged, then, after
-// SECONDS, one JSON line: {"received": n, "p50_ms": …, "p99_ms": …}.
+// arrival here. Prints "ready" once every subscription is acknowledged, then reads the
+// number of changes made from stdin and, once that many arrived (at most SECONDS after),
+// one JSON line: {"received": n, "p50_ms": …, "p99_ms": …}.
 // Usage: node live_subscribers.mjs WS_URL KEY SECONDS PER_CONNECTION ORDER_ID:EVENT_SEQ...
 // (run where graphql-ws and ws are installed: bench/run.py installs them under target/bench)
 import { createClient } from 'graphql-ws';
@@ -47,7 +48,20 @@ for (let i = 0; i < orderIds.length; i += per) {
 }
 await Promise.all(pending);
 console.log('ready');
-await new Promise((resolve) => setTimeout(resolve, Number(seconds) * 1000));
+const expected = await new Promise((resolve) => {
+  let text = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    text += chunk;
+    if (text.includes('\n')) resolve(Number(text.trim()));
+  });
+});
+const deadline = Date.now() + Number(seconds) * 1000;
+while (latencies.length < expected && Date.now() < deadline) {
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
+// A moment more, so a change delivered twice would show.
+await new Promise((resolve) => setTimeout(resolve, 300));
 latencies.sort((a, b) => a - b);
 const at = (p) => (latencies.length ? latencies[Math.round((latencies.length - 1) * p)] : null);
 console.log(JSON.stringify({ subscriptions: acknowledged, received: latencies.length, p50_ms: at(0.5), p99_ms: at(0.99) }));
