@@ -72,6 +72,15 @@ impl Instrumentation for CountStatements {
     }
 }
 
+/// What a connection sees while the pool pings it: nothing is counted, so the ping (pool
+/// upkeep, not the request's work) is neither a statement of the request's budget nor one
+/// of the counted statements.
+struct Uncounted;
+
+impl Instrumentation for Uncounted {
+    fn on_connection_event(&mut self, _: InstrumentationEvent<'_>) {}
+}
+
 /// A pooled connection idle for longer than this is pinged before it is handed out.
 const IDLE_PING_AFTER: Duration = Duration::from_secs(2);
 
@@ -86,6 +95,7 @@ pub struct PoolSettings {
 /// Builds the pool. Every new connection gets a `statement_timeout` and the counter.
 pub fn build_pool(url: &str, settings: &PoolSettings, counter: StatementCounter) -> anyhow::Result<DbPool> {
     let statement_timeout_ms = settings.statement_timeout.as_millis();
+    let ping_counter = counter.clone();
     let mut manager_config = ManagerConfig::default();
     // Reuse checks the connection's own state (a closed socket or a broken transaction
     // discards it); the idle ping below covers connections that died silently.
@@ -104,14 +114,18 @@ pub fn build_pool(url: &str, settings: &PoolSettings, counter: StatementCounter)
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
     Pool::builder(manager)
-        .pre_recycle(Hook::async_fn(|conn: &mut AsyncPgConnection, metrics: &Metrics| {
+        .pre_recycle(Hook::async_fn(move |conn: &mut AsyncPgConnection, metrics: &Metrics| {
+            let counter = ping_counter.clone();
             Box::pin(async move {
                 // Pinging every checkout would cost a round trip per query batch; a
                 // connection in steady use has just proven itself.
                 if metrics.last_used() < IDLE_PING_AFTER {
                     return Ok(());
                 }
-                conn.batch_execute("SELECT 1").await.map_err(|e| HookError::message(e.to_string()))
+                conn.set_instrumentation(Uncounted);
+                let pinged = conn.batch_execute("SELECT 1").await;
+                conn.set_instrumentation(CountStatements(counter));
+                pinged.map_err(|e| HookError::message(e.to_string()))
             })
         }))
         .max_size(settings.max_size)

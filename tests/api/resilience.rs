@@ -277,3 +277,22 @@ async fn a_read_that_times_out_stops_and_leaves_the_pool_sound() {
     assert_eq!(data["orders"]["nodes"][0]["id"], order.to_string());
     assert_eq!(data["orders"]["nodes"][0]["items"][0]["quantity"], 1);
 }
+
+/// A connection idle long enough is pinged before it is handed out; the ping is the pool's
+/// upkeep, so it counts neither as the request's statement nor against its budget.
+#[tokio::test]
+async fn the_pool_s_idle_ping_is_not_a_statement_of_the_request() {
+    let t = TestApp::new().await;
+    let query = "{ orders { nodes { id } } }";
+    let statements_of = async || {
+        let before = t.app.statements().get();
+        let data = t.gql_data(query, json!({})).await;
+        assert!(data["orders"]["nodes"].is_array(), "{data}");
+        t.app.statements().get() - before
+    };
+    statements_of().await;
+    let warm = statements_of().await;
+    // Every pooled connection is now idle past the ping threshold (2 s).
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    assert_eq!(statements_of().await, warm, "the idle ping is not counted");
+}
