@@ -371,3 +371,58 @@ async fn a_customer_cancels_a_payment_for_several_orders_as_a_whole() {
     assert!(body.get("errors").is_none(), "payable again: {body}");
     audit_clean(&t).await;
 }
+
+/// One order of a waiting group payment is paid another way: the shared charge is cancelled
+/// at Stripe, and the group's other orders are payable again at once (not after the
+/// janitor's next check). The same when an attempt of the order's own pays it.
+#[tokio::test]
+async fn paying_one_order_of_a_waiting_group_ends_the_group_for_the_others() {
+    let Some(stripe) = LocalStripe::start().await else { return };
+    let t = TestApp::with_config(stripe_config(&stripe.base)).await;
+    let payment_status = async |order: i64| {
+        count(&t, &format!("SELECT payment_status::bigint AS n FROM orders WHERE id = {order}")).await
+    };
+    let open_attempts = async |order: i64| {
+        count(&t, &format!("SELECT count(*) AS n FROM payments WHERE order_id = {order} AND status IN (1, 5)")).await
+    };
+
+    // Paid by markOrderPaid.
+    let (_, orders) = orders_of(&t, 0, &[1_000, 2_000]).await;
+    let body = pay(&t, &orders, None, None).await;
+    let started = body["data"]["payOrders"].as_array().unwrap_or_else(|| panic!("{body}")).clone();
+    let intent = started[0]["paymentIntentId"].as_str().unwrap().to_owned();
+    let marked = crate::mutations::pay(&t, orders[0]).await;
+    assert_eq!(marked.status, StatusCode::OK, "{}", marked.body);
+    assert_eq!(stripe.get(&format!("/v1/payment_intents/{intent}")).await["status"], "canceled");
+    assert_eq!(open_attempts(orders[1]).await, 0, "the other member's attempt ended with the charge");
+    assert_eq!(payment_status(orders[1]).await, 1, "the other order is UNPAID again");
+
+    // Paid by an attempt of its own, confirmed by the customer and reconciled.
+    let (_, orders) = orders_of(&t, 0, &[1_100, 2_100]).await;
+    let body = pay(&t, &orders, None, None).await;
+    let started = body["data"]["payOrders"].as_array().unwrap_or_else(|| panic!("{body}")).clone();
+    let shared = started[0]["paymentIntentId"].as_str().unwrap().to_owned();
+    let own = t
+        .gql_data(
+            "mutation($o: ID!) { createPayment(input: { orderId: $o }) { id paymentIntentId } }",
+            json!({ "o": orders[0].to_string() }),
+        )
+        .await;
+    let own_intent = own["createPayment"]["paymentIntentId"].as_str().unwrap().to_owned();
+    stripe.confirm(&own_intent, "4242424242424242").await;
+    let paid = reconcile(&t, orders[0], id(&own["createPayment"]["id"])).await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(stripe.get(&format!("/v1/payment_intents/{shared}")).await["status"], "canceled");
+    assert_eq!(open_attempts(orders[1]).await, 0);
+    assert_eq!(payment_status(orders[1]).await, 1);
+    // The other order can be paid now, by a card at once.
+    let card = json!({ "number": "4242424242424242", "expMonth": 5, "expYear": 2030, "cvc": "123" });
+    let again = t
+        .gql(
+            "mutation($o: ID!, $c: CardInput) { createPayment(input: { orderId: $o, card: $c }) { status } }",
+            json!({ "o": orders[1].to_string(), "c": card }),
+        )
+        .await;
+    assert_eq!(again["data"]["createPayment"]["status"], "SUCCEEDED", "{again}");
+    audit_clean(&t).await;
+}

@@ -198,18 +198,7 @@ pub async fn cancel_payment(
     payment_id: i64,
 ) -> AppResult<models::Payment> {
     let actor = format!("{} (cancel)", caller.name);
-    let outcome = |payment: &models::Payment| PaymentOutcome {
-        order_id: payment.order_id,
-        payment_id: payment.id,
-        status: PaymentAttemptStatus::Cancelled,
-        reference: None,
-        failure_code: None,
-        failure_message: None,
-        paid_at: None,
-        authentication: None,
-        settlement: None,
-        captured_cents: None,
-    };
+    let outcome = |payment: &models::Payment| PaymentOutcome::bare(payment, PaymentAttemptStatus::Cancelled);
     let (payment, done) = {
         let mut conn = pool.get().await?;
         conn.transaction::<_, AppError, _>(async |conn| {

@@ -175,7 +175,7 @@ pub(super) async fn confirm(
         .await?
     };
     if !still_open {
-        cancel_intents(pool, providers, &actor, vec![payment.clone()]).await?;
+        cancel_intents(pool, providers, &actor, vec![payment.clone()]).await;
         return reread(pool, payment).await;
     }
     let asked = providers.in_slot(confirm_card(provider, intent, payment.id));

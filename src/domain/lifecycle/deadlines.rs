@@ -16,16 +16,9 @@ pub async fn expire_authentications(pool: &DbPool) -> AppResult<usize> {
     let mut failed = 0;
     for payment in due {
         let outcome = PaymentOutcome {
-            order_id: payment.order_id,
-            payment_id: payment.id,
-            status: PaymentAttemptStatus::Failed,
-            reference: None,
             failure_code: Some(crate::domain::merchants::status::AUTHENTICATION_TIMEOUT.to_owned()),
             failure_message: Some("the customer did not authenticate in time".to_owned()),
-            paid_at: None,
-            authentication: None,
-            settlement: None,
-            captured_cents: None,
+            ..PaymentOutcome::bare(&payment, PaymentAttemptStatus::Failed)
         };
         let changed = conn
             .transaction::<_, AppError, _>(async |conn| {

@@ -117,6 +117,6 @@ pub async fn mark_order_paid(
         })
         .await?;
     // Attempts superseded by this payment must not be payable any more either.
-    cancel_intents(pool, providers, &actor, superseded).await?;
+    cancel_intents(pool, providers, &actor, superseded).await;
     Ok(order)
 }

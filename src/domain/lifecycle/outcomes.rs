@@ -24,6 +24,24 @@ pub struct PaymentOutcome {
     pub captured_cents: Option<i64>,
 }
 
+impl PaymentOutcome {
+    /// `status` for `payment`, with nothing else reported.
+    pub(super) fn bare(payment: &models::Payment, status: PaymentAttemptStatus) -> Self {
+        Self {
+            order_id: payment.order_id,
+            payment_id: payment.id,
+            status,
+            reference: None,
+            failure_code: None,
+            failure_message: None,
+            paid_at: None,
+            authentication: None,
+            settlement: None,
+            captured_cents: None,
+        }
+    }
+}
+
 /// Applies a provider's callback. Admin keys (admin REST path, GraphQL) and the signed
 /// provider callback may call it.
 pub async fn process_callback(
@@ -86,26 +104,8 @@ pub async fn process_callback(
     })
     .await?;
     drop(conn);
-    cancel_superseded(pool, providers, &actor, superseded).await;
+    super::cancel_intents(pool, providers, &actor, superseded).await;
     Ok(order)
-}
-
-/// Cancels at their provider the intents of attempts a success superseded (after the
-/// success committed). The success stands whatever happens here: a failure is logged, and
-/// money that still arrives on one of them is recorded as due back.
-pub(super) async fn cancel_superseded(
-    pool: &DbPool,
-    providers: &Providers,
-    actor: &str,
-    superseded: Vec<models::Payment>,
-) {
-    if superseded.is_empty() {
-        return;
-    }
-    let ids: Vec<i64> = superseded.iter().map(|p| p.id).collect();
-    if let Err(error) = super::cancel_intents(pool, providers, actor, superseded).await {
-        tracing::warn!(payments = ?ids, %error, "cancelling superseded intents at the provider failed");
-    }
 }
 
 /// The failure code of an attempt whose money arrived after another attempt paid its order.
@@ -122,7 +122,7 @@ pub fn is_due_back(payment: &models::Payment) -> bool {
 /// Returns the order and whether it changed. The outcome of a charge for several orders
 /// is every member's ([`super::group_outcomes`]).
 /// Attempts a success cancels here are added to `superseded`: the caller cancels their
-/// intents at the provider once the transaction committed ([`cancel_superseded`]).
+/// intents at the provider once the transaction committed (`cancel_intents`).
 pub(super) async fn apply_outcome(
     conn: &mut AsyncPgConnection,
     outcome: &PaymentOutcome,

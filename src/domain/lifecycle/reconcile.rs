@@ -114,7 +114,7 @@ pub(super) async fn apply_found(
     actor: &str,
 ) -> AppResult<models::Order> {
     let (order, superseded) = record_found(pool, provider, payment, found, actor).await?;
-    super::outcomes::cancel_superseded(pool, providers, actor, superseded).await;
+    super::cancel_intents(pool, providers, actor, superseded).await;
     Ok(order)
 }
 
