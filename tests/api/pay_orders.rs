@@ -283,6 +283,14 @@ async fn a_stripe_group_racing_mark_paid_pays_each_order_once() {
         assert!(marked.get("errors").is_none() || group.get("errors").is_none(), "{group} / {marked}");
         assert_eq!(succeeded(&t, o[0]).await, 1, "order {} paid once: {group} / {marked}", o[0]);
         assert!(succeeded(&t, o[1]).await <= 1);
+        if succeeded(&t, o[1]).await == 0 {
+            // The group did not pay it: nothing of the group is left open on it, and it can
+            // be paid again at once.
+            let open = format!("SELECT count(*) AS n FROM payments WHERE order_id = {} AND status IN (1, 5)", o[1]);
+            assert_eq!(count(&t, &open).await, 0, "round {round}: {group} / {marked}");
+            let unpaid = format!("SELECT payment_status::bigint AS n FROM orders WHERE id = {}", o[1]);
+            assert_eq!(count(&t, &unpaid).await, 1, "round {round}: {group} / {marked}");
+        }
         let due = count(
             &t,
             &format!(
@@ -396,6 +404,11 @@ async fn paying_one_order_of_a_waiting_group_ends_the_group_for_the_others() {
     assert_eq!(stripe.get(&format!("/v1/payment_intents/{intent}")).await["status"], "canceled");
     assert_eq!(open_attempts(orders[1]).await, 0, "the other member's attempt ended with the charge");
     assert_eq!(payment_status(orders[1]).await, 1, "the other order is UNPAID again");
+    let why = format!(
+        "SELECT count(*) AS n FROM payments WHERE order_id = {} AND status = 4 AND failure_code = 'group_payment_cancelled'",
+        orders[1]
+    );
+    assert_eq!(count(&t, &why).await, 1, "the cancelled member says why");
 
     // Paid by an attempt of its own, confirmed by the customer and reconciled.
     let (_, orders) = orders_of(&t, 0, &[1_100, 2_100]).await;

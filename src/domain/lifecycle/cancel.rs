@@ -70,23 +70,30 @@ pub async fn cancel_order(
             Ok((order, cancelled))
         })
         .await?;
+    drop(conn);
     cancel_intents(pool, providers, &actor, cancelled).await;
     Ok(order)
 }
 
+/// How long a caller waits for its cancels at the provider; the rest go on in the
+/// background, so a slow provider does not turn a committed change into a timeout.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Cancels at their provider the intents of attempts cancelled in the database, so they
 /// cannot be paid any more; each outcome is an event of the order. It runs in a task of its
-/// own, so a request that times out does not cut it short, and it never fails: what goes
-/// wrong is logged, and does not undo the cancellation (money that still arrives is
-/// recorded as due back).
+/// own, awaited for at most `CANCEL_WAIT`, and it never fails: what goes wrong is logged,
+/// and does not undo the cancellation (money that still arrives is recorded as due back).
+/// The caller holds no pooled connection.
 pub(super) async fn cancel_intents(pool: &DbPool, providers: &Providers, actor: &str, cancelled: Vec<models::Payment>) {
     if cancelled.is_empty() {
         return;
     }
     let (pool, providers, actor) = (pool.clone(), providers.clone(), actor.to_owned());
     let task = tokio::spawn(async move { cancel_all(&pool, &providers, &actor, cancelled).await });
-    if let Err(error) = task.await {
-        tracing::error!(%error, "cancelling payment intents at the provider stopped");
+    match tokio::time::timeout(CANCEL_WAIT, task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "cancelling payment intents at the provider stopped"),
+        Err(_) => tracing::warn!("cancelling payment intents at the provider goes on in the background"),
     }
 }
 
@@ -103,42 +110,43 @@ async fn cancel_all(pool: &DbPool, providers: &Providers, actor: &str, cancelled
             continue;
         }
         let (event, detail) = match providers.in_slot(provider.cancel_payment(&intent)).await {
-            Ok(()) => {
-                // One charge for several orders: every member's attempt ends with it.
-                if let Err(error) = end_group(pool, &payment, actor).await {
-                    tracing::warn!(payment = payment.id, %error, "ending the other members of a cancelled group payment failed");
-                }
-                (kind::INTENT_CANCELLED, None)
-            }
+            Ok(()) => (kind::INTENT_CANCELLED, None),
             Err(error) => {
-                // It may have been paid already (a card confirmed just before): ask, and
-                // record money that arrived (as due back), so it is not left behind a
-                // cancelled attempt.
+                // It may have been paid already (a card confirmed just before), or the
+                // cancel went through without an answer: ask, and record what is there.
                 let found = providers.in_slot(provider.fetch_payment(&intent)).await.ok();
                 match found {
                     Some(found) if found.status == ProviderPaymentStatus::Succeeded => {
+                        // Money that arrived is recorded (as due back), so it is not left
+                        // behind a cancelled attempt; what it supersedes is cancelled too.
                         match super::reconcile::record_found(pool, provider.name(), &payment, &found, actor).await {
                             Ok((_, superseded)) => work.extend(superseded),
                             Err(error) => {
                                 tracing::warn!(payment = payment.id, %error, "recording money found on a cancelled intent failed");
                             }
                         }
+                        tracing::warn!(payment = payment.id, %error, "cancelling a payment intent at the provider failed");
+                        (kind::INTENT_CANCEL_FAILED, Some(error.to_string()))
                     }
-                    // Cancelled already (by an earlier request): nothing more to do.
-                    Some(found) if found.status == ProviderPaymentStatus::Cancelled => {
-                        record_cancel(pool, &payment, kind::INTENT_CANCELLED, None, actor).await;
-                        continue;
+                    // The cancel went through after all (its answer was lost), or the intent
+                    // was cancelled before.
+                    Some(found) if found.status == ProviderPaymentStatus::Cancelled => (kind::INTENT_CANCELLED, None),
+                    _ => {
+                        tracing::warn!(payment = payment.id, %error, "cancelling a payment intent at the provider failed");
+                        (kind::INTENT_CANCEL_FAILED, Some(error.to_string()))
                     }
-                    _ => {}
                 }
-                tracing::warn!(payment = payment.id, %error, "cancelling a payment intent at the provider failed");
-                (kind::INTENT_CANCEL_FAILED, Some(error.to_string()))
             }
         };
+        if event == kind::INTENT_CANCELLED
+            && let Err(error) = end_group(pool, &payment, actor).await
+        {
+            // The janitor's check of the open members finds the intent cancelled later.
+            tracing::warn!(payment = payment.id, %error, "ending the other members of a cancelled group payment failed");
+        }
         record_cancel(pool, &payment, event, detail, actor).await;
     }
 }
-
 /// The event of a cancel at the provider, on the attempt's order (a failure is logged).
 async fn record_cancel(pool: &DbPool, payment: &models::Payment, event: &str, detail: Option<String>, actor: &str) {
     let data = json!({ "payment_id": payment.id, "provider": payment.provider, "error": detail });
@@ -151,20 +159,40 @@ async fn record_cancel(pool: &DbPool, payment: &models::Payment, event: &str, de
     }
 }
 
+/// The failure code of a group member's attempt cancelled because the charge it shared was
+/// cancelled (one of the group's orders was paid or cancelled another way).
+pub const GROUP_PAYMENT_CANCELLED: &str = "group_payment_cancelled";
+
 /// When `payment` is a member of one charge for several orders whose intent was just
-/// cancelled at the provider, every member's attempt is cancelled (the others' orders can
-/// be paid again at once, not after the janitor's next check).
+/// cancelled at the provider, the members still open are cancelled (their orders can be
+/// paid again at once, not after the janitor's next check); members that ended keep how.
 async fn end_group(pool: &DbPool, payment: &models::Payment, actor: &str) -> AppResult<()> {
     let mut conn = pool.get().await?;
     if crate::db::groups::group_of_payment(&mut conn, payment.id).await?.is_none() {
         return Ok(());
     }
-    let outcome = PaymentOutcome::bare(payment, PaymentAttemptStatus::Cancelled);
     conn.transaction::<_, AppError, _>(async |conn| {
         lock_orders_of(conn, payment.id, payment.order_id).await?;
-        // A cancel supersedes nothing.
-        apply_outcome(conn, &outcome, actor, &mut Vec::new()).await
+        let Some((_, members)) = crate::db::groups::group_of_payment(conn, payment.id).await? else { return Ok(()) };
+        let mut open = None;
+        for member in &members {
+            let current = queries::find_payment(conn, member.payment_id).await?;
+            if let Some(current) = current.filter(|p| PaymentAttemptStatus::OPEN.iter().any(|s| s.code() == p.status)) {
+                open = Some(current);
+                break;
+            }
+        }
+        let Some(open) = open else { return Ok(()) };
+        let outcome = PaymentOutcome {
+            failure_code: Some(GROUP_PAYMENT_CANCELLED.to_owned()),
+            failure_message: Some(format!(
+                "the payment for several orders was cancelled: order {} was paid or cancelled another way",
+                payment.order_id
+            )),
+            ..PaymentOutcome::bare(&open, PaymentAttemptStatus::Cancelled)
+        };
+        // Applied to every member still open; a cancel supersedes nothing.
+        apply_outcome(conn, &outcome, actor, &mut Vec::new()).await.map(|_| ())
     })
-    .await?;
-    Ok(())
+    .await
 }

@@ -163,19 +163,22 @@ pub(super) async fn confirm(
 ) -> AppResult<models::Payment> {
     let actor = format!("{} (card)", caller.name);
     // Still PENDING? The order may have been cancelled or paid meanwhile: then no money is
-    // taken, and the unconfirmed intent is cancelled.
-    let still_open = {
+    // taken, and the unconfirmed intent is cancelled (unless a reconcile already found the
+    // money taken or reserved on it).
+    let now = {
         let mut conn = pool.get().await?;
         let (order_id, payment_id) = (payment.order_id, payment.id);
         conn.transaction::<_, AppError, _>(async move |conn| {
             queries::lock_order(conn, order_id).await?;
-            let current = queries::lock_payment_of_order(conn, order_id, payment_id).await?;
-            Ok(current.is_some_and(|p| p.status == PaymentAttemptStatus::Pending.code()))
+            Ok(queries::lock_payment_of_order(conn, order_id, payment_id).await?.map(|p| p.status))
         })
         .await?
     };
-    if !still_open {
-        cancel_intents(pool, providers, &actor, vec![payment.clone()]).await;
+    if now != Some(PaymentAttemptStatus::Pending.code()) {
+        let holds_money = [PaymentAttemptStatus::Succeeded, PaymentAttemptStatus::Authorized];
+        if !now.is_some_and(|status| holds_money.iter().any(|s| s.code() == status)) {
+            cancel_intents(pool, providers, &actor, vec![payment.clone()]).await;
+        }
         return reread(pool, payment).await;
     }
     let asked = providers.in_slot(confirm_card(provider, intent, payment.id));

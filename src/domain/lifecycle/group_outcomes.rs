@@ -28,8 +28,11 @@ pub(super) async fn apply_to_group(
     let mut mine = None;
     let mut changed = false;
     for (member, settlement) in members.iter().zip(shares) {
-        if outcome.status == PaymentAttemptStatus::Pending && member.payment_id != outcome.payment_id {
-            // "Still processing" does not re-open a member its order already let go of.
+        if matches!(outcome.status, PaymentAttemptStatus::Pending | PaymentAttemptStatus::Cancelled)
+            && member.payment_id != outcome.payment_id
+        {
+            // "Still processing" does not re-open a member its order already let go of, and
+            // a cancel does not rewrite one that already ended (a decline keeps its reason).
             let open = queries::find_payment(conn, member.payment_id)
                 .await?
                 .is_some_and(|p| PaymentAttemptStatus::OPEN.iter().any(|s| s.code() == p.status));

@@ -116,6 +116,7 @@ pub async fn mark_order_paid(
             Ok((order, superseded_attempts))
         })
         .await?;
+    drop(conn);
     // Attempts superseded by this payment must not be payable any more either.
     cancel_intents(pool, providers, &actor, superseded).await;
     Ok(order)
