@@ -69,14 +69,22 @@ pub async fn run_once(pool: &DbPool, providers: &Providers) -> AppResult<Pass> {
             }
         }
     }
+    // Members of one charge for several orders share its intent, and one answer settles
+    // them all: the provider is asked once per intent in a pass.
+    let mut asked = std::collections::HashSet::new();
     for payment in &due_payments {
         pass.payments_checked += 1;
-        let checked = lifecycle::reconcile_payment(pool, providers, &caller(), payment.order_id, payment.id).await;
-        let error = checked.as_ref().err().map(ToString::to_string);
-        if let Err(error) = &checked {
-            error.log();
-            tracing::warn!(payment = payment.id, error = %error, "janitor: checking a payment failed");
-        }
+        let first = payment.payment_intent_id.as_ref().is_none_or(|intent| asked.insert(intent.clone()));
+        let error = if first {
+            let checked = lifecycle::reconcile_payment(pool, providers, &caller(), payment.order_id, payment.id).await;
+            if let Err(error) = &checked {
+                error.log();
+                tracing::warn!(payment = payment.id, error = %error, "janitor: checking a payment failed");
+            }
+            checked.err().map(|error| error.to_string())
+        } else {
+            None
+        };
         let mut conn = pool.get().await?;
         let next = providers.next_check(Utc::now(), payment.checks);
         queries::reschedule_payment(&mut conn, payment.id, next, error.as_deref()).await?;

@@ -53,6 +53,8 @@ pub struct Inner {
     /// Refund POSTs received, lists received.
     pub refund_posts: usize,
     pub refund_lists: usize,
+    /// Payment intent look-ups received.
+    pub intent_gets: usize,
     next: usize,
 }
 
@@ -144,7 +146,9 @@ async fn create_intent(State(fake): State<FakeStripe>, headers: HeaderMap, axum:
 }
 
 async fn get_intent(State(fake): State<FakeStripe>, Path(id): Path<String>) -> Response {
-    match fake.inner.lock().unwrap().intents.get(&id) {
+    let mut inner = fake.inner.lock().unwrap();
+    inner.intent_gets += 1;
+    match inner.intents.get(&id) {
         Some(intent) => axum::Json(intent.clone()).into_response(),
         None => stripe_error(404, "No such payment_intent"),
     }

@@ -439,3 +439,29 @@ async fn paying_one_order_of_a_waiting_group_ends_the_group_for_the_others() {
     assert_eq!(again["data"]["createPayment"]["status"], "SUCCEEDED", "{again}");
     audit_clean(&t).await;
 }
+
+/// The janitor asks the provider once per pass about a charge shared by several orders (its
+/// answer settles every member), not once per member.
+#[tokio::test]
+async fn the_janitor_asks_once_about_a_charge_for_several_orders() {
+    let (t, fake) = crate::faults::faulty().await;
+    let (_, orders) = orders_of(&t, 0, &[1_000, 2_000, 3_000]).await;
+    let body = pay(&t, &orders, None, None).await;
+    let started = body["data"]["payOrders"].as_array().unwrap_or_else(|| panic!("{body}")).clone();
+    assert!(started.iter().all(|p| p["status"] == "PENDING"), "{body}");
+    let gets = || fake.inner.lock().unwrap().intent_gets;
+    let before = gets();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let pass = billing_api::domain::janitor::run_once(t.app.pool(), t.app.providers()).await.unwrap();
+    assert_eq!(pass.payments_checked, 3, "{pass:?}");
+    assert_eq!(gets() - before, 1, "one look-up for the three members");
+    // Paid at the provider: the next pass's one look-up pays all three.
+    fake.pay_intent(started[0]["paymentIntentId"].as_str().unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let pass = billing_api::domain::janitor::run_once(t.app.pool(), t.app.providers()).await.unwrap();
+    assert_eq!(gets() - before, 2, "{pass:?}");
+    for order in &orders {
+        assert_eq!(succeeded(&t, *order).await, 1);
+    }
+    audit_clean(&t).await;
+}
