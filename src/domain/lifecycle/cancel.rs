@@ -115,26 +115,23 @@ async fn cancel_all(pool: &DbPool, providers: &Providers, actor: &str, cancelled
                 // It may have been paid already (a card confirmed just before), or the
                 // cancel went through without an answer: ask, and record what is there.
                 let found = providers.in_slot(provider.fetch_payment(&intent)).await.ok();
-                match found {
-                    Some(found) if found.status == ProviderPaymentStatus::Succeeded => {
-                        // Money that arrived is recorded (as due back), so it is not left
-                        // behind a cancelled attempt; what it supersedes is cancelled too.
-                        match super::reconcile::record_found(pool, provider.name(), &payment, &found, actor).await {
-                            Ok((_, superseded)) => work.extend(superseded),
-                            Err(error) => {
-                                tracing::warn!(payment = payment.id, %error, "recording money found on a cancelled intent failed");
-                            }
+                if let Some(found) = found.as_ref().filter(|f| f.status == ProviderPaymentStatus::Succeeded) {
+                    // Money that arrived is recorded (as due back), so it is not left behind
+                    // a cancelled attempt; what it supersedes is cancelled too.
+                    match super::reconcile::record_found(pool, provider.name(), &payment, found, actor).await {
+                        Ok((_, superseded)) => work.extend(superseded),
+                        Err(error) => {
+                            tracing::warn!(payment = payment.id, %error, "recording money found on a cancelled intent failed");
                         }
-                        tracing::warn!(payment = payment.id, %error, "cancelling a payment intent at the provider failed");
-                        (kind::INTENT_CANCEL_FAILED, Some(error.to_string()))
                     }
+                }
+                if found.is_some_and(|f| f.status == ProviderPaymentStatus::Cancelled) {
                     // The cancel went through after all (its answer was lost), or the intent
                     // was cancelled before.
-                    Some(found) if found.status == ProviderPaymentStatus::Cancelled => (kind::INTENT_CANCELLED, None),
-                    _ => {
-                        tracing::warn!(payment = payment.id, %error, "cancelling a payment intent at the provider failed");
-                        (kind::INTENT_CANCEL_FAILED, Some(error.to_string()))
-                    }
+                    (kind::INTENT_CANCELLED, None)
+                } else {
+                    tracing::warn!(payment = payment.id, %error, "cancelling a payment intent at the provider failed");
+                    (kind::INTENT_CANCEL_FAILED, Some(error.to_string()))
                 }
             }
         };
@@ -147,6 +144,7 @@ async fn cancel_all(pool: &DbPool, providers: &Providers, actor: &str, cancelled
         record_cancel(pool, &payment, event, detail, actor).await;
     }
 }
+
 /// The event of a cancel at the provider, on the attempt's order (a failure is logged).
 async fn record_cancel(pool: &DbPool, payment: &models::Payment, event: &str, detail: Option<String>, actor: &str) {
     let data = json!({ "payment_id": payment.id, "provider": payment.provider, "error": detail });
@@ -168,16 +166,13 @@ pub const GROUP_PAYMENT_CANCELLED: &str = "group_payment_cancelled";
 /// paid again at once, not after the janitor's next check); members that ended keep how.
 async fn end_group(pool: &DbPool, payment: &models::Payment, actor: &str) -> AppResult<()> {
     let mut conn = pool.get().await?;
-    if crate::db::groups::group_of_payment(&mut conn, payment.id).await?.is_none() {
-        return Ok(());
-    }
+    // A group's members are fixed when it is made: read once.
+    let Some((_, members)) = crate::db::groups::group_of_payment(&mut conn, payment.id).await? else { return Ok(()) };
     conn.transaction::<_, AppError, _>(async |conn| {
         lock_orders_of(conn, payment.id, payment.order_id).await?;
-        let Some((_, members)) = crate::db::groups::group_of_payment(conn, payment.id).await? else { return Ok(()) };
         let mut open = None;
         for member in &members {
-            let current = queries::find_payment(conn, member.payment_id).await?;
-            if let Some(current) = current.filter(|p| PaymentAttemptStatus::OPEN.iter().any(|s| s.code() == p.status)) {
+            if let Some(current) = queries::find_payment(conn, member.payment_id).await?.filter(is_open) {
                 open = Some(current);
                 break;
             }

@@ -33,9 +33,7 @@ pub(super) async fn apply_to_group(
         {
             // "Still processing" does not re-open a member its order already let go of, and
             // a cancel does not rewrite one that already ended (a decline keeps its reason).
-            let open = queries::find_payment(conn, member.payment_id)
-                .await?
-                .is_some_and(|p| PaymentAttemptStatus::OPEN.iter().any(|s| s.code() == p.status));
+            let open = queries::find_payment(conn, member.payment_id).await?.is_some_and(|p| is_open(&p));
             if !open {
                 continue;
             }

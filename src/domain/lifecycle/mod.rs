@@ -97,6 +97,11 @@ pub(super) fn state(order: &models::Order) -> AppResult<(OrderStatus, PaymentSta
     ))
 }
 
+/// Whether the attempt is still open (PENDING or AUTHORIZED).
+fn is_open(payment: &models::Payment) -> bool {
+    PaymentAttemptStatus::OPEN.iter().any(|s| s.code() == payment.status)
+}
+
 fn is_paid(payment_status: PaymentStatus) -> bool {
     matches!(payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded)
 }
